@@ -1,0 +1,106 @@
+//! The one error type of the gateway. Each variant says what the caller must do, so one place
+//! (per transport) can map it to an HTTP status or to an SQS batch failure.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed: 400 with a message that names the field.
+    #[error("{message}")]
+    InvalidInput {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    /// The body is larger than the route accepts: 413.
+    #[error("payload larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// No or unknown credentials: 401.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Credentials are valid but do not grant this: 403.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 404.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The same request is already being processed: 409.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The request contradicts an earlier one (idempotency key reuse): 422.
+    #[error("{0}")]
+    Unprocessable(&'static str),
+    /// A dependency (SQS, DynamoDB, Meta) failed; `retry_after` when trying later may help.
+    #[error("upstream unavailable: {context}")]
+    Unavailable {
+        context: String,
+        retry_after: Option<Duration>,
+    },
+    /// A bug or an unexpected state: logged with context, answered with a bare 500.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            code,
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_body(code: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            code,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(context: impl Into<String>) -> Self {
+        Error::Unavailable {
+            context: context.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidInput { .. } => 400,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::Unauthorized(_) => 401,
+            Error::Forbidden(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) => 409,
+            Error::Unprocessable(_) => 422,
+            Error::Unavailable { .. } => 503,
+            Error::Internal(_) => 500,
+        }
+    }
+
+    /// A stable snake_case code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { code, .. } => code,
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Unprocessable(_) => "idempotency_key_reused",
+            Error::Unavailable { .. } => "unavailable",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The message safe to show a caller: internals never leak.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Internal(_) => "internal error".to_owned(),
+            Error::Unavailable { .. } => "a dependency is unavailable, try again".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}

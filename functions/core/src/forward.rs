@@ -1,0 +1,303 @@
+//! Forward: one queued event to the right tenant, signed, at most once per event id while
+//! nothing crashes, at least once always. The retry delay is decided here; the queue applies it.
+
+use std::time::Duration;
+
+use crate::Error;
+use crate::event::{Event, EventKind};
+use crate::format::render;
+use crate::mask;
+use crate::ports::{
+    Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, TenantDirectory,
+    WebhookSender,
+};
+use crate::retry::RetrySchedule;
+use crate::signature::sign_delivery;
+use crate::tenant::{Tenant, TenantPolicyExt as _};
+
+#[derive(Debug, Clone)]
+pub struct ForwardConfig {
+    pub schedule: RetrySchedule,
+    /// How long an IN_PROGRESS claim holds: longer than one delivery can take.
+    pub in_progress_for: Duration,
+    /// How long a COMPLETED record suppresses duplicates: longer than Meta's 7 days of retries.
+    pub completed_for: Duration,
+}
+
+impl Default for ForwardConfig {
+    fn default() -> Self {
+        ForwardConfig {
+            schedule: RetrySchedule::default(),
+            in_progress_for: Duration::from_secs(60),
+            completed_for: Duration::from_secs(8 * 86_400),
+        }
+    }
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Delivered,
+    /// Delivered before (a duplicate from Meta or a redelivery from SQS): acknowledged.
+    Duplicate,
+    /// No tenant owns it: logged, counted and acknowledged, never retried forever.
+    Unroutable,
+    /// Not delivered; the queue should offer it again after this delay.
+    Retry { after: Duration },
+    /// The last attempt failed: the queue's redrive policy takes it to the DLQ.
+    Exhausted,
+}
+
+pub struct Forwarder<I, T, M, W> {
+    idempotency: I,
+    tenants: T,
+    messages: M,
+    sender: W,
+    config: ForwardConfig,
+}
+
+fn idempotency_key(event: &Event) -> String {
+    format!("EVENT#{}", event.id)
+}
+
+impl<I, T, M, W> Forwarder<I, T, M, W>
+where
+    I: IdempotencyStore,
+    T: TenantDirectory,
+    M: MessageStore,
+    W: WebhookSender,
+{
+    pub fn new(idempotency: I, tenants: T, messages: M, sender: W, config: ForwardConfig) -> Self {
+        Forwarder { idempotency, tenants, messages, sender, config }
+    }
+
+    /// Forwards `event`, received for the `attempt`-th time (1 = first), at unix time `now`;
+    /// `random` in [0, 1) drives the jitter. `Err` means a dependency failed: try again later.
+    pub async fn forward(
+        &self,
+        event: &Event,
+        attempt: u32,
+        now: i64,
+        random: f64,
+    ) -> Result<Outcome, Error> {
+        let key = idempotency_key(event);
+        match self.idempotency.claim(&key, None, self.config.in_progress_for).await? {
+            Claim::Completed(_) => return Ok(Outcome::Duplicate),
+            Claim::InProgress => {
+                // Another worker holds it; look again once its claim may have lapsed.
+                return Ok(Outcome::Retry { after: self.config.in_progress_for });
+            }
+            Claim::Acquired => {}
+        }
+        let result = self.deliver(event, attempt, now, random).await;
+        if matches!(result, Ok(Outcome::Delivered)) {
+            // A crash before this line means one duplicate later, never a loss.
+            self.idempotency.complete(&key, None, self.config.completed_for).await?;
+        } else if let Err(e) = self.idempotency.release(&key).await {
+            tracing::warn!(event_id = %event.id, error = %e, "could not release idempotency claim; it lapses on its own");
+        }
+        result
+    }
+
+    async fn deliver(
+        &self,
+        event: &Event,
+        attempt: u32,
+        now: i64,
+        random: f64,
+    ) -> Result<Outcome, Error> {
+        let Some((tenant, url)) = self.route(event, now).await? else {
+            tracing::warn!(
+                event_id = %event.id,
+                waba_id = %event.waba_id,
+                phone_number_id = event.phone_number_id.as_deref().map(mask::phone).unwrap_or_default(),
+                metric = "unroutable",
+                "no tenant owns this event; acknowledged"
+            );
+            return Ok(Outcome::Unroutable);
+        };
+        let secrets = tenant.signing_secrets(now);
+        if secrets.is_empty() {
+            return Err(Error::Internal(anyhow::anyhow!("tenant {} has no webhook secret", tenant.id.as_str())));
+        }
+        let body = render(event, tenant.format);
+        let signatures = sign_delivery(&secrets, event.id.as_str(), now, &body);
+        let delivery = Delivery { url, body, signatures };
+        match self.sender.deliver(&delivery).await {
+            DeliveryResult::Delivered { status } => {
+                tracing::info!(event_id = %event.id, tenant_id = tenant.id.as_str(), status, attempt, "delivered");
+                Ok(Outcome::Delivered)
+            }
+            DeliveryResult::Failed { kind, status, retry_after, reason } => {
+                let next = self.config.schedule.retry_delay(attempt, kind, retry_after, random);
+                tracing::warn!(
+                    event_id = %event.id,
+                    tenant_id = tenant.id.as_str(),
+                    status,
+                    attempt,
+                    reason = %reason,
+                    retry_in_secs = next.map(|d| d.as_secs_f64()),
+                    "delivery failed"
+                );
+                Ok(match next {
+                    Some(after) => Outcome::Retry { after },
+                    None => Outcome::Exhausted,
+                })
+            }
+        }
+    }
+
+    /// The tenant and URL for `event`: a status of a message sent with a `callback_url` goes
+    /// there; otherwise the owner of the phone number, or of the WABA.
+    async fn route(&self, event: &Event, now: i64) -> Result<Option<(Tenant, String)>, Error> {
+        if event.kind == EventKind::Status
+            && let (Some(wamid), Some(status)) = (&event.wamid, &event.status)
+        {
+            let at = event
+                .status_timestamp
+                .as_deref()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(now);
+            let record = self.messages.record_status(wamid, status, at).await?;
+            if let Some(record) = record
+                && let Some(callback) = record.callback_url
+                && let Some(tenant) = self.tenants.tenant(&record.tenant_id).await?.active()
+            {
+                return Ok(Some((tenant, callback)));
+            }
+        }
+        let owner = match &event.phone_number_id {
+            Some(phone) => self.tenants.tenant_for_phone(phone).await?,
+            None => None,
+        };
+        let owner = match owner {
+            Some(id) => Some(id),
+            None => self.tenants.tenant_for_waba(&event.waba_id).await?,
+        };
+        let Some(id) = owner else { return Ok(None) };
+        Ok(self
+            .tenants
+            .tenant(&id)
+            .await?
+            .active()
+            .map(|t| {
+                let url = t.webhook_url.clone();
+                (t, url)
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::split_events;
+    use crate::format::DeliveryFormat;
+    use crate::memory::*;
+    use crate::ports::MessageRecord;
+    use crate::retry::FailureKind;
+    use crate::signature::{Secret, verify_hub_signature};
+    use crate::tenant::{TenantId, WebhookSecret};
+
+    const STATUS: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"P"},"statuses":[{"id":"wamid.1","status":"read","timestamp":"50","recipient_id":"1"}]},"field":"messages"}]}]}"#;
+
+    fn tenant(id: &str, url: &str) -> Tenant {
+        Tenant {
+            id: TenantId(id.into()),
+            name: id.into(),
+            webhook_url: url.into(),
+            webhook_secrets: vec![WebhookSecret { secret: Secret::new(format!("whsec_{id}")), expires_at: None }],
+            format: DeliveryFormat::Meta,
+            callback_domains: vec![],
+            active: true,
+        }
+    }
+
+    type TestForwarder = Forwarder<MemoryIdempotency, MemoryTenants, MemoryMessages, ScriptedSender>;
+
+    fn forwarder(script: Vec<DeliveryResult>) -> (TestForwarder, ScriptedSender, MemoryMessages) {
+        let tenants = MemoryTenants::default();
+        tenants.add(tenant("acme", "https://acme.example/hook"), &["P"], &["W"]);
+        let sender = ScriptedSender::new(script);
+        let messages = MemoryMessages::default();
+        let f = Forwarder::new(
+            MemoryIdempotency::default(),
+            tenants,
+            messages.clone(),
+            sender.clone(),
+            ForwardConfig::default(),
+        );
+        (f, sender, messages)
+    }
+
+    fn ok() -> DeliveryResult {
+        DeliveryResult::Delivered { status: 200 }
+    }
+
+    fn failed(kind: FailureKind) -> DeliveryResult {
+        DeliveryResult::Failed { kind, status: Some(500), retry_after: None, reason: "500".into() }
+    }
+
+    #[tokio::test]
+    async fn an_event_is_delivered_signed_to_the_phone_owner_and_only_once() {
+        let (f, sender, _) = forwarder(vec![ok()]);
+        let event = split_events(STATUS).unwrap().remove(0);
+        assert_eq!(f.forward(&event, 1, 100, 0.5).await.unwrap(), Outcome::Delivered);
+        assert_eq!(f.forward(&event, 1, 101, 0.5).await.unwrap(), Outcome::Duplicate);
+        let sent = sender.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].url, "https://acme.example/hook");
+        assert_eq!(sent[0].body, STATUS);
+        assert_eq!(sent[0].signatures.webhook_id, "wamid.1:read");
+        let secret = [Secret::new("whsec_acme")];
+        assert!(verify_hub_signature(&secret, &sent[0].body, Some(&sent[0].signatures.hub)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_retried_on_the_schedule_and_then_exhausted() {
+        let (f, _, _) = forwarder(vec![failed(FailureKind::Failed)]);
+        let event = split_events(STATUS).unwrap().remove(0);
+        assert_eq!(
+            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            Outcome::Retry { after: Duration::from_secs(5) }
+        );
+        // The claim was released: the next attempt delivers rather than waiting.
+        assert_eq!(
+            f.forward(&event, 2, 105, 0.5).await.unwrap(),
+            Outcome::Retry { after: Duration::from_secs(300) }
+        );
+        assert_eq!(f.forward(&event, 8, 200, 0.5).await.unwrap(), Outcome::Exhausted);
+    }
+
+    #[tokio::test]
+    async fn an_event_nobody_owns_is_acknowledged_as_unroutable() {
+        let (f, sender, _) = forwarder(vec![ok()]);
+        let body = String::from_utf8(STATUS.to_vec()).unwrap().replace("\"P\"", "\"OTHER\"").replace("\"W\"", "\"W2\"");
+        let event = split_events(body.as_bytes()).unwrap().remove(0);
+        assert_eq!(f.forward(&event, 1, 100, 0.5).await.unwrap(), Outcome::Unroutable);
+        assert!(sender.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_status_goes_to_the_messages_callback_url_and_updates_its_record() {
+        let (f, sender, messages) = forwarder(vec![ok()]);
+        messages
+            .put(&MessageRecord {
+                wamid: "wamid.1".into(),
+                tenant_id: TenantId("acme".into()),
+                phone_number_id: "P".into(),
+                recipient: "1".into(),
+                callback_url: Some("https://cb.acme.example/s".into()),
+                created_at: 1,
+                last_status: None,
+                statuses: Default::default(),
+            })
+            .await
+            .unwrap();
+        let event = split_events(STATUS).unwrap().remove(0);
+        assert_eq!(f.forward(&event, 1, 100, 0.5).await.unwrap(), Outcome::Delivered);
+        assert_eq!(sender.sent.lock().unwrap()[0].url, "https://cb.acme.example/s");
+        let record = messages.get("wamid.1").await.unwrap().unwrap();
+        assert_eq!(record.last_status.as_deref(), Some("read"));
+        assert_eq!(record.statuses["read"], 50);
+    }
+}

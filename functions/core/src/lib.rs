@@ -1,0 +1,20 @@
+//! gateway-core: what the gateway does, independent of where it runs. Meta's webhook model,
+//! signatures, event splitting, routing, delivery formats, the retry policy and the ports
+//! (traits) the adapters implement. No AWS SDK, no Lambda, no network here.
+
+pub mod error;
+pub mod event;
+pub mod format;
+pub mod forward;
+pub mod ingest;
+pub mod mask;
+pub mod ports;
+pub mod retry;
+pub mod signature;
+pub mod ssrf;
+pub mod tenant;
+
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
+
+pub use error::Error;

@@ -1,0 +1,147 @@
+//! In-memory ports, for unit tests of the services only. Integration and end-to-end tests use
+//! the real adapters against the emulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::Error;
+use crate::event::Event;
+use crate::ports::*;
+use crate::tenant::{Tenant, TenantId};
+
+#[derive(Clone, Default)]
+pub struct MemoryQueue {
+    events: Arc<Mutex<Vec<String>>>,
+    failing: Arc<Mutex<bool>>,
+}
+
+impl MemoryQueue {
+    pub fn fail(&self, on: bool) {
+        *self.failing.lock().unwrap() = on;
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl EventQueue for MemoryQueue {
+    async fn enqueue(&self, events: &[Event]) -> Result<(), Error> {
+        if *self.failing.lock().unwrap() {
+            return Err(Error::unavailable("queue down"));
+        }
+        self.events.lock().unwrap().extend(events.iter().map(|e| e.id.to_string()));
+        Ok(())
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct MemoryIdempotency {
+    records: Arc<Mutex<HashMap<String, (bool, Option<String>)>>>,
+}
+
+impl IdempotencyStore for MemoryIdempotency {
+    async fn claim(&self, key: &str, _: Option<&str>, _: Duration) -> Result<Claim, Error> {
+        let mut records = self.records.lock().unwrap();
+        Ok(match records.get(key) {
+            Some((true, result)) => Claim::Completed(result.clone()),
+            Some((false, _)) => Claim::InProgress,
+            None => {
+                records.insert(key.to_owned(), (false, None));
+                Claim::Acquired
+            }
+        })
+    }
+
+    async fn complete(&self, key: &str, result: Option<&str>, _: Duration) -> Result<(), Error> {
+        self.records.lock().unwrap().insert(key.to_owned(), (true, result.map(str::to_owned)));
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), Error> {
+        self.records.lock().unwrap().remove(key);
+        Ok(())
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct MemoryTenants {
+    tenants: Arc<Mutex<HashMap<TenantId, Tenant>>>,
+    owners: Arc<Mutex<HashMap<String, TenantId>>>,
+}
+
+impl MemoryTenants {
+    pub fn add(&self, tenant: Tenant, phones: &[&str], wabas: &[&str]) {
+        let mut owners = self.owners.lock().unwrap();
+        for p in phones {
+            owners.insert(format!("PHONE#{p}"), tenant.id.clone());
+        }
+        for w in wabas {
+            owners.insert(format!("WABA#{w}"), tenant.id.clone());
+        }
+        self.tenants.lock().unwrap().insert(tenant.id.clone(), tenant);
+    }
+}
+
+impl TenantDirectory for MemoryTenants {
+    async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, Error> {
+        Ok(self.tenants.lock().unwrap().get(id).cloned())
+    }
+    async fn tenant_for_phone(&self, phone: &str) -> Result<Option<TenantId>, Error> {
+        Ok(self.owners.lock().unwrap().get(&format!("PHONE#{phone}")).cloned())
+    }
+    async fn tenant_for_waba(&self, waba: &str) -> Result<Option<TenantId>, Error> {
+        Ok(self.owners.lock().unwrap().get(&format!("WABA#{waba}")).cloned())
+    }
+    async fn tenant_for_api_key(&self, hash: &str) -> Result<Option<TenantId>, Error> {
+        Ok(self.owners.lock().unwrap().get(&format!("KEY#{hash}")).cloned())
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct MemoryMessages {
+    records: Arc<Mutex<BTreeMap<String, MessageRecord>>>,
+}
+
+impl MessageStore for MemoryMessages {
+    async fn put(&self, record: &MessageRecord) -> Result<(), Error> {
+        self.records.lock().unwrap().insert(record.wamid.clone(), record.clone());
+        Ok(())
+    }
+    async fn get(&self, wamid: &str) -> Result<Option<MessageRecord>, Error> {
+        Ok(self.records.lock().unwrap().get(wamid).cloned())
+    }
+    async fn record_status(&self, wamid: &str, status: &str, at: i64) -> Result<Option<MessageRecord>, Error> {
+        let mut records = self.records.lock().unwrap();
+        let Some(record) = records.get_mut(wamid) else { return Ok(None) };
+        record.statuses.entry(status.to_owned()).or_insert(at);
+        let current = record.last_status.as_deref().map(status_rank).unwrap_or(0);
+        if status_rank(status) > current {
+            record.last_status = Some(status.to_owned());
+        }
+        Ok(Some(record.clone()))
+    }
+}
+
+/// Answers each delivery with the next scripted result (the last one repeats), recording what
+/// it was sent.
+#[derive(Clone)]
+pub struct ScriptedSender {
+    script: Arc<Mutex<Vec<DeliveryResult>>>,
+    pub sent: Arc<Mutex<Vec<Delivery>>>,
+}
+
+impl ScriptedSender {
+    pub fn new(script: Vec<DeliveryResult>) -> Self {
+        ScriptedSender { script: Arc::new(Mutex::new(script)), sent: Arc::default() }
+    }
+}
+
+impl WebhookSender for ScriptedSender {
+    async fn deliver(&self, delivery: &Delivery) -> DeliveryResult {
+        self.sent.lock().unwrap().push(delivery.clone());
+        let mut script = self.script.lock().unwrap();
+        if script.len() > 1 { script.remove(0) } else { script[0].clone() }
+    }
+}

@@ -1,0 +1,132 @@
+//! The ports: what the services need from the outside world. Adapters in gateway-aws implement
+//! them over SQS, DynamoDB and HTTP; `memory` implements them for unit tests only.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::event::Event;
+use crate::retry::FailureKind;
+use crate::signature::DeliverySignatures;
+use crate::tenant::{Tenant, TenantId};
+
+/// The durable queue between ingest and forward.
+pub trait EventQueue: Send + Sync {
+    /// Succeeds only when every event is durably queued.
+    fn enqueue(&self, events: &[Event]) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// What a claim on an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller owns the key now and must complete or release it.
+    Acquired,
+    /// The work was done before; the stored result, if any, comes along.
+    Completed(Option<String>),
+    /// Someone else is doing it right now.
+    InProgress,
+}
+
+/// Idempotency records: IN_PROGRESS with an expiry, then COMPLETED, expiring after a TTL.
+pub trait IdempotencyStore: Send + Sync {
+    /// Conditional put of IN_PROGRESS; `fingerprint` tells a different request under the same
+    /// key apart (a mismatch is `Error::Unprocessable`).
+    fn claim(
+        &self,
+        key: &str,
+        fingerprint: Option<&str>,
+        in_progress_for: Duration,
+    ) -> impl Future<Output = Result<Claim, Error>> + Send;
+    /// Marks the key COMPLETED with an optional stored result, kept for `keep_for`.
+    fn complete(
+        &self,
+        key: &str,
+        result: Option<&str>,
+        keep_for: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Gives an IN_PROGRESS key up so the next attempt can claim it at once.
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+pub trait TenantDirectory: Send + Sync {
+    fn tenant(&self, id: &TenantId) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send;
+    fn tenant_for_phone(
+        &self,
+        phone_number_id: &str,
+    ) -> impl Future<Output = Result<Option<TenantId>, Error>> + Send;
+    fn tenant_for_waba(
+        &self,
+        waba_id: &str,
+    ) -> impl Future<Output = Result<Option<TenantId>, Error>> + Send;
+    fn tenant_for_api_key(
+        &self,
+        key_hash: &str,
+    ) -> impl Future<Output = Result<Option<TenantId>, Error>> + Send;
+}
+
+/// A message the gateway sent, and what Meta has said of it since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub wamid: String,
+    pub tenant_id: TenantId,
+    pub phone_number_id: String,
+    pub recipient: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+    /// Status name -> unix seconds it was first reported.
+    #[serde(default)]
+    pub statuses: std::collections::BTreeMap<String, i64>,
+}
+
+/// The order statuses move in; a status never moves a record backwards.
+pub fn status_rank(status: &str) -> u8 {
+    match status {
+        "sent" => 1,
+        "delivered" | "failed" => 2,
+        "read" => 3,
+        "played" => 4,
+        _ => 0,
+    }
+}
+
+pub trait MessageStore: Send + Sync {
+    fn put(&self, record: &MessageRecord) -> impl Future<Output = Result<(), Error>> + Send;
+    fn get(&self, wamid: &str) -> impl Future<Output = Result<Option<MessageRecord>, Error>> + Send;
+    /// Records `status` at `timestamp` (first report wins) and moves `last_status` forward
+    /// only; returns the record, or `None` when the gateway never sent this wamid.
+    fn record_status(
+        &self,
+        wamid: &str,
+        status: &str,
+        timestamp: i64,
+    ) -> impl Future<Output = Result<Option<MessageRecord>, Error>> + Send;
+}
+
+/// One signed delivery to a tenant.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub url: String,
+    pub body: Vec<u8>,
+    pub signatures: DeliverySignatures,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryResult {
+    /// A 2xx.
+    Delivered { status: u16 },
+    Failed {
+        kind: FailureKind,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+}
+
+pub trait WebhookSender: Send + Sync {
+    fn deliver(&self, delivery: &Delivery) -> impl Future<Output = DeliveryResult> + Send;
+}
