@@ -1,1 +1,284 @@
-//! placeholder
+//! Test harness: the local stack on random ports against the emulator (never AWS), a recording
+//! webhook receiver on loopback, Meta-style signing and the fixtures.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gateway_aws::admin::{NewTenant, TenantSpec, create_tenant};
+use gateway_core::format::DeliveryFormat;
+use gateway_core::signature::{Secret, sign_hub, verify_hub_signature, verify_standard_webhook};
+use gateway_core::tenant::{TargetPolicy, TenantId};
+use gateway_local::{LocalStack, StackOptions, emulator, http_server};
+use lambda_http::{Body, Request, Response};
+use tokio::task::JoinHandle;
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+/// The ids every fixture in tests/fixtures/meta uses.
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+pub const WABA_ID: &str = "102290129340398";
+
+/// The emulator `make test` started. Without it the test fails here, loudly: it is never
+/// skipped silently and never falls back to a real AWS endpoint.
+pub fn emulator_endpoint() -> String {
+    match emulator::endpoint_from_env() {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            panic!("\n\n*** this test needs the AWS emulator: {e:#}\n*** run it with `make test`\n")
+        }
+    }
+}
+
+/// A name prefix no other test (or earlier run against the same emulator) uses.
+pub fn unique_prefix(name: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let short: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(20)
+        .collect();
+    format!(
+        "t{}-{short}-{n}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}
+
+pub fn stack_options(name: &str) -> StackOptions {
+    let mut options = StackOptions::new(emulator_endpoint(), unique_prefix(name));
+    options.app_secrets = vec![Secret::new(APP_SECRET)];
+    options.verify_token = Secret::new(VERIFY_TOKEN);
+    options.retry_scale = 0.0001;
+    options.webhook_timeout = Duration::from_secs(2);
+    options
+}
+
+pub async fn spawn_stack(options: StackOptions) -> LocalStack {
+    LocalStack::start(options)
+        .await
+        .expect("the local stack starts against the emulator")
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/fixtures/meta/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+pub fn fixture_names() -> Vec<String> {
+    let dir = format!("{}/fixtures/meta", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+pub fn meta_signature(body: &[u8]) -> String {
+    sign_hub(&Secret::new(APP_SECRET), body)
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// POSTs `body` to the stack's /webhook signed as Meta would.
+pub async fn post_webhook(stack: &LocalStack, body: &[u8]) -> reqwest::Response {
+    http()
+        .post(format!("{}/webhook", stack.url()))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", meta_signature(body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// One delivery as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub body: Vec<u8>,
+    pub webhook_id: String,
+    pub hub_signature_ok: bool,
+    pub standard_signature_ok: bool,
+    pub user_agent: String,
+    pub content_type: String,
+}
+
+/// A tenant's webhook on loopback: checks both signatures, records every delivery and answers
+/// with the scripted statuses (the last one repeats).
+pub struct Receiver {
+    pub url: String,
+    secret: Arc<Mutex<Secret>>,
+    received: Arc<Mutex<Vec<Received>>>,
+    task: JoinHandle<()>,
+}
+
+impl Receiver {
+    /// Starts answering with `statuses`; `set_secret` tells it the tenant's secret.
+    pub async fn start(statuses: Vec<u16>) -> Receiver {
+        let listener = http_server::bind(0).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let script = Arc::new(Mutex::new(statuses));
+        let secret = Arc::new(Mutex::new(Secret::new("unset")));
+        let shared_secret = secret.clone();
+        let log = received.clone();
+        let task = tokio::spawn(http_server::serve(listener, move |req: Request| {
+            let log = log.clone();
+            let script = script.clone();
+            let secret = shared_secret.lock().unwrap().clone();
+            async move {
+                let header = |n: &str| {
+                    req.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let body = req.body().as_ref().to_vec();
+                let entry = Received {
+                    path: req.uri().path().to_owned(),
+                    webhook_id: header("webhook-id"),
+                    hub_signature_ok: verify_hub_signature(
+                        std::slice::from_ref(&secret),
+                        &body,
+                        Some(&header("x-hub-signature-256")),
+                    )
+                    .is_ok(),
+                    standard_signature_ok: verify_standard_webhook(
+                        &secret,
+                        &header("webhook-id"),
+                        &header("webhook-timestamp"),
+                        &body,
+                        &header("webhook-signature"),
+                    ),
+                    user_agent: header("user-agent"),
+                    content_type: header("content-type"),
+                    body,
+                };
+                log.lock().unwrap().push(entry);
+                let status = {
+                    let mut s = script.lock().unwrap();
+                    if s.len() > 1 { s.remove(0) } else { s[0] }
+                };
+                Response::builder()
+                    .status(status)
+                    .body(Body::Empty)
+                    .unwrap()
+            }
+        }));
+        Receiver {
+            url,
+            secret,
+            received,
+            task,
+        }
+    }
+
+    pub fn set_secret(&self, secret: &str) {
+        *self.secret.lock().unwrap() = Secret::new(secret);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` deliveries arrived (or panics after `within`).
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} deliveries, got {}: {got:#?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Creates a tenant owning the fixtures' phone number and WABA, delivering to `url`.
+pub async fn tenant_for_fixtures(
+    stack: &LocalStack,
+    url: &str,
+    format: DeliveryFormat,
+) -> NewTenant {
+    let tenants = stack.tenants();
+    let created = create_tenant(
+        &tenants,
+        TenantSpec {
+            name: "acme".into(),
+            webhook_url: url.into(),
+            format,
+            callback_domains: vec!["localhost".into()],
+        },
+        TargetPolicy::AllowLoopbackHttp,
+    )
+    .await
+    .unwrap();
+    let id = TenantId(created.tenant_id.clone());
+    tenants
+        .add_owner("PHONE", PHONE_NUMBER_ID, &id)
+        .await
+        .unwrap();
+    tenants.add_owner("WABA", WABA_ID, &id).await.unwrap();
+    created
+}
+
+/// Messages in the queue, visible or in flight.
+pub async fn queue_depth(stack: &LocalStack, queue_url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = stack
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+        A::ApproximateNumberOfMessagesDelayed,
+    ]
+    .iter()
+    .map(|a| {
+        attrs
+            .get(a)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    })
+    .sum()
+}
+
+/// Waits until the events queue holds nothing, visible or in flight.
+pub async fn wait_until_drained(stack: &LocalStack, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while queue_depth(stack, &stack.resources.events_queue_url).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events queue did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -42,7 +42,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::InvalidInput {
             code,
             field: Some(field.into()),
@@ -102,5 +106,40 @@ impl Error {
             Error::Unavailable { .. } => "a dependency is unavailable, try again".to_owned(),
             other => other.to_string(),
         }
+    }
+}
+
+impl Error {
+    /// The gateway's own error body: `{"error":{"code","message"[,"field"]}}`.
+    pub fn gateway_body(&self) -> String {
+        let mut error = serde_json::json!({"code": self.code(), "message": self.public_message()});
+        if let Error::InvalidInput {
+            field: Some(field), ..
+        } = self
+        {
+            error["field"] = serde_json::Value::String(field.clone());
+        }
+        serde_json::json!({ "error": error }).to_string()
+    }
+
+    /// Meta's error shape, for the Graph-compatible routes, so WhatsApp SDKs parse it.
+    pub fn graph_body(&self, trace_id: &str) -> String {
+        let (kind, code) = match self {
+            Error::Unauthorized(_) => ("OAuthException", 190),
+            Error::Forbidden(_) => ("OAuthException", 200),
+            Error::InvalidInput { .. }
+            | Error::PayloadTooLarge { .. }
+            | Error::Unprocessable(_) => ("OAuthException", 100),
+            Error::NotFound(_) => ("GraphMethodException", 100),
+            Error::Conflict(_) => ("OAuthException", 100),
+            Error::Unavailable { .. } | Error::Internal(_) => ("OAuthException", 2),
+        };
+        serde_json::json!({"error": {
+            "message": self.public_message(),
+            "type": kind,
+            "code": code,
+            "fbtrace_id": trace_id,
+        }})
+        .to_string()
     }
 }

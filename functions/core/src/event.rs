@@ -34,7 +34,10 @@ impl EventId {
     }
 
     fn field(field: &str, bytes: &str) -> Self {
-        EventId(format!("{field}:{}", hex::encode(Sha256::digest(bytes.as_bytes()))))
+        EventId(format!(
+            "{field}:{}",
+            hex::encode(Sha256::digest(bytes.as_bytes()))
+        ))
     }
 }
 
@@ -212,12 +215,12 @@ pub fn split_events(body: &[u8]) -> Result<Vec<Event>, Error> {
         for (c, change_raw) in entry.changes.into_iter().enumerate() {
             let change: Change<'_> = serde_json::from_str(change_raw.get())
                 .map_err(|err| invalid(format!("field `entry[{e}].changes[{c}]`: {err}")))?;
-            let field = change
-                .field
-                .ok_or_else(|| invalid(format!("field `entry[{e}].changes[{c}].field` is missing")))?;
-            let value = change
-                .value
-                .ok_or_else(|| invalid(format!("field `entry[{e}].changes[{c}].value` is missing")))?;
+            let field = change.field.ok_or_else(|| {
+                invalid(format!("field `entry[{e}].changes[{c}].field` is missing"))
+            })?;
+            let value = change.value.ok_or_else(|| {
+                invalid(format!("field `entry[{e}].changes[{c}].value` is missing"))
+            })?;
             split_change(&waba_id, &field, value, change_raw, &mut events)
                 .map_err(|err| invalid(format!("field `entry[{e}].changes[{c}].value`: {err}")))?;
         }
@@ -279,7 +282,11 @@ fn split_change(
         let contact = contacts
             .iter()
             .find(|(wa_id, _)| wa_id.is_some() && *wa_id == key.from)
-            .or(if contacts.len() == 1 { contacts.first() } else { None })
+            .or(if contacts.len() == 1 {
+                contacts.first()
+            } else {
+                None
+            })
             .map(|(_, c)| raw(c));
         let id = match &key.id {
             Some(wamid) => EventId::message(wamid),
@@ -350,7 +357,10 @@ mod tests {
         let events = split_events(BATCH.as_bytes()).unwrap();
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids.len(), 5);
-        assert_eq!(&ids[..4], ["wamid.B", "wamid.A", "wamid.S:sent", "wamid.S:delivered"]);
+        assert_eq!(
+            &ids[..4],
+            ["wamid.B", "wamid.A", "wamid.S:sent", "wamid.S:delivered"]
+        );
         assert!(ids[4].starts_with("message_template_status_update:"));
         assert_eq!(ids[4].len(), "message_template_status_update:".len() + 64);
         assert_eq!(events[4].waba_id, "WABA2");
@@ -365,8 +375,22 @@ mod tests {
             events[0].item.get(),
             r#"{"from":"222","id":"wamid.B","timestamp":"1","type":"text","text":{"body":"b \u00e4"}}"#
         );
-        assert!(events[0].contact.as_ref().unwrap().get().contains(r#""wa_id":"222""#));
-        assert!(events[1].contact.as_ref().unwrap().get().contains(r#""wa_id":"111""#));
+        assert!(
+            events[0]
+                .contact
+                .as_ref()
+                .unwrap()
+                .get()
+                .contains(r#""wa_id":"222""#)
+        );
+        assert!(
+            events[1]
+                .contact
+                .as_ref()
+                .unwrap()
+                .get()
+                .contains(r#""wa_id":"111""#)
+        );
         assert!(events[2].contact.is_none());
         assert_eq!(events[3].status.as_deref(), Some("delivered"));
         assert_eq!(events[3].status_timestamp.as_deref(), Some("4"));
@@ -376,7 +400,9 @@ mod tests {
     fn a_field_event_id_is_the_hash_of_the_change_bytes() {
         let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"x":1},"field":"account_update"}]}]}"#;
         let events = split_events(body.as_bytes()).unwrap();
-        let expected = hex::encode(Sha256::digest(br#"{"value":{"x":1},"field":"account_update"}"#));
+        let expected = hex::encode(Sha256::digest(
+            br#"{"value":{"x":1},"field":"account_update"}"#,
+        ));
         assert_eq!(events[0].id.as_str(), format!("account_update:{expected}"));
         assert_eq!(events[0].kind, EventKind::Field);
         assert_eq!(events[0].item.get(), r#"{"x":1}"#);
@@ -406,7 +432,10 @@ mod tests {
         let back = Event::from_queue_body(&events[0].to_queue_body()).unwrap();
         assert_eq!(back.item.get(), events[0].item.get());
         assert_eq!(back.id, events[0].id);
-        assert_eq!(back.contact.unwrap().get(), events[0].contact.as_ref().unwrap().get());
+        assert_eq!(
+            back.contact.unwrap().get(),
+            events[0].contact.as_ref().unwrap().get()
+        );
     }
 
     #[test]
@@ -430,7 +459,10 @@ mod tests {
         for (body, needle) in cases {
             let err = split_events(body).unwrap_err();
             assert_eq!(err.status(), 400);
-            assert!(err.to_string().contains(needle), "{err} should mention {needle}");
+            assert!(
+                err.to_string().contains(needle),
+                "{err} should mention {needle}"
+            );
         }
     }
 

@@ -34,7 +34,9 @@ impl FromStr for DeliveryFormat {
         match s {
             "meta" => Ok(DeliveryFormat::Meta),
             "envelope" => Ok(DeliveryFormat::Envelope),
-            other => Err(format!("unknown format `{other}`: expected `meta` or `envelope`")),
+            other => Err(format!(
+                "unknown format `{other}`: expected `meta` or `envelope`"
+            )),
         }
     }
 }
@@ -52,7 +54,11 @@ pub fn render(event: &Event, format: DeliveryFormat) -> Vec<u8> {
                 EventKind::Status => "deliveryStatus",
                 EventKind::Field => event.field.as_str(),
             };
-            format!(r#"{{"event":{},"payload":{}}}"#, json_string(name), value_object(event))
+            format!(
+                r#"{{"event":{},"payload":{}}}"#,
+                json_string(name),
+                value_object(event)
+            )
         }
     };
     ascii_escape(&json).into_bytes()
@@ -145,7 +151,9 @@ mod tests {
     fn the_envelope_format_names_the_event_and_holds_the_value_object() {
         let events = split_events(TWO.as_bytes()).unwrap();
         let message = String::from_utf8(render(&events[0], DeliveryFormat::Envelope)).unwrap();
-        assert!(message.starts_with(r#"{"event":"message","payload":{"messaging_product":"whatsapp","metadata":"#));
+        assert!(message.starts_with(
+            r#"{"event":"message","payload":{"messaging_product":"whatsapp","metadata":"#
+        ));
         let status = String::from_utf8(render(&events[1], DeliveryFormat::Envelope)).unwrap();
         assert!(status.starts_with(r#"{"event":"deliveryStatus","payload":{"#));
         let template = r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"event":"APPROVED"},"field":"message_template_status_update"}]}]}"#;
@@ -158,7 +166,10 @@ mod tests {
 
     #[test]
     fn non_ascii_is_escaped_like_meta_does() {
-        assert_eq!(ascii_escape(r#"{"a":"Grüße 😀"}"#), r#"{"a":"Gr\u00fc\u00dfe \ud83d\ude00"}"#);
+        assert_eq!(
+            ascii_escape(r#"{"a":"Grüße 😀"}"#),
+            r#"{"a":"Gr\u00fc\u00dfe \ud83d\ude00"}"#
+        );
         let escaped = ascii_escape(r#"{"a":"Grüße 😀"}"#);
         let v: serde_json::Value = serde_json::from_str(&escaped).unwrap();
         assert_eq!(v["a"], "Grüße 😀");
@@ -168,6 +179,11 @@ mod tests {
     fn formats_parse_from_their_names() {
         assert_eq!("meta".parse(), Ok(DeliveryFormat::Meta));
         assert_eq!("envelope".parse(), Ok(DeliveryFormat::Envelope));
-        assert!("xml".parse::<DeliveryFormat>().unwrap_err().contains("`xml`"));
+        assert!(
+            "xml"
+                .parse::<DeliveryFormat>()
+                .unwrap_err()
+                .contains("`xml`")
+        );
     }
 }

@@ -8,8 +8,7 @@ use crate::event::{Event, EventKind};
 use crate::format::render;
 use crate::mask;
 use crate::ports::{
-    Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, TenantDirectory,
-    WebhookSender,
+    Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, TenantDirectory, WebhookSender,
 };
 use crate::retry::RetrySchedule;
 use crate::signature::sign_delivery;
@@ -43,7 +42,9 @@ pub enum Outcome {
     /// No tenant owns it: logged, counted and acknowledged, never retried forever.
     Unroutable,
     /// Not delivered; the queue should offer it again after this delay.
-    Retry { after: Duration },
+    Retry {
+        after: Duration,
+    },
     /// The last attempt failed: the queue's redrive policy takes it to the DLQ.
     Exhausted,
 }
@@ -68,7 +69,13 @@ where
     W: WebhookSender,
 {
     pub fn new(idempotency: I, tenants: T, messages: M, sender: W, config: ForwardConfig) -> Self {
-        Forwarder { idempotency, tenants, messages, sender, config }
+        Forwarder {
+            idempotency,
+            tenants,
+            messages,
+            sender,
+            config,
+        }
     }
 
     /// Forwards `event`, received for the `attempt`-th time (1 = first), at unix time `now`;
@@ -81,18 +88,26 @@ where
         random: f64,
     ) -> Result<Outcome, Error> {
         let key = idempotency_key(event);
-        match self.idempotency.claim(&key, None, self.config.in_progress_for).await? {
+        match self
+            .idempotency
+            .claim(&key, None, self.config.in_progress_for)
+            .await?
+        {
             Claim::Completed(_) => return Ok(Outcome::Duplicate),
             Claim::InProgress => {
                 // Another worker holds it; look again once its claim may have lapsed.
-                return Ok(Outcome::Retry { after: self.config.in_progress_for });
+                return Ok(Outcome::Retry {
+                    after: self.config.in_progress_for,
+                });
             }
             Claim::Acquired => {}
         }
         let result = self.deliver(event, attempt, now, random).await;
         if matches!(result, Ok(Outcome::Delivered)) {
             // A crash before this line means one duplicate later, never a loss.
-            self.idempotency.complete(&key, None, self.config.completed_for).await?;
+            self.idempotency
+                .complete(&key, None, self.config.completed_for)
+                .await?;
         } else if let Err(e) = self.idempotency.release(&key).await {
             tracing::warn!(event_id = %event.id, error = %e, "could not release idempotency claim; it lapses on its own");
         }
@@ -118,18 +133,33 @@ where
         };
         let secrets = tenant.signing_secrets(now);
         if secrets.is_empty() {
-            return Err(Error::Internal(anyhow::anyhow!("tenant {} has no webhook secret", tenant.id.as_str())));
+            return Err(Error::Internal(anyhow::anyhow!(
+                "tenant {} has no webhook secret",
+                tenant.id.as_str()
+            )));
         }
         let body = render(event, tenant.format);
         let signatures = sign_delivery(&secrets, event.id.as_str(), now, &body);
-        let delivery = Delivery { url, body, signatures };
+        let delivery = Delivery {
+            url,
+            body,
+            signatures,
+        };
         match self.sender.deliver(&delivery).await {
             DeliveryResult::Delivered { status } => {
                 tracing::info!(event_id = %event.id, tenant_id = tenant.id.as_str(), status, attempt, "delivered");
                 Ok(Outcome::Delivered)
             }
-            DeliveryResult::Failed { kind, status, retry_after, reason } => {
-                let next = self.config.schedule.retry_delay(attempt, kind, retry_after, random);
+            DeliveryResult::Failed {
+                kind,
+                status,
+                retry_after,
+                reason,
+            } => {
+                let next = self
+                    .config
+                    .schedule
+                    .retry_delay(attempt, kind, retry_after, random);
                 tracing::warn!(
                     event_id = %event.id,
                     tenant_id = tenant.id.as_str(),
@@ -175,15 +205,10 @@ where
             None => self.tenants.tenant_for_waba(&event.waba_id).await?,
         };
         let Some(id) = owner else { return Ok(None) };
-        Ok(self
-            .tenants
-            .tenant(&id)
-            .await?
-            .active()
-            .map(|t| {
-                let url = t.webhook_url.clone();
-                (t, url)
-            }))
+        Ok(self.tenants.tenant(&id).await?.active().map(|t| {
+            let url = t.webhook_url.clone();
+            (t, url)
+        }))
     }
 }
 
@@ -205,14 +230,18 @@ mod tests {
             id: TenantId(id.into()),
             name: id.into(),
             webhook_url: url.into(),
-            webhook_secrets: vec![WebhookSecret { secret: Secret::new(format!("whsec_{id}")), expires_at: None }],
+            webhook_secrets: vec![WebhookSecret {
+                secret: Secret::new(format!("whsec_{id}")),
+                expires_at: None,
+            }],
             format: DeliveryFormat::Meta,
             callback_domains: vec![],
             active: true,
         }
     }
 
-    type TestForwarder = Forwarder<MemoryIdempotency, MemoryTenants, MemoryMessages, ScriptedSender>;
+    type TestForwarder =
+        Forwarder<MemoryIdempotency, MemoryTenants, MemoryMessages, ScriptedSender>;
 
     fn forwarder(script: Vec<DeliveryResult>) -> (TestForwarder, ScriptedSender, MemoryMessages) {
         let tenants = MemoryTenants::default();
@@ -234,22 +263,35 @@ mod tests {
     }
 
     fn failed(kind: FailureKind) -> DeliveryResult {
-        DeliveryResult::Failed { kind, status: Some(500), retry_after: None, reason: "500".into() }
+        DeliveryResult::Failed {
+            kind,
+            status: Some(500),
+            retry_after: None,
+            reason: "500".into(),
+        }
     }
 
     #[tokio::test]
     async fn an_event_is_delivered_signed_to_the_phone_owner_and_only_once() {
         let (f, sender, _) = forwarder(vec![ok()]);
         let event = split_events(STATUS).unwrap().remove(0);
-        assert_eq!(f.forward(&event, 1, 100, 0.5).await.unwrap(), Outcome::Delivered);
-        assert_eq!(f.forward(&event, 1, 101, 0.5).await.unwrap(), Outcome::Duplicate);
+        assert_eq!(
+            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            Outcome::Delivered
+        );
+        assert_eq!(
+            f.forward(&event, 1, 101, 0.5).await.unwrap(),
+            Outcome::Duplicate
+        );
         let sent = sender.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].url, "https://acme.example/hook");
         assert_eq!(sent[0].body, STATUS);
         assert_eq!(sent[0].signatures.webhook_id, "wamid.1:read");
         let secret = [Secret::new("whsec_acme")];
-        assert!(verify_hub_signature(&secret, &sent[0].body, Some(&sent[0].signatures.hub)).is_ok());
+        assert!(
+            verify_hub_signature(&secret, &sent[0].body, Some(&sent[0].signatures.hub)).is_ok()
+        );
     }
 
     #[tokio::test]
@@ -258,22 +300,35 @@ mod tests {
         let event = split_events(STATUS).unwrap().remove(0);
         assert_eq!(
             f.forward(&event, 1, 100, 0.5).await.unwrap(),
-            Outcome::Retry { after: Duration::from_secs(5) }
+            Outcome::Retry {
+                after: Duration::from_secs(5)
+            }
         );
         // The claim was released: the next attempt delivers rather than waiting.
         assert_eq!(
             f.forward(&event, 2, 105, 0.5).await.unwrap(),
-            Outcome::Retry { after: Duration::from_secs(300) }
+            Outcome::Retry {
+                after: Duration::from_secs(300)
+            }
         );
-        assert_eq!(f.forward(&event, 8, 200, 0.5).await.unwrap(), Outcome::Exhausted);
+        assert_eq!(
+            f.forward(&event, 8, 200, 0.5).await.unwrap(),
+            Outcome::Exhausted
+        );
     }
 
     #[tokio::test]
     async fn an_event_nobody_owns_is_acknowledged_as_unroutable() {
         let (f, sender, _) = forwarder(vec![ok()]);
-        let body = String::from_utf8(STATUS.to_vec()).unwrap().replace("\"P\"", "\"OTHER\"").replace("\"W\"", "\"W2\"");
+        let body = String::from_utf8(STATUS.to_vec())
+            .unwrap()
+            .replace("\"P\"", "\"OTHER\"")
+            .replace("\"W\"", "\"W2\"");
         let event = split_events(body.as_bytes()).unwrap().remove(0);
-        assert_eq!(f.forward(&event, 1, 100, 0.5).await.unwrap(), Outcome::Unroutable);
+        assert_eq!(
+            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            Outcome::Unroutable
+        );
         assert!(sender.sent.lock().unwrap().is_empty());
     }
 
@@ -294,8 +349,14 @@ mod tests {
             .await
             .unwrap();
         let event = split_events(STATUS).unwrap().remove(0);
-        assert_eq!(f.forward(&event, 1, 100, 0.5).await.unwrap(), Outcome::Delivered);
-        assert_eq!(sender.sent.lock().unwrap()[0].url, "https://cb.acme.example/s");
+        assert_eq!(
+            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            Outcome::Delivered
+        );
+        assert_eq!(
+            sender.sent.lock().unwrap()[0].url,
+            "https://cb.acme.example/s"
+        );
         let record = messages.get("wamid.1").await.unwrap().unwrap();
         assert_eq!(record.last_status.as_deref(), Some("read"));
         assert_eq!(record.statuses["read"], 50);

@@ -38,9 +38,15 @@ impl<Q: EventQueue> Ingest<Q> {
 
     /// Verifies `body` against `signature`, splits it and queues every event. `Ok` means every
     /// event is durably queued; any error means Meta must not get a 200.
-    pub async fn ingest(&self, body: &[u8], signature: Option<&str>) -> Result<IngestReport, Error> {
+    pub async fn ingest(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<IngestReport, Error> {
         if body.len() > MAX_WEBHOOK_BYTES {
-            return Err(Error::PayloadTooLarge { limit: MAX_WEBHOOK_BYTES });
+            return Err(Error::PayloadTooLarge {
+                limit: MAX_WEBHOOK_BYTES,
+            });
         }
         verify_hub_signature(&self.app_secrets, body, signature).map_err(|e| match e {
             SignatureError::Missing => Error::Unauthorized("missing X-Hub-Signature-256 header"),
@@ -75,7 +81,10 @@ mod tests {
     async fn a_signed_batch_is_queued_event_by_event() {
         let queue = MemoryQueue::default();
         let sig = sign_hub(&Secret::new("app"), BODY);
-        let report = ingest(queue.clone()).ingest(BODY, Some(&sig)).await.unwrap();
+        let report = ingest(queue.clone())
+            .ingest(BODY, Some(&sig))
+            .await
+            .unwrap();
         assert_eq!(report.events, 2);
         assert_eq!(report.phone_number_id.as_deref(), Some("P"));
         assert_eq!(queue.ids(), ["wamid.1", "wamid.2"]);
@@ -86,7 +95,14 @@ mod tests {
         let queue = MemoryQueue::default();
         let service = ingest(queue.clone());
         let wrong = sign_hub(&Secret::new("other"), BODY);
-        assert_eq!(service.ingest(BODY, Some(&wrong)).await.unwrap_err().status(), 403);
+        assert_eq!(
+            service
+                .ingest(BODY, Some(&wrong))
+                .await
+                .unwrap_err()
+                .status(),
+            403
+        );
         assert_eq!(service.ingest(BODY, None).await.unwrap_err().status(), 401);
         assert!(queue.ids().is_empty());
     }
@@ -103,7 +119,10 @@ mod tests {
     #[tokio::test]
     async fn an_oversized_body_is_refused_before_verification() {
         let big = vec![b' '; MAX_WEBHOOK_BYTES + 1];
-        let err = ingest(MemoryQueue::default()).ingest(&big, None).await.unwrap_err();
+        let err = ingest(MemoryQueue::default())
+            .ingest(&big, None)
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), 413);
     }
 
@@ -121,7 +140,12 @@ mod tests {
             (Some("subscribe"), None, Some("42")),
             (Some("subscribe"), Some("tok"), None),
         ] {
-            assert_eq!(verify_subscription(mode, tok, ch, &token).unwrap_err().status(), 403);
+            assert_eq!(
+                verify_subscription(mode, tok, ch, &token)
+                    .unwrap_err()
+                    .status(),
+                403
+            );
         }
     }
 }

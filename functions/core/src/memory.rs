@@ -31,14 +31,20 @@ impl EventQueue for MemoryQueue {
         if *self.failing.lock().unwrap() {
             return Err(Error::unavailable("queue down"));
         }
-        self.events.lock().unwrap().extend(events.iter().map(|e| e.id.to_string()));
+        self.events
+            .lock()
+            .unwrap()
+            .extend(events.iter().map(|e| e.id.to_string()));
         Ok(())
     }
 }
 
+/// Key -> (completed, stored result).
+type IdempotencyRecords = HashMap<String, (bool, Option<String>)>;
+
 #[derive(Clone, Default)]
 pub struct MemoryIdempotency {
-    records: Arc<Mutex<HashMap<String, (bool, Option<String>)>>>,
+    records: Arc<Mutex<IdempotencyRecords>>,
 }
 
 impl IdempotencyStore for MemoryIdempotency {
@@ -55,7 +61,10 @@ impl IdempotencyStore for MemoryIdempotency {
     }
 
     async fn complete(&self, key: &str, result: Option<&str>, _: Duration) -> Result<(), Error> {
-        self.records.lock().unwrap().insert(key.to_owned(), (true, result.map(str::to_owned)));
+        self.records
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), (true, result.map(str::to_owned)));
         Ok(())
     }
 
@@ -80,7 +89,10 @@ impl MemoryTenants {
         for w in wabas {
             owners.insert(format!("WABA#{w}"), tenant.id.clone());
         }
-        self.tenants.lock().unwrap().insert(tenant.id.clone(), tenant);
+        self.tenants
+            .lock()
+            .unwrap()
+            .insert(tenant.id.clone(), tenant);
     }
 }
 
@@ -89,13 +101,28 @@ impl TenantDirectory for MemoryTenants {
         Ok(self.tenants.lock().unwrap().get(id).cloned())
     }
     async fn tenant_for_phone(&self, phone: &str) -> Result<Option<TenantId>, Error> {
-        Ok(self.owners.lock().unwrap().get(&format!("PHONE#{phone}")).cloned())
+        Ok(self
+            .owners
+            .lock()
+            .unwrap()
+            .get(&format!("PHONE#{phone}"))
+            .cloned())
     }
     async fn tenant_for_waba(&self, waba: &str) -> Result<Option<TenantId>, Error> {
-        Ok(self.owners.lock().unwrap().get(&format!("WABA#{waba}")).cloned())
+        Ok(self
+            .owners
+            .lock()
+            .unwrap()
+            .get(&format!("WABA#{waba}"))
+            .cloned())
     }
     async fn tenant_for_api_key(&self, hash: &str) -> Result<Option<TenantId>, Error> {
-        Ok(self.owners.lock().unwrap().get(&format!("KEY#{hash}")).cloned())
+        Ok(self
+            .owners
+            .lock()
+            .unwrap()
+            .get(&format!("KEY#{hash}"))
+            .cloned())
     }
 }
 
@@ -106,15 +133,25 @@ pub struct MemoryMessages {
 
 impl MessageStore for MemoryMessages {
     async fn put(&self, record: &MessageRecord) -> Result<(), Error> {
-        self.records.lock().unwrap().insert(record.wamid.clone(), record.clone());
+        self.records
+            .lock()
+            .unwrap()
+            .insert(record.wamid.clone(), record.clone());
         Ok(())
     }
     async fn get(&self, wamid: &str) -> Result<Option<MessageRecord>, Error> {
         Ok(self.records.lock().unwrap().get(wamid).cloned())
     }
-    async fn record_status(&self, wamid: &str, status: &str, at: i64) -> Result<Option<MessageRecord>, Error> {
+    async fn record_status(
+        &self,
+        wamid: &str,
+        status: &str,
+        at: i64,
+    ) -> Result<Option<MessageRecord>, Error> {
         let mut records = self.records.lock().unwrap();
-        let Some(record) = records.get_mut(wamid) else { return Ok(None) };
+        let Some(record) = records.get_mut(wamid) else {
+            return Ok(None);
+        };
         record.statuses.entry(status.to_owned()).or_insert(at);
         let current = record.last_status.as_deref().map(status_rank).unwrap_or(0);
         if status_rank(status) > current {
@@ -134,7 +171,10 @@ pub struct ScriptedSender {
 
 impl ScriptedSender {
     pub fn new(script: Vec<DeliveryResult>) -> Self {
-        ScriptedSender { script: Arc::new(Mutex::new(script)), sent: Arc::default() }
+        ScriptedSender {
+            script: Arc::new(Mutex::new(script)),
+            sent: Arc::default(),
+        }
     }
 }
 
@@ -142,6 +182,10 @@ impl WebhookSender for ScriptedSender {
     async fn deliver(&self, delivery: &Delivery) -> DeliveryResult {
         self.sent.lock().unwrap().push(delivery.clone());
         let mut script = self.script.lock().unwrap();
-        if script.len() > 1 { script.remove(0) } else { script[0].clone() }
+        if script.len() > 1 {
+            script.remove(0)
+        } else {
+            script[0].clone()
+        }
     }
 }

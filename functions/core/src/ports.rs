@@ -96,7 +96,8 @@ pub fn status_rank(status: &str) -> u8 {
 
 pub trait MessageStore: Send + Sync {
     fn put(&self, record: &MessageRecord) -> impl Future<Output = Result<(), Error>> + Send;
-    fn get(&self, wamid: &str) -> impl Future<Output = Result<Option<MessageRecord>, Error>> + Send;
+    fn get(&self, wamid: &str)
+    -> impl Future<Output = Result<Option<MessageRecord>, Error>> + Send;
     /// Records `status` at `timestamp` (first report wins) and moves `last_status` forward
     /// only; returns the record, or `None` when the gateway never sent this wamid.
     fn record_status(

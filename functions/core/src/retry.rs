@@ -32,7 +32,11 @@ impl RetrySchedule {
     /// `scale` multiplies every delay (1.0 in production). It shrinks the schedule, never
     /// skips a step.
     pub fn scaled(scale: f64) -> Self {
-        let scale = if scale.is_finite() && scale > 0.0 { scale.min(1.0) } else { 1.0 };
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale.min(1.0)
+        } else {
+            1.0
+        };
         RetrySchedule { scale }
     }
 
@@ -95,7 +99,10 @@ mod tests {
         let delays: Vec<f64> = (1..=7)
             .map(|attempt| secs(s.retry_delay(attempt, FailureKind::Failed, None, 0.5)))
             .collect();
-        assert_eq!(delays, [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]);
+        assert_eq!(
+            delays,
+            [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+        );
     }
 
     #[test]
@@ -109,7 +116,10 @@ mod tests {
     #[test]
     fn jitter_stays_within_twenty_percent() {
         let s = RetrySchedule::default();
-        assert_eq!(secs(s.retry_delay(2, FailureKind::Failed, None, 0.0)), 240.0);
+        assert_eq!(
+            secs(s.retry_delay(2, FailureKind::Failed, None, 0.0)),
+            240.0
+        );
         let high = secs(s.retry_delay(2, FailureKind::Failed, None, 0.999_999));
         assert!((359.9..=360.0).contains(&high), "{high}");
     }
@@ -117,21 +127,36 @@ mod tests {
     #[test]
     fn a_throttled_receiver_waits_at_least_a_minute() {
         let s = RetrySchedule::default();
-        assert_eq!(secs(s.retry_delay(1, FailureKind::Throttled, None, 0.5)), 60.0);
-        assert_eq!(secs(s.retry_delay(2, FailureKind::Throttled, None, 0.5)), 300.0);
+        assert_eq!(
+            secs(s.retry_delay(1, FailureKind::Throttled, None, 0.5)),
+            60.0
+        );
+        assert_eq!(
+            secs(s.retry_delay(2, FailureKind::Throttled, None, 0.5)),
+            300.0
+        );
     }
 
     #[test]
     fn retry_after_is_honoured_within_the_schedule_bounds() {
         let s = RetrySchedule::default();
         let hour = Some(Duration::from_secs(3600));
-        assert_eq!(secs(s.retry_delay(1, FailureKind::Throttled, hour, 0.5)), 3600.0);
+        assert_eq!(
+            secs(s.retry_delay(1, FailureKind::Throttled, hour, 0.5)),
+            3600.0
+        );
         // Shorter than the schedule: the schedule wins.
         let second = Some(Duration::from_secs(1));
-        assert_eq!(secs(s.retry_delay(3, FailureKind::Failed, second, 0.5)), 1800.0);
+        assert_eq!(
+            secs(s.retry_delay(3, FailureKind::Failed, second, 0.5)),
+            1800.0
+        );
         // A week is capped at the longest step.
         let week = Some(Duration::from_secs(7 * 86_400));
-        assert_eq!(secs(s.retry_delay(1, FailureKind::Failed, week, 0.5)), 36000.0);
+        assert_eq!(
+            secs(s.retry_delay(1, FailureKind::Failed, week, 0.5)),
+            36000.0
+        );
     }
 
     #[test]

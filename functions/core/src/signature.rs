@@ -189,7 +189,10 @@ mod tests {
         let raw = br#"{"text":{"body":"Gr\u00fc\u00dfe \ud83d\ude00"}}"#;
         let unescaped = r#"{"text":{"body":"Grüße 😀"}}"#.as_bytes();
         let header = sign_hub(&secret("s"), raw);
-        assert_eq!(verify_hub_signature(&[secret("s")], raw, Some(&header)), Ok(()));
+        assert_eq!(
+            verify_hub_signature(&[secret("s")], raw, Some(&header)),
+            Ok(())
+        );
         assert_eq!(
             verify_hub_signature(&[secret("s")], unescaped, Some(&header)),
             Err(SignatureError::Mismatch)
@@ -298,7 +301,10 @@ mod tests {
 
     #[test]
     fn a_delivery_during_rotation_carries_one_signature_per_secret() {
-        let secrets = [secret("whsec_bmV3LXNlY3JldC1ieXRlcw=="), secret("whsec_b2xkLXNlY3JldA==")];
+        let secrets = [
+            secret("whsec_bmV3LXNlY3JldC1ieXRlcw=="),
+            secret("whsec_b2xkLXNlY3JldA=="),
+        ];
         let signed = sign_delivery(&secrets, "wamid.X", 1_700_000_000, b"{}");
         let parts: Vec<&str> = signed.webhook_signature.split(' ').collect();
         assert_eq!(parts.len(), 2);

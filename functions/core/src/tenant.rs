@@ -113,9 +113,17 @@ impl TargetUrl {
 pub struct CallbackUrl(TargetUrl);
 
 impl CallbackUrl {
-    pub fn parse(raw: &str, allowed_domains: &[String], policy: TargetPolicy) -> Result<Self, Error> {
+    pub fn parse(
+        raw: &str,
+        allowed_domains: &[String],
+        policy: TargetPolicy,
+    ) -> Result<Self, Error> {
         let refuse = |why: String| {
-            Error::invalid("invalid_callback_url", "callback_url", format!("callback_url {why}"))
+            Error::invalid(
+                "invalid_callback_url",
+                "callback_url",
+                format!("callback_url {why}"),
+            )
         };
         let target = TargetUrl::parse(raw, policy).map_err(refuse)?;
         let host = target.host().trim_end_matches('.').to_ascii_lowercase();
@@ -133,6 +141,17 @@ impl CallbackUrl {
 
     pub fn as_str(&self) -> &str {
         self.0.as_str()
+    }
+}
+
+/// `Option<Tenant>` narrowed to tenants that receive deliveries.
+pub(crate) trait TenantPolicyExt {
+    fn active(self) -> Option<Tenant>;
+}
+
+impl TenantPolicyExt for Option<Tenant> {
+    fn active(self) -> Option<Tenant> {
+        self.filter(|t| t.active)
     }
 }
 
@@ -181,7 +200,11 @@ mod tests {
         let p = TargetPolicy::default();
         assert!(CallbackUrl::parse("https://example.com/cb", &domains, p).is_ok());
         assert!(CallbackUrl::parse("https://api.EXAMPLE.com/cb", &domains, p).is_ok());
-        for bad in ["https://evilexample.com/cb", "https://example.com.evil.io/cb", "http://example.com/cb"] {
+        for bad in [
+            "https://evilexample.com/cb",
+            "https://example.com.evil.io/cb",
+            "http://example.com/cb",
+        ] {
             let err = CallbackUrl::parse(bad, &domains, p).unwrap_err();
             assert_eq!(err.code(), "invalid_callback_url", "{bad}");
             assert_eq!(err.status(), 400);
@@ -195,8 +218,14 @@ mod tests {
             name: "n".into(),
             webhook_url: "https://example.com".into(),
             webhook_secrets: vec![
-                WebhookSecret { secret: Secret::new("new"), expires_at: None },
-                WebhookSecret { secret: Secret::new("old"), expires_at: Some(100) },
+                WebhookSecret {
+                    secret: Secret::new("new"),
+                    expires_at: None,
+                },
+                WebhookSecret {
+                    secret: Secret::new("old"),
+                    expires_at: Some(100),
+                },
             ],
             format: DeliveryFormat::Meta,
             callback_domains: vec![],
@@ -204,16 +233,5 @@ mod tests {
         };
         assert_eq!(tenant.signing_secrets(99).len(), 2);
         assert_eq!(tenant.signing_secrets(100), vec![Secret::new("new")]);
-    }
-}
-
-/// `Option<Tenant>` narrowed to tenants that receive deliveries.
-pub(crate) trait TenantPolicyExt {
-    fn active(self) -> Option<Tenant>;
-}
-
-impl TenantPolicyExt for Option<Tenant> {
-    fn active(self) -> Option<Tenant> {
-        self.filter(|t| t.active)
     }
 }

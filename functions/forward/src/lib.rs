@@ -1,1 +1,104 @@
-//! placeholder
+//! The forward function: an SQS batch in, each event delivered to its tenant concurrently,
+//! failures reported per item (ReportBatchItemFailures) with the retry delay applied as the
+//! message's visibility. The same `handle` serves Lambda and the local stack's poller.
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
+use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants};
+use gateway_aws::queue::SqsEventQueue;
+use gateway_aws::webhook_client::HttpWebhookSender;
+use gateway_aws::{Clients, Settings};
+use gateway_core::event::Event;
+use gateway_core::forward::{ForwardConfig, Forwarder, Outcome};
+use gateway_core::retry::RetrySchedule;
+
+pub type AwsForwarder =
+    Forwarder<DynamoIdempotency, DynamoTenants, DynamoMessages, HttpWebhookSender>;
+
+pub struct ForwardApp {
+    forwarder: AwsForwarder,
+    queue: SqsEventQueue,
+}
+
+impl ForwardApp {
+    pub fn from_settings(clients: &Clients, settings: &Settings) -> anyhow::Result<Self> {
+        let sender = HttpWebhookSender::new(settings.webhook_timeout, settings.target_policy)?;
+        let config = ForwardConfig {
+            schedule: RetrySchedule::scaled(settings.retry_scale),
+            // A claim outlives one delivery attempt (HTTP timeout) with room to spare.
+            in_progress_for: settings.webhook_timeout * 3,
+            ..ForwardConfig::default()
+        };
+        Ok(ForwardApp {
+            forwarder: Forwarder::new(
+                DynamoIdempotency::new(clients.dynamodb.clone(), &settings.idempotency_table),
+                DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
+                DynamoMessages::new(clients.dynamodb.clone(), &settings.messages_table),
+                sender,
+                config,
+            ),
+            queue: SqsEventQueue::new(clients.sqs.clone(), &settings.events_queue_url),
+        })
+    }
+}
+
+/// What to tell the queue about one message.
+enum Verdict {
+    Done,
+    /// Leave it for redelivery, after `Some(delay)` or the queue's default visibility.
+    Again(Option<Duration>),
+}
+
+async fn forward_one(app: &ForwardApp, message: &SqsMessage) -> Verdict {
+    let Some(body) = message.body.as_deref() else {
+        tracing::error!(message_id = ?message.message_id, "queue message without body");
+        return Verdict::Again(None);
+    };
+    let event = match Event::from_queue_body(body) {
+        Ok(e) => e,
+        Err(e) => {
+            // Left to the redrive policy: it ends in the DLQ for a person to look at.
+            tracing::error!(message_id = ?message.message_id, error = %e, "unreadable queue message");
+            return Verdict::Again(None);
+        }
+    };
+    let attempt: u32 = message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    match app
+        .forwarder
+        .forward(&event, attempt, gateway_aws::now(), rand::random::<f64>())
+        .await
+    {
+        Ok(Outcome::Delivered | Outcome::Duplicate | Outcome::Unroutable) => Verdict::Done,
+        Ok(Outcome::Retry { after }) => Verdict::Again(Some(after)),
+        // Offered once more at once, so the redrive policy moves it to the DLQ.
+        Ok(Outcome::Exhausted) => Verdict::Again(Some(Duration::ZERO)),
+        Err(e) => {
+            tracing::error!(event_id = %event.id, error = %e, "forward failed; left for redelivery");
+            Verdict::Again(None)
+        }
+    }
+}
+
+/// Forwards a batch; the response names the messages to deliver again.
+pub async fn handle(app: &ForwardApp, batch: SqsEvent) -> SqsBatchResponse {
+    let verdicts = join_all(batch.records.iter().map(|m| forward_one(app, m))).await;
+    let mut response = SqsBatchResponse::default();
+    for (message, verdict) in batch.records.iter().zip(verdicts) {
+        let Verdict::Again(delay) = verdict else {
+            continue;
+        };
+        if let (Some(delay), Some(receipt)) = (delay, message.receipt_handle.as_deref())
+            && let Err(e) = app.queue.delay_redelivery(receipt, delay).await
+        {
+            tracing::warn!(error = %e, "could not set the retry delay; the queue's default applies");
+        }
+        response.add_failure(message.message_id.clone().unwrap_or_default());
+    }
+    response
+}

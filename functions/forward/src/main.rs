@@ -1,1 +1,19 @@
-fn main() {}
+//! Lambda entry point of the forward function (SQS event source, ReportBatchItemFailures).
+
+use aws_lambda_events::sqs::SqsEvent;
+use gateway_aws::{Clients, Settings, config::sdk_config, init_logging};
+use gateway_forward::{ForwardApp, handle};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let settings = Settings::from_env()?;
+    let clients = Clients::new(&sdk_config().await);
+    let app = ForwardApp::from_settings(&clients, &settings)?;
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(handle(app, event.payload).await)
+    }))
+    .await
+}

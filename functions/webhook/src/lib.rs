@@ -1,1 +1,159 @@
-//! placeholder
+//! The webhook function: Meta's subscription check (`GET /webhook`) and ingest
+//! (`POST /webhook`). The same `handle` serves Lambda and the local stack.
+
+use std::time::Instant;
+
+use gateway_aws::queue::SqsEventQueue;
+use gateway_aws::{Clients, Settings};
+use gateway_core::Error;
+use gateway_core::event::MAX_WEBHOOK_BYTES;
+use gateway_core::ingest::{Ingest, verify_subscription};
+use gateway_core::mask;
+use gateway_core::signature::{HUB_SIGNATURE_HEADER, Secret};
+use lambda_http::{Body, Request, Response};
+
+pub const WEBHOOK_PATH: &str = "/webhook";
+
+/// Everything a request needs, built once per cold start.
+pub struct WebhookApp {
+    ingest: Ingest<SqsEventQueue>,
+    verify_token: Secret,
+}
+
+impl WebhookApp {
+    pub fn new(queue: SqsEventQueue, app_secrets: Vec<Secret>, verify_token: Secret) -> Self {
+        WebhookApp {
+            ingest: Ingest::new(queue, app_secrets),
+            verify_token,
+        }
+    }
+
+    /// From the environment: `EVENTS_QUEUE_URL`, `META_APP_SECRET[_PARAM]` (comma-separated
+    /// during a rotation) and `META_VERIFY_TOKEN[_PARAM]`.
+    pub async fn from_env(clients: &Clients, settings: &Settings) -> anyhow::Result<Self> {
+        Ok(WebhookApp::new(
+            SqsEventQueue::new(clients.sqs.clone(), &settings.events_queue_url),
+            clients.secrets("META_APP_SECRET").await?,
+            clients.secret("META_VERIFY_TOKEN").await?,
+        ))
+    }
+}
+
+fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn text(status: u16, content_type: &str, body: impl Into<Body>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(body.into())
+        .expect("static response parts are valid")
+}
+
+fn error_response(err: &Error) -> Response<Body> {
+    if let Error::Internal(e) = err {
+        tracing::error!(error = ?e, "internal error");
+    }
+    text(err.status(), "application/json", err.gateway_body())
+}
+
+/// Routes on method and path, as API Gateway's `$default` route hands everything over.
+pub async fn handle(app: &WebhookApp, req: Request) -> Response<Body> {
+    if req.uri().path() != WEBHOOK_PATH {
+        return error_response(&Error::NotFound("no such route"));
+    }
+    match *req.method() {
+        http::Method::GET => verify(app, &req),
+        http::Method::POST => ingest(app, req).await,
+        _ => {
+            let mut r = text(
+                405,
+                "application/json",
+                r#"{"error":{"code":"method_not_allowed","message":"use GET or POST"}}"#,
+            );
+            r.headers_mut()
+                .insert("allow", http::HeaderValue::from_static("GET, POST"));
+            r
+        }
+    }
+}
+
+fn verify(app: &WebhookApp, req: &Request) -> Response<Body> {
+    let pairs: Vec<(String, String)> = req.uri().query().map(url_pairs).unwrap_or_default();
+    match verify_subscription(
+        query_param(&pairs, "hub.mode"),
+        query_param(&pairs, "hub.verify_token"),
+        query_param(&pairs, "hub.challenge"),
+        &app.verify_token,
+    ) {
+        Ok(challenge) => text(200, "text/plain", challenge),
+        Err(e) => {
+            tracing::warn!(
+                outcome = "verification_refused",
+                "webhook verification refused"
+            );
+            // Nothing of the input is echoed back.
+            text(e.status(), "text/plain", "forbidden")
+        }
+    }
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+async fn ingest(app: &WebhookApp, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    // lambda_http has already decoded a base64 body from API Gateway.
+    let signature = req
+        .headers()
+        .get(HUB_SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > MAX_WEBHOOK_BYTES {
+        tracing::warn!(bytes = body.len(), outcome = "too_large", "webhook refused");
+        return error_response(&Error::PayloadTooLarge {
+            limit: MAX_WEBHOOK_BYTES,
+        });
+    }
+    let result = app.ingest.ingest(body, signature.as_deref()).await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(report) => {
+            tracing::info!(
+                events = report.events,
+                phone_number_id = report
+                    .phone_number_id
+                    .as_deref()
+                    .map(mask::phone)
+                    .unwrap_or_default(),
+                outcome = "queued",
+                duration_ms,
+                "webhook accepted"
+            );
+            text(200, "text/plain", "OK")
+        }
+        Err(e) => {
+            tracing::warn!(outcome = e.code(), status = e.status(), duration_ms, reason = %e, "webhook not accepted");
+            // Meta retries anything but a 200 for up to 7 days: a queue failure must be a 5xx.
+            let e = match e {
+                Error::Unavailable { .. } => {
+                    return text(
+                        500,
+                        "application/json",
+                        r#"{"error":{"code":"unavailable","message":"events could not be queued, retry"}}"#,
+                    );
+                }
+                other => other,
+            };
+            error_response(&e)
+        }
+    }
+}

@@ -1,1 +1,100 @@
-fn main() {}
+//! `gateway-local`: the whole gateway on this machine against the AWS emulator named by
+//! AWS_ENDPOINT_URL (started by `make run`), with a demo tenant and its receiver.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use gateway_aws::admin::{TenantSpec, create_tenant};
+use gateway_aws::dynamo::OwnershipError;
+use gateway_core::format::DeliveryFormat;
+use gateway_core::signature::Secret;
+use gateway_core::tenant::{TargetPolicy, TenantId};
+use gateway_local::{LocalStack, StackOptions, demo_receiver, emulator, http_server};
+
+/// The ids used by the fixtures in tests/fixtures/meta, so any of them can be posted as is.
+const DEMO_PHONE_NUMBER_ID: &str = "106540352242922";
+const DEMO_WABA_ID: &str = "102290129340398";
+
+fn port(name: &str, default: u16) -> anyhow::Result<u16> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name}={v} is not a port number")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn var(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    gateway_aws::init_logging();
+    let endpoint = emulator::endpoint_from_env()?;
+    let gateway_port = port("GATEWAY_PORT", 3000)?;
+    let graph_port = port("GRAPH_PORT", 3001)?;
+    let receiver_port = port("DEMO_RECEIVER_PORT", 3002)?;
+
+    let mut options = StackOptions::new(&endpoint, "local");
+    options.gateway_port = gateway_port;
+    options.app_secrets = var("META_APP_SECRET", "local-app-secret")
+        .split(',')
+        .map(|s| Secret::new(s.trim()))
+        .collect();
+    options.verify_token = Secret::new(var("META_VERIFY_TOKEN", "local-verify-token"));
+    options.graph_api_base_url = format!("http://127.0.0.1:{graph_port}");
+    options.retry_scale = var("RETRY_SCALE", "0.01").parse().context("RETRY_SCALE")?;
+    let stack = LocalStack::start(options).await?;
+
+    let receiver_listener = http_server::bind(receiver_port).await?;
+    let tenants = stack.tenants();
+    let demo = create_tenant(
+        &tenants,
+        TenantSpec {
+            name: "demo".to_owned(),
+            webhook_url: format!("http://127.0.0.1:{receiver_port}/webhook"),
+            format: DeliveryFormat::Meta,
+            callback_domains: vec!["localhost".to_owned()],
+        },
+        TargetPolicy::AllowLoopbackHttp,
+    )
+    .await?;
+    let demo_id = TenantId(demo.tenant_id.clone());
+    for (kind, id) in [("PHONE", DEMO_PHONE_NUMBER_ID), ("WABA", DEMO_WABA_ID)] {
+        match tenants.add_owner(kind, id, &demo_id).await {
+            Ok(()) | Err(OwnershipError::Taken { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let secret = Arc::new(Secret::new(demo.webhook_secret.clone()));
+    let receiver = tokio::spawn(http_server::serve(receiver_listener, move |req| {
+        demo_receiver::handle(secret.clone(), req)
+    }));
+
+    let r = &stack.resources;
+    println!("AWS_ENDPOINT_URL={endpoint}");
+    println!(
+        "export TENANTS_TABLE={} MESSAGES_TABLE={} IDEMPOTENCY_TABLE={} EVENTS_QUEUE_URL={} DEAD_LETTER_QUEUE_URL={}",
+        r.tenants_table,
+        r.messages_table,
+        r.idempotency_table,
+        r.events_queue_url,
+        r.dead_letter_queue_url
+    );
+    println!(
+        "demo tenant {} (phone_number_id {DEMO_PHONE_NUMBER_ID}, WABA {DEMO_WABA_ID}) api_key={}",
+        demo.tenant_id, demo.api_key
+    );
+    println!(
+        "ready gateway={} webhook={}/webhook graph=http://127.0.0.1:{graph_port} receiver=http://127.0.0.1:{receiver_port}/webhook",
+        stack.url(),
+        stack.url()
+    );
+
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    receiver.abort();
+    stack.stop().await;
+    Ok(())
+}

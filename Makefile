@@ -1,0 +1,61 @@
+# The README's two commands are `make run` and `make test`. Everything they need is installed
+# here, under .cache (the emulator, cfn-lint); only Rust, Python 3 and make come from the machine.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+PYTHON ?= python3
+CACHE := .cache
+CFN_LINT_VERSION := 1.58.0
+SAM_VERSION := 1.170.0
+CARGO_LAMBDA_VERSION := 1.9.2
+LINT_VENV := $(CACHE)/cfn-lint-$(CFN_LINT_VERSION)
+SAM_VENV := $(CACHE)/sam-$(SAM_VERSION)
+
+export EMULATOR ?= ministack
+
+.PHONY: run test lint build deploy emulator fmt clean
+
+## run: the whole gateway on this machine (emulator, gateway-local, demo tenant); Ctrl-C stops it
+run:
+	$(CARGO) build -p gateway-local -p gatewayctl
+	scripts/emulator.sh run target/debug/gateway-local
+
+## test: every test, against an emulator started and stopped for the run
+test:
+	$(CARGO) test --workspace --no-run
+	scripts/emulator.sh run $(CARGO) test --workspace
+
+## lint: formatting, clippy with warnings denied, cfn-lint on template.yaml
+lint: $(LINT_VENV)/.installed
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(LINT_VENV)/bin/cfn-lint template.yaml
+
+$(LINT_VENV)/.installed:
+	rm -rf $(LINT_VENV)
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check cfn-lint==$(CFN_LINT_VERSION)
+	touch $@
+
+$(SAM_VENV)/.installed:
+	rm -rf $(SAM_VENV)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_VERSION) cargo-lambda==$(CARGO_LAMBDA_VERSION)
+	touch $@
+
+## build: sam build (cargo-lambda cross-compiles the three functions for arm64)
+build: $(SAM_VENV)/.installed
+	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(SAM_VENV)/bin/sam build --beta-features
+
+## deploy: sam deploy --guided into the AWS account of your current credentials
+deploy: build
+	$(SAM_VENV)/bin/sam deploy --guided
+
+emulator:
+	scripts/emulator.sh install
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	rm -rf $(CACHE) .aws-sam

@@ -1,0 +1,121 @@
+//! Configuration, read once per cold start: resource names from the environment, secrets from
+//! SSM Parameter Store (SecureString) in the cloud or plain variables on the local stack.
+
+use anyhow::{Context, anyhow};
+use aws_config::{BehaviorVersion, SdkConfig};
+use gateway_core::signature::Secret;
+use gateway_core::tenant::TargetPolicy;
+use std::time::Duration;
+
+/// Resource names and knobs shared by the functions. Field names match template.yaml's
+/// environment variables.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub tenants_table: String,
+    pub messages_table: String,
+    pub idempotency_table: String,
+    pub events_queue_url: String,
+    pub graph_api_base_url: String,
+    pub graph_api_version: String,
+    pub webhook_timeout: Duration,
+    pub retry_scale: f64,
+    pub target_policy: TargetPolicy,
+}
+
+pub fn env(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).map_err(|_| anyhow!("environment variable {name} is not set"))
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let timeout_secs: u64 = env_or("WEBHOOK_TIMEOUT_SECS", "10")
+            .parse()
+            .context("WEBHOOK_TIMEOUT_SECS must be a whole number of seconds")?;
+        let retry_scale: f64 = env_or("RETRY_SCALE", "1")
+            .parse()
+            .context("RETRY_SCALE must be a number between 0 and 1")?;
+        // Only the local stack sets this; template.yaml never does.
+        let target_policy = match env_or("ALLOW_LOOPBACK_HTTP_TARGETS", "false").as_str() {
+            "true" | "1" => TargetPolicy::AllowLoopbackHttp,
+            _ => TargetPolicy::PublicHttpsOnly,
+        };
+        Ok(Settings {
+            tenants_table: env("TENANTS_TABLE")?,
+            messages_table: env("MESSAGES_TABLE")?,
+            idempotency_table: env("IDEMPOTENCY_TABLE")?,
+            events_queue_url: env("EVENTS_QUEUE_URL")?,
+            graph_api_base_url: env_or("GRAPH_API_BASE_URL", "https://graph.facebook.com"),
+            graph_api_version: env_or("GRAPH_API_VERSION", "v23.0"),
+            webhook_timeout: Duration::from_secs(timeout_secs),
+            retry_scale,
+            target_policy,
+        })
+    }
+}
+
+/// AWS configuration from the environment; `AWS_ENDPOINT_URL` points it at the emulator.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The AWS clients, built once per cold start and shared by every request.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Self {
+        Clients {
+            sqs: aws_sdk_sqs::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+        }
+    }
+
+    /// A secret named `NAME`: from the SSM parameter named by `NAME_PARAM` when that is set
+    /// (the deployed stack), else from the variable `NAME` itself (the local stack).
+    pub async fn secret(&self, name: &str) -> anyhow::Result<Secret> {
+        let param_var = format!("{name}_PARAM");
+        if let Ok(parameter) = std::env::var(&param_var) {
+            let out = self
+                .ssm
+                .get_parameter()
+                .name(&parameter)
+                .with_decryption(true)
+                .send()
+                .await
+                .with_context(|| format!("reading SSM parameter {parameter} ({param_var})"))?;
+            let value = out
+                .parameter
+                .and_then(|p| p.value)
+                .ok_or_else(|| anyhow!("SSM parameter {parameter} has no value"))?;
+            return Ok(Secret::new(value));
+        }
+        std::env::var(name)
+            .map(Secret::new)
+            .map_err(|_| anyhow!("neither {param_var} nor {name} is set"))
+    }
+
+    /// A comma-separated list of secrets (Meta app secrets during a rotation: new,old).
+    pub async fn secrets(&self, name: &str) -> anyhow::Result<Vec<Secret>> {
+        let joined = self.secret(name).await?;
+        let list: Vec<Secret> = joined
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Secret::new)
+            .collect();
+        if list.is_empty() {
+            return Err(anyhow!("{name} holds no secret"));
+        }
+        Ok(list)
+    }
+}

@@ -1,0 +1,512 @@
+//! DynamoDB adapters: the Tenants table (single-table keys), the Messages table and the
+//! Idempotency table. Every table expires items through the `expires_at` TTL attribute.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use gateway_core::Error;
+use gateway_core::format::DeliveryFormat;
+use gateway_core::ports::{
+    Claim, IdempotencyStore, MessageRecord, MessageStore, TenantDirectory, status_rank,
+};
+use gateway_core::signature::Secret;
+use gateway_core::tenant::{Tenant, TenantId, WebhookSecret};
+
+/// The TTL attribute of every table; template.yaml names the same one (a test checks).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The hash key of the Tenants and Idempotency tables.
+pub const PK: &str = "pk";
+/// The hash key of the Messages table.
+pub const WAMID: &str = "wamid";
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s(item: &Item, key: &str) -> Option<String> {
+    item.get(key).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn get_n(item: &Item, key: &str) -> Option<i64> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn unavailable<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> Error {
+    move |e| {
+        tracing::error!(error = ?e, "{what} failed");
+        Error::unavailable(what)
+    }
+}
+
+fn is_conditional_failure<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency
+
+#[derive(Clone, Debug)]
+pub struct DynamoIdempotency {
+    client: Client,
+    table: String,
+}
+
+impl DynamoIdempotency {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoIdempotency {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+const IN_PROGRESS: &str = "IN_PROGRESS";
+const COMPLETED: &str = "COMPLETED";
+
+impl IdempotencyStore for DynamoIdempotency {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: Option<&str>,
+        in_progress_for: Duration,
+    ) -> Result<Claim, Error> {
+        let now = crate::now();
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(key))
+            .item("status", s(IN_PROGRESS))
+            .item("in_progress_until", n(now + in_progress_for.as_secs() as i64))
+            .item(TTL_ATTRIBUTE, n(now + in_progress_for.as_secs() as i64 + 86_400))
+            // Free, or a lapsed claim, or a record TTL has not swept yet.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#status = :in_progress AND in_progress_until < :now) OR expires_at < :now",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":now", n(now));
+        if let Some(fp) = fingerprint {
+            put = put.item("fingerprint", s(fp));
+        }
+        match put.send().await {
+            Ok(_) => Ok(Claim::Acquired),
+            Err(e) if is_conditional_failure(&e) => {
+                let existing = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(PK, s(key))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable("idempotency read"))?
+                    .item
+                    .unwrap_or_default();
+                if let (Some(expected), Some(stored)) =
+                    (fingerprint, get_s(&existing, "fingerprint"))
+                    && expected != stored
+                {
+                    return Err(Error::Unprocessable(
+                        "this Idempotency-Key was used with a different request",
+                    ));
+                }
+                Ok(match get_s(&existing, "status").as_deref() {
+                    Some(COMPLETED) => Claim::Completed(get_s(&existing, "result")),
+                    _ => Claim::InProgress,
+                })
+            }
+            Err(e) => Err(unavailable("idempotency claim")(e)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        result: Option<&str>,
+        keep_for: Duration,
+    ) -> Result<(), Error> {
+        let now = crate::now();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key))
+            .update_expression(
+                "SET #status = :completed, expires_at = :ttl REMOVE in_progress_until",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", s(COMPLETED))
+            .expression_attribute_values(":ttl", n(now + keep_for.as_secs() as i64));
+        if let Some(result) = result {
+            update = update
+                .update_expression("SET #status = :completed, expires_at = :ttl, #result = :result REMOVE in_progress_until")
+                .expression_attribute_names("#result", "result")
+                .expression_attribute_values(":result", s(result));
+        }
+        update
+            .send()
+            .await
+            .map_err(unavailable("idempotency complete"))?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), Error> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(key))
+            .condition_expression("#status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable("idempotency release")(e)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenants
+
+#[derive(Clone, Debug)]
+pub struct DynamoTenants {
+    client: Client,
+    table: String,
+}
+
+fn tenant_key(id: &TenantId) -> String {
+    format!("TENANT#{}", id.as_str())
+}
+
+/// What `add_owner` refuses: the id already belongs to a tenant.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnershipError {
+    #[error("{kind} {id} already belongs to a tenant")]
+    Taken { kind: &'static str, id: String },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl DynamoTenants {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoTenants {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn owner(&self, key: String) -> Result<Option<TenantId>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(key))
+            .send()
+            .await
+            .map_err(unavailable("tenant lookup"))?;
+        Ok(out
+            .item
+            .and_then(|item| get_s(&item, "tenant_id"))
+            .map(TenantId))
+    }
+
+    /// Writes a tenant's record (create or replace).
+    pub async fn put_tenant(&self, tenant: &Tenant) -> anyhow::Result<()> {
+        let secrets = tenant
+            .webhook_secrets
+            .iter()
+            .map(|ws| {
+                let mut m = HashMap::from([("secret".to_owned(), s(ws.secret.expose()))]);
+                if let Some(at) = ws.expires_at {
+                    m.insert("expires_at".to_owned(), n(at));
+                }
+                AttributeValue::M(m)
+            })
+            .collect();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(tenant_key(&tenant.id)))
+            .item("tenant_id", s(tenant.id.as_str()))
+            .item("name", s(&tenant.name))
+            .item("webhook_url", s(&tenant.webhook_url))
+            .item("webhook_secrets", AttributeValue::L(secrets))
+            .item("format", s(tenant.format.as_str()))
+            .item(
+                "callback_domains",
+                AttributeValue::L(tenant.callback_domains.iter().map(s).collect()),
+            )
+            .item("active", AttributeValue::Bool(tenant.active))
+            .send()
+            .await
+            .context("writing tenant")?;
+        Ok(())
+    }
+
+    /// Maps a phone number (`PHONE`), WABA (`WABA`) or API key hash (`KEY`) to a tenant; an id
+    /// that already has an owner is refused.
+    pub async fn add_owner(
+        &self,
+        kind: &'static str,
+        id: &str,
+        tenant: &TenantId,
+    ) -> Result<(), OwnershipError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(format!("{kind}#{id}")))
+            .item("tenant_id", s(tenant.as_str()))
+            .item("created_at", n(crate::now()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(OwnershipError::Taken {
+                kind,
+                id: id.to_owned(),
+            }),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("adding {kind} {id}"))
+                .into()),
+        }
+    }
+
+    /// Removes a mapping if it belongs to `tenant`.
+    pub async fn remove_owner(
+        &self,
+        kind: &'static str,
+        id: &str,
+        tenant: &TenantId,
+    ) -> anyhow::Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("{kind}#{id}")))
+            .condition_expression("tenant_id = :t")
+            .expression_attribute_values(":t", s(tenant.as_str()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("removing {kind} {id}"))),
+        }
+    }
+}
+
+fn tenant_from_item(item: &Item) -> Option<Tenant> {
+    let secrets = item
+        .get("webhook_secrets")
+        .and_then(|v| v.as_l().ok())
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_m().ok())
+                .filter_map(|m| {
+                    Some(WebhookSecret {
+                        secret: Secret::new(get_s(m, "secret")?),
+                        expires_at: get_n(m, "expires_at"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Tenant {
+        id: TenantId(get_s(item, "tenant_id")?),
+        name: get_s(item, "name").unwrap_or_default(),
+        webhook_url: get_s(item, "webhook_url")?,
+        webhook_secrets: secrets,
+        format: get_s(item, "format")
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(DeliveryFormat::Meta),
+        callback_domains: item
+            .get("callback_domains")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+            .unwrap_or_default(),
+        active: item
+            .get("active")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true),
+    })
+}
+
+impl TenantDirectory for DynamoTenants {
+    async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(tenant_key(id)))
+            .send()
+            .await
+            .map_err(unavailable("tenant read"))?;
+        Ok(out.item.as_ref().and_then(tenant_from_item))
+    }
+
+    async fn tenant_for_phone(&self, phone_number_id: &str) -> Result<Option<TenantId>, Error> {
+        self.owner(format!("PHONE#{phone_number_id}")).await
+    }
+
+    async fn tenant_for_waba(&self, waba_id: &str) -> Result<Option<TenantId>, Error> {
+        self.owner(format!("WABA#{waba_id}")).await
+    }
+
+    async fn tenant_for_api_key(&self, key_hash: &str) -> Result<Option<TenantId>, Error> {
+        self.owner(format!("KEY#{key_hash}")).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+/// Message records live 30 days.
+pub const MESSAGE_TTL_SECS: i64 = 30 * 86_400;
+
+#[derive(Clone, Debug)]
+pub struct DynamoMessages {
+    client: Client,
+    table: String,
+}
+
+impl DynamoMessages {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoMessages {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn record_from_item(item: &Item) -> Option<MessageRecord> {
+    Some(MessageRecord {
+        wamid: get_s(item, WAMID)?,
+        tenant_id: TenantId(get_s(item, "tenant_id")?),
+        phone_number_id: get_s(item, "phone_number_id").unwrap_or_default(),
+        recipient: get_s(item, "recipient").unwrap_or_default(),
+        callback_url: get_s(item, "callback_url"),
+        created_at: get_n(item, "created_at").unwrap_or_default(),
+        last_status: get_s(item, "last_status"),
+        statuses: item
+            .get("statuses")
+            .and_then(|v| v.as_m().ok())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+impl MessageStore for DynamoMessages {
+    async fn put(&self, record: &MessageRecord) -> Result<(), Error> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(WAMID, s(&record.wamid))
+            .item("tenant_id", s(record.tenant_id.as_str()))
+            .item("phone_number_id", s(&record.phone_number_id))
+            .item("recipient", s(&record.recipient))
+            .item("created_at", n(record.created_at))
+            .item("statuses", AttributeValue::M(HashMap::new()))
+            .item(TTL_ATTRIBUTE, n(record.created_at + MESSAGE_TTL_SECS));
+        if let Some(url) = &record.callback_url {
+            put = put.item("callback_url", s(url));
+        }
+        put.send().await.map_err(unavailable("message write"))?;
+        Ok(())
+    }
+
+    async fn get(&self, wamid: &str) -> Result<Option<MessageRecord>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(WAMID, s(wamid))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("message read"))?;
+        Ok(out.item.as_ref().and_then(record_from_item))
+    }
+
+    async fn record_status(
+        &self,
+        wamid: &str,
+        status: &str,
+        timestamp: i64,
+    ) -> Result<Option<MessageRecord>, Error> {
+        let first_report = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(WAMID, s(wamid))
+            .update_expression("SET statuses.#s = if_not_exists(statuses.#s, :at)")
+            .condition_expression("attribute_exists(wamid)")
+            .expression_attribute_names("#s", status)
+            .expression_attribute_values(":at", n(timestamp))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        let mut record = match first_report {
+            Ok(out) => match out.attributes.as_ref().and_then(record_from_item) {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+            // The gateway did not send this message: nothing to update.
+            Err(e) if is_conditional_failure(&e) => return Ok(None),
+            Err(e) => return Err(unavailable("message status update")(e)),
+        };
+        let rank = status_rank(status);
+        let current = record.last_status.as_deref().map(status_rank).unwrap_or(0);
+        if rank > current {
+            let forward = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(WAMID, s(wamid))
+                .update_expression("SET last_status = :s, last_status_rank = :r")
+                .condition_expression(
+                    "attribute_not_exists(last_status_rank) OR last_status_rank < :r",
+                )
+                .expression_attribute_values(":s", s(status))
+                .expression_attribute_values(":r", n(i64::from(rank)))
+                .send()
+                .await;
+            match forward {
+                Ok(_) => record.last_status = Some(status.to_owned()),
+                // A later status landed first: the record stays where it is.
+                Err(e) if is_conditional_failure(&e) => {}
+                Err(e) => return Err(unavailable("message status update")(e)),
+            }
+        }
+        Ok(Some(record))
+    }
+}

@@ -1,0 +1,155 @@
+//! The gateway assembled on one machine: provision from template.yaml, then serve the webhook
+//! and send handlers on one port (routed as the HTTP API routes them) and poll the events queue
+//! for the forward handler. Used by `gateway-local` and by the end-to-end tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway_aws::dynamo::DynamoTenants;
+use gateway_aws::queue::SqsEventQueue;
+use gateway_aws::{Clients, Settings};
+use gateway_core::signature::Secret;
+use gateway_core::tenant::TargetPolicy;
+use gateway_forward::ForwardApp;
+use gateway_send::SendApp;
+use gateway_webhook::{WEBHOOK_PATH, WebhookApp};
+use tokio::task::JoinSet;
+
+use crate::provision::{Resources, provision};
+use crate::{emulator, http_server, poller};
+
+/// The template at the root of this checkout.
+pub fn default_template() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+}
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The emulator's loopback endpoint.
+    pub endpoint: String,
+    pub template: PathBuf,
+    /// Prefix of every table and queue name, so stacks can share one emulator.
+    pub prefix: String,
+    /// 0 for any free port.
+    pub gateway_port: u16,
+    pub app_secrets: Vec<Secret>,
+    pub verify_token: Secret,
+    pub access_token: Secret,
+    pub graph_api_base_url: String,
+    /// Shrinks the forward retry schedule (1.0 = production).
+    pub retry_scale: f64,
+    pub webhook_timeout: Duration,
+    /// Run the forward poller (tests of ingest alone turn it off to inspect the queue).
+    pub forward: bool,
+}
+
+impl StackOptions {
+    pub fn new(endpoint: impl Into<String>, prefix: impl Into<String>) -> Self {
+        StackOptions {
+            endpoint: endpoint.into(),
+            template: default_template(),
+            prefix: prefix.into(),
+            gateway_port: 0,
+            app_secrets: vec![Secret::new("local-app-secret")],
+            verify_token: Secret::new("local-verify-token"),
+            access_token: Secret::new("local-access-token"),
+            graph_api_base_url: "http://127.0.0.1:3001".to_owned(),
+            retry_scale: 1.0,
+            webhook_timeout: Duration::from_secs(10),
+            forward: true,
+        }
+    }
+}
+
+pub struct LocalStack {
+    pub addr: SocketAddr,
+    pub resources: Resources,
+    pub clients: Clients,
+    pub settings: Settings,
+    /// Serving and polling; dropping the stack aborts them.
+    tasks: JoinSet<()>,
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
+        emulator::ensure_loopback(&options.endpoint)?;
+        let clients = Clients::new(&emulator::sdk_config(&options.endpoint).await);
+        let resources = provision(
+            &clients.dynamodb,
+            &clients.sqs,
+            &options.template,
+            &options.prefix,
+        )
+        .await?;
+        let settings = Settings {
+            tenants_table: resources.tenants_table.clone(),
+            messages_table: resources.messages_table.clone(),
+            idempotency_table: resources.idempotency_table.clone(),
+            events_queue_url: resources.events_queue_url.clone(),
+            graph_api_base_url: options.graph_api_base_url.clone(),
+            graph_api_version: "v23.0".to_owned(),
+            webhook_timeout: options.webhook_timeout,
+            retry_scale: options.retry_scale,
+            // The one place loopback http:// targets are allowed: receivers run on this machine.
+            target_policy: TargetPolicy::AllowLoopbackHttp,
+        };
+        let webhook = Arc::new(WebhookApp::new(
+            SqsEventQueue::new(clients.sqs.clone(), &resources.events_queue_url),
+            options.app_secrets.clone(),
+            options.verify_token.clone(),
+        ));
+        let send = Arc::new(SendApp::new(
+            &clients,
+            &settings,
+            options.access_token.clone(),
+        )?);
+        let forward = Arc::new(ForwardApp::from_settings(&clients, &settings)?);
+
+        let listener = http_server::bind(options.gateway_port).await?;
+        let addr = listener.local_addr()?;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(http_server::serve(
+            listener,
+            move |req: lambda_http::Request| {
+                let webhook = webhook.clone();
+                let send = send.clone();
+                async move {
+                    if req.uri().path() == WEBHOOK_PATH {
+                        gateway_webhook::handle(&webhook, req).await
+                    } else {
+                        gateway_send::handle(&send, req).await
+                    }
+                }
+            },
+        ));
+        if options.forward {
+            tasks.spawn(poller::run(
+                clients.sqs.clone(),
+                resources.events_queue_url.clone(),
+                forward,
+            ));
+        }
+        Ok(LocalStack {
+            addr,
+            resources,
+            clients,
+            settings,
+            tasks,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn tenants(&self) -> DynamoTenants {
+        DynamoTenants::new(self.clients.dynamodb.clone(), &self.resources.tenants_table)
+    }
+
+    /// Stops serving and polling.
+    pub async fn stop(mut self) {
+        self.tasks.shutdown().await;
+    }
+}

@@ -1,0 +1,314 @@
+//! The gateway-aws adapters against the emulator, over the real AWS protocol.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use gateway_aws::Clients;
+use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants, OwnershipError};
+use gateway_aws::queue::SqsEventQueue;
+use gateway_core::event::split_events;
+use gateway_core::ports::{Claim, EventQueue, IdempotencyStore, MessageRecord, MessageStore};
+use gateway_core::tenant::TenantId;
+use gateway_local::emulator;
+use gateway_local::provision::{Resources, provision};
+use gateway_local::stack::default_template;
+use gateway_tests::{emulator_endpoint, unique_prefix};
+
+async fn provisioned(name: &str) -> (Clients, Resources) {
+    let clients = Clients::new(&emulator::sdk_config(&emulator_endpoint()).await);
+    let resources = provision(
+        &clients.dynamodb,
+        &clients.sqs,
+        &default_template(),
+        &unique_prefix(name),
+    )
+    .await
+    .expect("tables and queues are created from template.yaml");
+    (clients, resources)
+}
+
+#[tokio::test]
+async fn a_conditional_claim_fails_the_second_time_until_released_or_completed() {
+    let (clients, r) = provisioned("claim").await;
+    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
+    let hold = Duration::from_secs(60);
+    assert_eq!(
+        store.claim("EVENT#a", None, hold).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim("EVENT#a", None, hold).await.unwrap(),
+        Claim::InProgress
+    );
+    store.release("EVENT#a").await.unwrap();
+    assert_eq!(
+        store.claim("EVENT#a", None, hold).await.unwrap(),
+        Claim::Acquired
+    );
+    store
+        .complete("EVENT#a", Some("stored"), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim("EVENT#a", None, hold).await.unwrap(),
+        Claim::Completed(Some("stored".into()))
+    );
+    // Releasing a completed record leaves it in place.
+    store.release("EVENT#a").await.unwrap();
+    assert_eq!(
+        store.claim("EVENT#a", None, hold).await.unwrap(),
+        Claim::Completed(Some("stored".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_lapsed_in_progress_claim_can_be_taken_over() {
+    let (clients, r) = provisioned("lapse").await;
+    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
+    assert_eq!(
+        store.claim("EVENT#b", None, Duration::ZERO).await.unwrap(),
+        Claim::Acquired
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        store
+            .claim("EVENT#b", None, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_fingerprint_is_unprocessable() {
+    let (clients, r) = provisioned("fingerprint").await;
+    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
+    let hold = Duration::from_secs(60);
+    assert_eq!(
+        store.claim("SEND#k", Some("body-1"), hold).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim("SEND#k", Some("body-1"), hold).await.unwrap(),
+        Claim::InProgress
+    );
+    assert_eq!(
+        store
+            .claim("SEND#k", Some("body-2"), hold)
+            .await
+            .unwrap_err()
+            .status(),
+        422
+    );
+}
+
+#[tokio::test]
+async fn a_phone_number_cannot_belong_to_two_tenants() {
+    let (clients, r) = provisioned("owner").await;
+    let tenants = DynamoTenants::new(clients.dynamodb.clone(), &r.tenants_table);
+    tenants
+        .add_owner("PHONE", "123", &TenantId("a".into()))
+        .await
+        .unwrap();
+    let err = tenants
+        .add_owner("PHONE", "123", &TenantId("b".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OwnershipError::Taken { .. }), "{err}");
+    assert!(
+        !tenants
+            .remove_owner("PHONE", "123", &TenantId("b".into()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        tenants
+            .remove_owner("PHONE", "123", &TenantId("a".into()))
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_message_status_never_moves_backwards_but_every_status_is_recorded() {
+    let (clients, r) = provisioned("status").await;
+    let messages = DynamoMessages::new(clients.dynamodb.clone(), &r.messages_table);
+    assert_eq!(
+        messages
+            .record_status("wamid.unknown", "sent", 1)
+            .await
+            .unwrap(),
+        None
+    );
+    messages
+        .put(&MessageRecord {
+            wamid: "wamid.1".into(),
+            tenant_id: TenantId("t".into()),
+            phone_number_id: "P".into(),
+            recipient: "4915112345678".into(),
+            callback_url: Some("https://cb.example.com/x".into()),
+            created_at: 100,
+            last_status: None,
+            statuses: Default::default(),
+        })
+        .await
+        .unwrap();
+    messages
+        .record_status("wamid.1", "sent", 101)
+        .await
+        .unwrap();
+    messages
+        .record_status("wamid.1", "read", 103)
+        .await
+        .unwrap();
+    let after_late = messages
+        .record_status("wamid.1", "delivered", 102)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after_late.last_status.as_deref(), Some("read"));
+    // A repeated report keeps the first timestamp.
+    messages
+        .record_status("wamid.1", "sent", 999)
+        .await
+        .unwrap();
+    let record = messages.get("wamid.1").await.unwrap().unwrap();
+    assert_eq!(record.last_status.as_deref(), Some("read"));
+    assert_eq!(record.statuses.get("sent"), Some(&101));
+    assert_eq!(record.statuses.get("delivered"), Some(&102));
+    assert_eq!(record.statuses.get("read"), Some(&103));
+    assert_eq!(
+        record.callback_url.as_deref(),
+        Some("https://cb.example.com/x")
+    );
+}
+
+fn batch_of(n: usize) -> Vec<u8> {
+    let items: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"from":"1","id":"wamid.{i}","type":"text"}}"#))
+        .collect();
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"P"}},"messages":[{}]}},"field":"messages"}}]}}]}}"#,
+        items.join(",")
+    )
+    .into_bytes()
+}
+
+async fn receive_all(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    expected: usize,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut out = Vec::new();
+    for _ in 0..50 {
+        if out.len() >= expected {
+            break;
+        }
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        out.extend(got.messages.unwrap_or_default());
+    }
+    out
+}
+
+#[tokio::test]
+async fn queued_events_are_received_deleted_and_can_be_made_visible_again() {
+    let (clients, r) = provisioned("queue").await;
+    let queue = SqsEventQueue::new(clients.sqs.clone(), &r.events_queue_url);
+    let events = split_events(&batch_of(23)).unwrap();
+    queue.enqueue(&events).await.unwrap();
+
+    let received = receive_all(&clients.sqs, &r.events_queue_url, 23).await;
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|m| {
+            gateway_core::event::Event::from_queue_body(m.body().unwrap())
+                .unwrap()
+                .id
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..23).map(|i| format!("wamid.{i}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    // One is made visible again at once; the rest are deleted.
+    let (again, rest) = received.split_first().unwrap();
+    queue
+        .delay_redelivery(again.receipt_handle().unwrap(), Duration::ZERO)
+        .await
+        .unwrap();
+    for m in rest {
+        clients
+            .sqs
+            .delete_message()
+            .queue_url(&r.events_queue_url)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let redelivered = receive_all(&clients.sqs, &r.events_queue_url, 1).await;
+    assert_eq!(redelivered.len(), 1);
+    assert_eq!(redelivered[0].body(), again.body());
+    let count = redelivered[0]
+        .attributes()
+        .unwrap()
+        .get(&MessageSystemAttributeName::ApproximateReceiveCount)
+        .unwrap();
+    assert_eq!(count, "2");
+}
+
+#[tokio::test]
+async fn a_message_goes_to_the_dead_letter_queue_after_max_receive_count() {
+    let (clients, r) = provisioned("redrive").await;
+    let queue = SqsEventQueue::new(clients.sqs.clone(), &r.events_queue_url);
+    queue
+        .enqueue(&split_events(&batch_of(1)).unwrap())
+        .await
+        .unwrap();
+    let max_receives = 8;
+    for attempt in 1..=max_receives {
+        let got = receive_all(&clients.sqs, &r.events_queue_url, 1).await;
+        assert_eq!(
+            got.len(),
+            1,
+            "receive {attempt} should still find the message"
+        );
+        queue
+            .delay_redelivery(got[0].receipt_handle().unwrap(), Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    // The next receive exceeds maxReceiveCount: the message moves to the DLQ.
+    let mut beyond = Vec::new();
+    for _ in 0..3 {
+        beyond.extend(
+            clients
+                .sqs
+                .receive_message()
+                .queue_url(&r.events_queue_url)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default(),
+        );
+    }
+    assert!(
+        beyond.is_empty(),
+        "the message should have left the events queue"
+    );
+    let dead = receive_all(&clients.sqs, &r.dead_letter_queue_url, 1).await;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body().unwrap().contains("wamid.0"));
+}

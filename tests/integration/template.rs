@@ -1,0 +1,153 @@
+//! What cfn-lint cannot see in template.yaml: the settings the code relies on.
+
+use gateway_aws::dynamo::{PK, TTL_ATTRIBUTE, WAMID};
+use gateway_core::retry::RetrySchedule;
+use gateway_local::provision::{get_att_target, load_template, resources_of_type};
+use gateway_local::stack::default_template;
+use serde_norway::Value;
+
+fn template() -> Value {
+    load_template(&default_template()).unwrap()
+}
+
+fn resource<'a>(t: &'a Value, id: &str) -> &'a Value {
+    t.get("Resources")
+        .and_then(|r| r.get(id))
+        .unwrap_or_else(|| panic!("no resource {id}"))
+}
+
+fn number(v: &Value) -> u64 {
+    match v {
+        Value::Number(n) => n.as_u64().unwrap(),
+        Value::String(s) => s.parse().unwrap(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+#[test]
+fn every_function_runs_on_provided_al2023_arm64_with_128_mb() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"][0], "arm64");
+    assert_eq!(number(&globals["MemorySize"]), 128);
+    assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    let functions = resources_of_type(&t, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 3);
+    for (id, props) in functions {
+        let r = resource(&t, id);
+        assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
+        assert!(
+            props.get("Runtime").is_none_or(|v| v == "provided.al2023"),
+            "{id}"
+        );
+        assert!(
+            props.get("Architectures").is_none(),
+            "{id} overrides the architecture"
+        );
+    }
+}
+
+#[test]
+fn the_forwarder_reports_batch_item_failures_from_batches_of_ten() {
+    let t = template();
+    let event = &resource(&t, "ForwardFunction")["Properties"]["Events"]["Events"];
+    assert_eq!(event["Type"], "SQS");
+    assert_eq!(
+        event["Properties"]["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+    assert_eq!(number(&event["Properties"]["BatchSize"]), 10);
+    assert_eq!(
+        get_att_target(&event["Properties"]["Queue"]).as_deref(),
+        Some("EventsQueue")
+    );
+}
+
+#[test]
+fn queue_visibility_is_at_least_six_forward_timeouts_and_timeouts_nest() {
+    let t = template();
+    let forward = &resource(&t, "ForwardFunction")["Properties"];
+    let timeout = number(&forward["Timeout"]);
+    let http_timeout = number(&forward["Environment"]["Variables"]["WEBHOOK_TIMEOUT_SECS"]);
+    let visibility = number(&resource(&t, "EventsQueue")["Properties"]["VisibilityTimeout"]);
+    assert!(
+        http_timeout < timeout,
+        "HTTP timeout {http_timeout} must be below the function's {timeout}"
+    );
+    assert!(
+        visibility >= 6 * timeout,
+        "visibility {visibility} < 6 x {timeout}"
+    );
+}
+
+#[test]
+fn max_receive_count_is_the_retry_attempts_plus_one() {
+    let t = template();
+    let queue = &resource(&t, "EventsQueue")["Properties"];
+    let redrive = &queue["RedrivePolicy"];
+    assert_eq!(
+        number(&redrive["maxReceiveCount"]),
+        u64::from(RetrySchedule::default().retries() + 1)
+    );
+    assert_eq!(
+        get_att_target(&redrive["deadLetterTargetArn"]).as_deref(),
+        Some("EventsDeadLetterQueue")
+    );
+    assert_eq!(number(&queue["MessageRetentionPeriod"]), 14 * 86_400);
+    assert_eq!(
+        number(&resource(&t, "EventsDeadLetterQueue")["Properties"]["MessageRetentionPeriod"]),
+        14 * 86_400
+    );
+}
+
+#[test]
+fn tables_use_the_key_and_ttl_attributes_the_code_uses() {
+    let t = template();
+    for (id, key) in [
+        ("TenantsTable", PK),
+        ("MessagesTable", WAMID),
+        ("IdempotencyTable", PK),
+    ] {
+        let props = &resource(&t, id)["Properties"];
+        assert_eq!(props["KeySchema"][0]["AttributeName"], key, "{id}");
+        assert_eq!(
+            props["TimeToLiveSpecification"]["AttributeName"], TTL_ATTRIBUTE,
+            "{id}"
+        );
+        assert_eq!(props["TimeToLiveSpecification"]["Enabled"], true, "{id}");
+        assert_eq!(props["BillingMode"], "PAY_PER_REQUEST", "{id}");
+        assert_eq!(
+            props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
+            "{id}"
+        );
+        assert_eq!(props["SSESpecification"]["SSEEnabled"], true, "{id}");
+    }
+}
+
+#[test]
+fn the_template_never_allows_loopback_http_targets() {
+    let text = std::fs::read_to_string(default_template()).unwrap();
+    assert!(!text.contains("ALLOW_LOOPBACK_HTTP_TARGETS"));
+}
+
+#[test]
+fn the_functions_read_every_variable_the_settings_need() {
+    let t = template();
+    let vars = &t["Globals"]["Function"]["Environment"]["Variables"];
+    for name in [
+        "TENANTS_TABLE",
+        "MESSAGES_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "EVENTS_QUEUE_URL",
+        "GRAPH_API_BASE_URL",
+        "GRAPH_API_VERSION",
+    ] {
+        assert!(vars.get(name).is_some(), "{name} missing from Globals");
+    }
+    let webhook = &resource(&t, "WebhookFunction")["Properties"]["Environment"]["Variables"];
+    assert!(webhook.get("META_APP_SECRET_PARAM").is_some());
+    assert!(webhook.get("META_VERIFY_TOKEN_PARAM").is_some());
+    let send = &resource(&t, "SendFunction")["Properties"]["Environment"]["Variables"];
+    assert!(send.get("META_ACCESS_TOKEN_PARAM").is_some());
+}
