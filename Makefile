@@ -23,7 +23,9 @@ run:
 ## test: every test, against an emulator started and stopped for the run
 test:
 	$(CARGO) test --workspace --no-run
-	scripts/emulator.sh run $(CARGO) test --workspace
+	@mkdir -p $(CACHE)
+	set -o pipefail; scripts/emulator.sh run $(CARGO) test --workspace 2>&1 | tee $(CACHE)/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, s}' $(CACHE)/test.log
 
 ## lint: formatting, clippy with warnings denied, cfn-lint on template.yaml
 lint: $(LINT_VENV)/.installed

@@ -7,7 +7,9 @@ use gateway_aws::Clients;
 use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants, OwnershipError};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_core::event::split_events;
-use gateway_core::ports::{Claim, EventQueue, IdempotencyStore, MessageRecord, MessageStore};
+use gateway_core::ports::{
+    Claim, EventQueue, IdempotencyStore, MessageRecord, MessageStore, OwnerKind,
+};
 use gateway_core::tenant::TenantId;
 use gateway_local::emulator;
 use gateway_local::provision::{Resources, provision};
@@ -107,23 +109,23 @@ async fn a_phone_number_cannot_belong_to_two_tenants() {
     let (clients, r) = provisioned("owner").await;
     let tenants = DynamoTenants::new(clients.dynamodb.clone(), &r.tenants_table);
     tenants
-        .add_owner("PHONE", "123", &TenantId("a".into()))
+        .add_owner(OwnerKind::Phone, "123", &TenantId("a".into()))
         .await
         .unwrap();
     let err = tenants
-        .add_owner("PHONE", "123", &TenantId("b".into()))
+        .add_owner(OwnerKind::Phone, "123", &TenantId("b".into()))
         .await
         .unwrap_err();
     assert!(matches!(err, OwnershipError::Taken { .. }), "{err}");
     assert!(
         !tenants
-            .remove_owner("PHONE", "123", &TenantId("b".into()))
+            .remove_owner(OwnerKind::Phone, "123", &TenantId("b".into()))
             .await
             .unwrap()
     );
     assert!(
         tenants
-            .remove_owner("PHONE", "123", &TenantId("a".into()))
+            .remove_owner(OwnerKind::Phone, "123", &TenantId("a".into()))
             .await
             .unwrap()
     );

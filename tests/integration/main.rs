@@ -5,4 +5,5 @@ mod adapters;
 mod forward;
 mod handlers;
 mod ingest;
+mod send;
 mod template;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use gateway_aws::admin::{NewTenant, TenantSpec, create_tenant};
 use gateway_core::format::DeliveryFormat;
+use gateway_core::ports::OwnerKind;
 use gateway_core::signature::{Secret, sign_hub, verify_hub_signature, verify_standard_webhook};
 use gateway_core::tenant::{TargetPolicy, TenantId};
 use gateway_local::{LocalStack, StackOptions, emulator, http_server};
@@ -233,10 +234,13 @@ pub async fn tenant_for_fixtures(
     .unwrap();
     let id = TenantId(created.tenant_id.clone());
     tenants
-        .add_owner("PHONE", PHONE_NUMBER_ID, &id)
+        .add_owner(OwnerKind::Phone, PHONE_NUMBER_ID, &id)
         .await
         .unwrap();
-    tenants.add_owner("WABA", WABA_ID, &id).await.unwrap();
+    tenants
+        .add_owner(OwnerKind::Waba, WABA_ID, &id)
+        .await
+        .unwrap();
     created
 }
 

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use base64::Engine;
 use gateway_core::format::DeliveryFormat;
+use gateway_core::ports::OwnerKind;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::{TargetPolicy, TargetUrl, Tenant, TenantId, WebhookSecret};
 use rand::RngCore;
@@ -94,11 +95,12 @@ pub async fn create_tenant(
                 .iter()
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
+            phone_number_ids: Vec::new(),
             active: true,
         })
         .await?;
     tenants
-        .add_owner("KEY", &api_key_hash(&api_key), &id)
+        .add_owner(OwnerKind::ApiKey, &api_key_hash(&api_key), &id)
         .await
         .context("storing the API key")?;
     Ok(NewTenant {

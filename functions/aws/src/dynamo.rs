@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_core::Error;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{
-    Claim, IdempotencyStore, MessageRecord, MessageStore, TenantDirectory, status_rank,
+    Claim, IdempotencyStore, MessageRecord, MessageStore, OwnerKind, TenantDirectory, status_rank,
 };
 use gateway_core::signature::Secret;
 use gateway_core::tenant::{Tenant, TenantId, WebhookSecret};
@@ -196,6 +196,10 @@ pub struct DynamoTenants {
     table: String,
 }
 
+fn owner_key(kind: OwnerKind, id: &str) -> String {
+    format!("{}#{id}", kind.prefix())
+}
+
 fn tenant_key(id: &TenantId) -> String {
     format!("TENANT#{}", id.as_str())
 }
@@ -217,7 +221,7 @@ impl DynamoTenants {
         }
     }
 
-    async fn owner(&self, key: String) -> Result<Option<TenantId>, Error> {
+    async fn owner_by_key(&self, key: String) -> Result<Option<TenantId>, Error> {
         let out = self
             .client
             .get_item()
@@ -245,7 +249,8 @@ impl DynamoTenants {
                 AttributeValue::M(m)
             })
             .collect();
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item(PK, s(tenant_key(&tenant.id)))
@@ -258,18 +263,24 @@ impl DynamoTenants {
                 "callback_domains",
                 AttributeValue::L(tenant.callback_domains.iter().map(s).collect()),
             )
-            .item("active", AttributeValue::Bool(tenant.active))
-            .send()
-            .await
-            .context("writing tenant")?;
+            .item("active", AttributeValue::Bool(tenant.active));
+        let put = if tenant.phone_number_ids.is_empty() {
+            put
+        } else {
+            put.item(
+                "phone_number_ids",
+                AttributeValue::Ss(tenant.phone_number_ids.clone()),
+            )
+        };
+        put.send().await.context("writing tenant")?;
         Ok(())
     }
 
-    /// Maps a phone number (`PHONE`), WABA (`WABA`) or API key hash (`KEY`) to a tenant; an id
-    /// that already has an owner is refused.
+    /// Assigns `id` to `tenant`; an id that already has an owner is refused. A phone number is
+    /// also listed on the tenant's record.
     pub async fn add_owner(
         &self,
-        kind: &'static str,
+        kind: OwnerKind,
         id: &str,
         tenant: &TenantId,
     ) -> Result<(), OwnershipError> {
@@ -277,28 +288,51 @@ impl DynamoTenants {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(PK, s(format!("{kind}#{id}")))
+            .item(PK, s(owner_key(kind, id)))
             .item("tenant_id", s(tenant.as_str()))
             .item("created_at", n(crate::now()))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
         match out {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(OwnershipError::Taken {
-                kind,
-                id: id.to_owned(),
-            }),
-            Err(e) => Err(anyhow::Error::new(e)
-                .context(format!("adding {kind} {id}"))
-                .into()),
+            Ok(_) => {}
+            Err(e) if is_conditional_failure(&e) => {
+                return Err(OwnershipError::Taken {
+                    kind: kind.prefix(),
+                    id: id.to_owned(),
+                });
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("adding {} {id}", kind.prefix()))
+                    .into());
+            }
         }
+        if kind == OwnerKind::Phone {
+            self.list_phone(tenant, id, "ADD").await?;
+        }
+        Ok(())
     }
 
-    /// Removes a mapping if it belongs to `tenant`.
+    /// Keeps the tenant record's list of phone numbers in step with its `PHONE#` keys;
+    /// `action` is `ADD` or `DELETE`.
+    async fn list_phone(&self, tenant: &TenantId, id: &str, action: &str) -> anyhow::Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(tenant_key(tenant)))
+            .update_expression(format!("{action} phone_number_ids :p"))
+            .expression_attribute_values(":p", AttributeValue::Ss(vec![id.to_owned()]))
+            .send()
+            .await
+            .with_context(|| format!("updating the phone numbers of tenant {}", tenant.as_str()))?;
+        Ok(())
+    }
+
+    /// Removes `id` from `tenant`; `Ok(false)` when it is not the tenant's.
     pub async fn remove_owner(
         &self,
-        kind: &'static str,
+        kind: OwnerKind,
         id: &str,
         tenant: &TenantId,
     ) -> anyhow::Result<bool> {
@@ -306,16 +340,24 @@ impl DynamoTenants {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key(PK, s(format!("{kind}#{id}")))
+            .key(PK, s(owner_key(kind, id)))
             .condition_expression("tenant_id = :t")
             .expression_attribute_values(":t", s(tenant.as_str()))
             .send()
             .await;
         match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(anyhow::Error::new(e).context(format!("removing {kind} {id}"))),
+            Ok(_) => {}
+            Err(e) if is_conditional_failure(&e) => return Ok(false),
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("removing {} {id}", kind.prefix()))
+                );
+            }
         }
+        if kind == OwnerKind::Phone {
+            self.list_phone(tenant, id, "DELETE").await?;
+        }
+        Ok(true)
     }
 }
 
@@ -348,6 +390,15 @@ fn tenant_from_item(item: &Item) -> Option<Tenant> {
             .and_then(|v| v.as_l().ok())
             .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
             .unwrap_or_default(),
+        phone_number_ids: item
+            .get("phone_number_ids")
+            .and_then(|v| v.as_ss().ok())
+            .map(|ids| {
+                let mut ids = ids.clone();
+                ids.sort();
+                ids
+            })
+            .unwrap_or_default(),
         active: item
             .get("active")
             .and_then(|v| v.as_bool().ok())
@@ -369,16 +420,32 @@ impl TenantDirectory for DynamoTenants {
         Ok(out.item.as_ref().and_then(tenant_from_item))
     }
 
-    async fn tenant_for_phone(&self, phone_number_id: &str) -> Result<Option<TenantId>, Error> {
-        self.owner(format!("PHONE#{phone_number_id}")).await
+    async fn owner(&self, kind: OwnerKind, id: &str) -> Result<Option<TenantId>, Error> {
+        self.owner_by_key(owner_key(kind, id)).await
     }
 
-    async fn tenant_for_waba(&self, waba_id: &str) -> Result<Option<TenantId>, Error> {
-        self.owner(format!("WABA#{waba_id}")).await
-    }
-
-    async fn tenant_for_api_key(&self, key_hash: &str) -> Result<Option<TenantId>, Error> {
-        self.owner(format!("KEY#{key_hash}")).await
+    async fn record_owner(
+        &self,
+        kind: OwnerKind,
+        id: &str,
+        tenant: &TenantId,
+    ) -> Result<bool, Error> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(owner_key(kind, id)))
+            .item("tenant_id", s(tenant.as_str()))
+            .item("created_at", n(crate::now()))
+            .condition_expression("attribute_not_exists(pk) OR tenant_id = :t")
+            .expression_attribute_values(":t", s(tenant.as_str()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable("ownership record")(e)),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod config;
 pub mod dynamo;
+pub mod graph;
 pub mod queue;
 pub mod webhook_client;
 

@@ -52,19 +52,27 @@ pub struct HttpWebhookSender {
     policy: TargetPolicy,
 }
 
+/// An HTTP client whose every connection passes the SSRF guard: no redirects, bounded time,
+/// keep-alive. Built once per cold start.
+pub fn guarded_client(timeout: Duration, policy: TargetPolicy) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .no_proxy()
+        .build()?)
+}
+
 impl HttpWebhookSender {
-    /// Built once per cold start; `timeout` bounds a whole delivery (10 s in production).
+    /// `timeout` bounds a whole delivery (10 s in production).
     pub fn new(timeout: Duration, policy: TargetPolicy) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
-            .no_proxy()
-            .build()?;
-        Ok(HttpWebhookSender { client, policy })
+        Ok(HttpWebhookSender {
+            client: guarded_client(timeout, policy)?,
+            policy,
+        })
     }
 }
 

@@ -36,6 +36,9 @@ pub enum Error {
         context: String,
         retry_after: Option<Duration>,
     },
+    /// Meta could not be reached or did not answer: 502, or 504 for a timeout.
+    #[error("{message}")]
+    Upstream { status: u16, message: String },
     /// A bug or an unexpected state: logged with context, answered with a bare 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -80,6 +83,7 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::Unprocessable(_) => 422,
             Error::Unavailable { .. } => 503,
+            Error::Upstream { status, .. } => *status,
             Error::Internal(_) => 500,
         }
     }
@@ -95,6 +99,8 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::Unprocessable(_) => "idempotency_key_reused",
             Error::Unavailable { .. } => "unavailable",
+            Error::Upstream { status: 504, .. } => "upstream_timeout",
+            Error::Upstream { .. } => "upstream_unreachable",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -132,7 +138,9 @@ impl Error {
             | Error::Unprocessable(_) => ("OAuthException", 100),
             Error::NotFound(_) => ("GraphMethodException", 100),
             Error::Conflict(_) => ("OAuthException", 100),
-            Error::Unavailable { .. } | Error::Internal(_) => ("OAuthException", 2),
+            Error::Unavailable { .. } | Error::Upstream { .. } | Error::Internal(_) => {
+                ("OAuthException", 2)
+            }
         };
         serde_json::json!({"error": {
             "message": self.public_message(),

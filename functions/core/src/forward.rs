@@ -8,7 +8,8 @@ use crate::event::{Event, EventKind};
 use crate::format::render;
 use crate::mask;
 use crate::ports::{
-    Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, TenantDirectory, WebhookSender,
+    Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, OwnerKind, TenantDirectory,
+    WebhookSender,
 };
 use crate::retry::RetrySchedule;
 use crate::signature::sign_delivery;
@@ -138,6 +139,7 @@ where
                 tenant.id.as_str()
             )));
         }
+        self.remember_inbound_media(event, &tenant).await;
         let body = render(event, tenant.format);
         let signatures = sign_delivery(&secrets, event.id.as_str(), now, &body);
         let delivery = Delivery {
@@ -177,6 +179,23 @@ where
         }
     }
 
+    /// Media a customer sent is the receiving tenant's to fetch through `GET /v1/media/{id}`.
+    async fn remember_inbound_media(&self, event: &Event, tenant: &Tenant) {
+        if event.kind != EventKind::Message {
+            return;
+        }
+        let Some(media_id) = inbound_media_id(event.item.get()) else {
+            return;
+        };
+        if let Err(e) = self
+            .tenants
+            .record_owner(OwnerKind::Media, &media_id, &tenant.id)
+            .await
+        {
+            tracing::warn!(event_id = %event.id, error = %e, "could not record the media's owner");
+        }
+    }
+
     /// The tenant and URL for `event`: a status of a message sent with a `callback_url` goes
     /// there; otherwise the owner of the phone number, or of the WABA.
     async fn route(&self, event: &Event, now: i64) -> Result<Option<(Tenant, String)>, Error> {
@@ -197,12 +216,12 @@ where
             }
         }
         let owner = match &event.phone_number_id {
-            Some(phone) => self.tenants.tenant_for_phone(phone).await?,
+            Some(phone) => self.tenants.owner(OwnerKind::Phone, phone).await?,
             None => None,
         };
         let owner = match owner {
             Some(id) => Some(id),
-            None => self.tenants.tenant_for_waba(&event.waba_id).await?,
+            None => self.tenants.owner(OwnerKind::Waba, &event.waba_id).await?,
         };
         let Some(id) = owner else { return Ok(None) };
         Ok(self.tenants.tenant(&id).await?.active().map(|t| {
@@ -210,6 +229,16 @@ where
             (t, url)
         }))
     }
+}
+
+/// The media id of an image, audio, video, document or sticker message.
+fn inbound_media_id(item: &str) -> Option<String> {
+    let message: serde_json::Value = serde_json::from_str(item).ok()?;
+    let kind = message["type"].as_str()?;
+    if !matches!(kind, "image" | "audio" | "video" | "document" | "sticker") {
+        return None;
+    }
+    message[kind]["id"].as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -236,6 +265,7 @@ mod tests {
             }],
             format: DeliveryFormat::Meta,
             callback_domains: vec![],
+            phone_number_ids: vec!["P".into()],
             active: true,
         }
     }
@@ -315,6 +345,20 @@ mod tests {
             f.forward(&event, 8, 200, 0.5).await.unwrap(),
             Outcome::Exhausted
         );
+    }
+
+    #[test]
+    fn inbound_media_ids_are_found_for_media_types_only() {
+        assert_eq!(
+            inbound_media_id(r#"{"type":"image","image":{"id":"123","mime_type":"image/jpeg"}}"#)
+                .as_deref(),
+            Some("123")
+        );
+        assert_eq!(
+            inbound_media_id(r#"{"type":"text","text":{"body":"123"}}"#),
+            None
+        );
+        assert_eq!(inbound_media_id("not json"), None);
     }
 
     #[tokio::test]

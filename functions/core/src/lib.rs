@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod mask;
 pub mod ports;
 pub mod retry;
+pub mod send;
 pub mod signature;
 pub mod ssrf;
 pub mod tenant;

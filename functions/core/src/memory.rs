@@ -100,29 +100,29 @@ impl TenantDirectory for MemoryTenants {
     async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, Error> {
         Ok(self.tenants.lock().unwrap().get(id).cloned())
     }
-    async fn tenant_for_phone(&self, phone: &str) -> Result<Option<TenantId>, Error> {
+    async fn owner(&self, kind: OwnerKind, id: &str) -> Result<Option<TenantId>, Error> {
         Ok(self
             .owners
             .lock()
             .unwrap()
-            .get(&format!("PHONE#{phone}"))
+            .get(&format!("{}#{id}", kind.prefix()))
             .cloned())
     }
-    async fn tenant_for_waba(&self, waba: &str) -> Result<Option<TenantId>, Error> {
-        Ok(self
-            .owners
-            .lock()
-            .unwrap()
-            .get(&format!("WABA#{waba}"))
-            .cloned())
-    }
-    async fn tenant_for_api_key(&self, hash: &str) -> Result<Option<TenantId>, Error> {
-        Ok(self
-            .owners
-            .lock()
-            .unwrap()
-            .get(&format!("KEY#{hash}"))
-            .cloned())
+    async fn record_owner(
+        &self,
+        kind: OwnerKind,
+        id: &str,
+        tenant: &TenantId,
+    ) -> Result<bool, Error> {
+        let mut owners = self.owners.lock().unwrap();
+        let key = format!("{}#{id}", kind.prefix());
+        match owners.get(&key) {
+            Some(existing) => Ok(existing == tenant),
+            None => {
+                owners.insert(key, tenant.clone());
+                Ok(true)
+            }
+        }
     }
 }
 

@@ -50,20 +50,47 @@ pub trait IdempotencyStore: Send + Sync {
     fn release(&self, key: &str) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// What a tenant can own; each is a key of the Tenants table (`PHONE#<id>` ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OwnerKind {
+    Phone,
+    Waba,
+    /// The SHA-256 of an API key.
+    ApiKey,
+    /// A message template created or listed through the gateway.
+    Template,
+    /// A media object uploaded through the gateway or received on the tenant's number.
+    Media,
+}
+
+impl OwnerKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            OwnerKind::Phone => "PHONE",
+            OwnerKind::Waba => "WABA",
+            OwnerKind::ApiKey => "KEY",
+            OwnerKind::Template => "TEMPLATE",
+            OwnerKind::Media => "MEDIA",
+        }
+    }
+}
+
 pub trait TenantDirectory: Send + Sync {
     fn tenant(&self, id: &TenantId) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send;
-    fn tenant_for_phone(
+    /// The tenant that owns `id`, if any.
+    fn owner(
         &self,
-        phone_number_id: &str,
+        kind: OwnerKind,
+        id: &str,
     ) -> impl Future<Output = Result<Option<TenantId>, Error>> + Send;
-    fn tenant_for_waba(
+    /// Records that `tenant` owns `id` (templates and media, learnt from Meta's answers);
+    /// `Ok(false)` when another tenant already owns it.
+    fn record_owner(
         &self,
-        waba_id: &str,
-    ) -> impl Future<Output = Result<Option<TenantId>, Error>> + Send;
-    fn tenant_for_api_key(
-        &self,
-        key_hash: &str,
-    ) -> impl Future<Output = Result<Option<TenantId>, Error>> + Send;
+        kind: OwnerKind,
+        id: &str,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
 /// A message the gateway sent, and what Meta has said of it since.
@@ -130,4 +157,50 @@ pub enum DeliveryResult {
 
 pub trait WebhookSender: Send + Sync {
     fn deliver(&self, delivery: &Delivery) -> impl Future<Output = DeliveryResult> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// One call to Meta's Graph API; the adapter adds the base URL and the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphRequest {
+    pub method: HttpMethod,
+    /// `/v23.0/<id>/messages?...`
+    pub path_and_query: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Meta's answer, passed back to the tenant unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+pub trait GraphApi: Send + Sync {
+    /// Calls the Graph API, retrying only where Meta provably did not accept the request.
+    /// Transport failures are `Error::Upstream` (502, or 504 for a timeout).
+    fn call(
+        &self,
+        request: GraphRequest,
+    ) -> impl Future<Output = Result<GraphResponse, Error>> + Send;
+    /// Fetches a media URL Meta handed out (it needs the access token).
+    fn download(&self, url: &str) -> impl Future<Output = Result<GraphResponse, Error>> + Send;
 }

@@ -37,6 +37,8 @@ pub struct Tenant {
     pub webhook_secrets: Vec<WebhookSecret>,
     pub format: DeliveryFormat,
     pub callback_domains: Vec<String>,
+    /// The phone numbers the tenant owns (mirrors the `PHONE#` keys).
+    pub phone_number_ids: Vec<String>,
     pub active: bool,
 }
 
@@ -229,6 +231,7 @@ mod tests {
             ],
             format: DeliveryFormat::Meta,
             callback_domains: vec![],
+            phone_number_ids: vec![],
             active: true,
         };
         assert_eq!(tenant.signing_secrets(99).len(), 2);

@@ -1,22 +1,53 @@
-//! The send function: the tenant-facing API (Graph-compatible pass-through and `/v1`). The same
-//! `handle` serves Lambda and the local stack.
+//! The send function: the tenant-facing API. Graph-compatible routes (`/{version}/...`) answer
+//! errors in Meta's shape so WhatsApp SDKs parse them; `/v1` routes answer the gateway's shape.
+//! The same `handle` serves Lambda and the local stack.
 
+use std::time::Duration;
+
+use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants};
+use gateway_aws::graph::HttpGraphApi;
 use gateway_aws::{Clients, Settings};
 use gateway_core::Error;
+use gateway_core::ports::HttpMethod;
+use gateway_core::send::{ApiResponse, GraphCall, GraphRoute, SendService, api_key};
 use gateway_core::signature::Secret;
 use lambda_http::{Body, Request, Response};
 
-pub struct SendApp {}
+pub type AwsSendService =
+    SendService<DynamoTenants, DynamoMessages, DynamoIdempotency, HttpGraphApi>;
+
+/// Calls to Meta stay well inside the function's 29 s.
+const GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct SendApp {
+    service: AwsSendService,
+}
 
 impl SendApp {
     pub fn new(
-        _clients: &Clients,
-        _settings: &Settings,
-        _access_token: Secret,
+        clients: &Clients,
+        settings: &Settings,
+        access_token: Secret,
     ) -> anyhow::Result<Self> {
-        Ok(SendApp {})
+        let graph = HttpGraphApi::new(
+            &settings.graph_api_base_url,
+            access_token,
+            GRAPH_TIMEOUT,
+            settings.target_policy,
+        )?;
+        Ok(SendApp {
+            service: SendService::new(
+                DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
+                DynamoMessages::new(clients.dynamodb.clone(), &settings.messages_table),
+                DynamoIdempotency::new(clients.dynamodb.clone(), &settings.idempotency_table),
+                graph,
+                settings.target_policy,
+                settings.graph_api_version.clone(),
+            ),
+        })
     }
 
+    /// From the environment: the tables, `GRAPH_API_*` and `META_ACCESS_TOKEN[_PARAM]`.
     pub async fn from_env(clients: &Clients, settings: &Settings) -> anyhow::Result<Self> {
         SendApp::new(
             clients,
@@ -26,11 +57,154 @@ impl SendApp {
     }
 }
 
-pub async fn handle(_app: &SendApp, _req: Request) -> Response<Body> {
-    let err = Error::NotFound("the send API is not implemented yet");
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn respond(response: ApiResponse) -> Response<Body> {
+    let body = match String::from_utf8(response.body) {
+        Ok(text) => Body::Text(text),
+        Err(e) => Body::Binary(e.into_bytes()),
+    };
     Response::builder()
-        .status(501)
+        .status(response.status)
+        .header("content-type", response.content_type)
+        .body(body)
+        .expect("a status and content type from a response are valid")
+}
+
+fn error_response(err: &Error, graph_shape: bool) -> Response<Body> {
+    match err {
+        Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
+        Error::Unavailable { context, .. } => tracing::error!(context, "dependency unavailable"),
+        other => tracing::info!(
+            status = other.status(),
+            code = other.code(),
+            "request refused"
+        ),
+    }
+    let body = if graph_shape {
+        let trace_id = hex::encode(rand::random::<[u8; 8]>());
+        err.graph_body(&trace_id)
+    } else {
+        err.gateway_body()
+    };
+    let mut response = Response::builder()
+        .status(err.status())
         .header("content-type", "application/json")
-        .body(Body::from(err.gateway_body()))
-        .expect("static response parts are valid")
+        .body(Body::Text(body))
+        .expect("valid response");
+    if err.status() == 401 {
+        response
+            .headers_mut()
+            .insert("www-authenticate", http::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn percent_decoded(segment: &str) -> Result<String, Error> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| Error::invalid("invalid_id", "id", "the id is not valid UTF-8"))
+}
+
+/// A wamid as Meta writes them: `wamid.` and base64-ish characters.
+fn wamid(segment: &str) -> Result<String, Error> {
+    let id = percent_decoded(segment)?;
+    let valid = (1..=256).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-=+".contains(&b));
+    if valid {
+        Ok(id)
+    } else {
+        Err(Error::invalid(
+            "invalid_id",
+            "wamid",
+            "`wamid` is not a WhatsApp message id",
+        ))
+    }
+}
+
+pub async fn handle(app: &SendApp, req: Request) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let graph_shape = !path.starts_with("/v1/");
+    match route(app, &req, &path).await {
+        Ok(response) => respond(response),
+        Err(e) => error_response(&e, graph_shape),
+    }
+}
+
+async fn route(app: &SendApp, req: &Request, path: &str) -> Result<ApiResponse, Error> {
+    let method = match *req.method() {
+        http::Method::GET => HttpMethod::Get,
+        http::Method::POST => HttpMethod::Post,
+        http::Method::DELETE => HttpMethod::Delete,
+        _ => return Err(Error::NotFound("unknown route")),
+    };
+    let service = &app.service;
+    let tenant = service
+        .authenticate(api_key(
+            header(req, "authorization"),
+            header(req, "x-api-key"),
+        ))
+        .await?;
+    let body: &[u8] = req.body().as_ref();
+    let query = req.uri().query();
+    let now = gateway_aws::now();
+    let idempotency_key = header(req, "idempotency-key");
+    let fingerprint = [
+        method.as_str().as_bytes(),
+        b" ",
+        path.as_bytes(),
+        b"?",
+        query.unwrap_or_default().as_bytes(),
+        b"\n",
+        body,
+    ]
+    .concat();
+
+    if let Some(rest) = path.strip_prefix("/v1/") {
+        let segments: Vec<&str> = rest.split('/').collect();
+        return match (method, segments.as_slice()) {
+            (HttpMethod::Post, ["messages"]) => {
+                service
+                    .idempotent(
+                        &tenant,
+                        idempotency_key,
+                        &fingerprint,
+                        service.send_simple(&tenant, body, now),
+                    )
+                    .await
+            }
+            (HttpMethod::Get, ["messages", id]) => {
+                service.message_status(&tenant, &wamid(id)?).await
+            }
+            (HttpMethod::Get, ["media", id]) => {
+                service
+                    .media_bytes(&tenant, &percent_decoded(id)?, query)
+                    .await
+            }
+            _ => Err(Error::NotFound("unknown route")),
+        };
+    }
+
+    let (version, graph_route) = GraphRoute::parse(method, path)?;
+    let call = GraphCall {
+        method,
+        version: &version,
+        route: &graph_route,
+        query,
+        content_type: header(req, "content-type"),
+        body,
+    };
+    let call = service.graph(&tenant, call, now);
+    if method == HttpMethod::Post {
+        service
+            .idempotent(&tenant, idempotency_key, &fingerprint, call)
+            .await
+    } else {
+        call.await
+    }
 }

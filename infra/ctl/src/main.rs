@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use gateway_aws::admin::{TenantSpec, create_tenant};
 use gateway_aws::dynamo::DynamoTenants;
 use gateway_core::format::DeliveryFormat;
-use gateway_core::ports::TenantDirectory;
+use gateway_core::ports::{OwnerKind, TenantDirectory};
 use gateway_core::tenant::{TargetPolicy, TenantId};
 
 #[derive(Parser)]
@@ -96,31 +96,31 @@ async fn existing_tenant(tenants: &DynamoTenants, id: &str) -> anyhow::Result<Te
 
 async fn owned(
     tenants: &DynamoTenants,
-    kind: &'static str,
+    kind: OwnerKind,
     command: OwnedCommand,
 ) -> anyhow::Result<()> {
+    let name = match kind {
+        OwnerKind::Phone => "phone number",
+        _ => "WABA",
+    };
     match command {
         OwnedCommand::Add { id, tenant } => {
             anyhow::ensure!(
                 !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()),
-                "{kind} id `{id}` must be digits"
+                "{name} id `{id}` must be digits"
             );
             let tenant = existing_tenant(tenants, &tenant).await?;
             tenants.add_owner(kind, &id, &tenant).await?;
-            println!("{} {id} -> tenant {}", kind.to_lowercase(), tenant.as_str());
+            println!("{name} {id} -> tenant {}", tenant.as_str());
         }
         OwnedCommand::Remove { id, tenant } => {
             let tenant = existing_tenant(tenants, &tenant).await?;
             anyhow::ensure!(
                 tenants.remove_owner(kind, &id, &tenant).await?,
-                "{kind} {id} does not belong to tenant {}",
+                "{name} {id} does not belong to tenant {}",
                 tenant.as_str()
             );
-            println!(
-                "{} {id} removed from tenant {}",
-                kind.to_lowercase(),
-                tenant.as_str()
-            );
+            println!("{name} {id} removed from tenant {}", tenant.as_str());
         }
     }
     Ok(())
@@ -188,8 +188,8 @@ async fn main() -> anyhow::Result<()> {
                 })
             );
         }
-        Command::Phone { command } => owned(&tenants, "PHONE", command).await?,
-        Command::Waba { command } => owned(&tenants, "WABA", command).await?,
+        Command::Phone { command } => owned(&tenants, OwnerKind::Phone, command).await?,
+        Command::Waba { command } => owned(&tenants, OwnerKind::Waba, command).await?,
     }
     Ok(())
 }

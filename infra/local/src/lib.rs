@@ -4,6 +4,7 @@
 
 pub mod demo_receiver;
 pub mod emulator;
+pub mod fake_graph;
 pub mod http_server;
 pub mod poller;
 pub mod provision;

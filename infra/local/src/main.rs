@@ -7,8 +7,10 @@ use anyhow::Context;
 use gateway_aws::admin::{TenantSpec, create_tenant};
 use gateway_aws::dynamo::OwnershipError;
 use gateway_core::format::DeliveryFormat;
+use gateway_core::ports::OwnerKind;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::{TargetPolicy, TenantId};
+use gateway_local::fake_graph::FakeGraph;
 use gateway_local::{LocalStack, StackOptions, demo_receiver, emulator, http_server};
 
 /// The ids used by the fixtures in tests/fixtures/meta, so any of them can be posted as is.
@@ -43,9 +45,17 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| Secret::new(s.trim()))
         .collect();
     options.verify_token = Secret::new(var("META_VERIFY_TOKEN", "local-verify-token"));
-    options.graph_api_base_url = format!("http://127.0.0.1:{graph_port}");
     options.retry_scale = var("RETRY_SCALE", "0.01").parse().context("RETRY_SCALE")?;
+    let graph = FakeGraph::start(
+        graph_port,
+        options.access_token.clone(),
+        options.app_secrets[0].clone(),
+        DEMO_WABA_ID,
+    )
+    .await?;
+    options.graph_api_base_url = graph.url.clone();
     let stack = LocalStack::start(options).await?;
+    graph.set_webhook_url(format!("{}/webhook", stack.url()));
 
     let receiver_listener = http_server::bind(receiver_port).await?;
     let tenants = stack.tenants();
@@ -61,7 +71,10 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let demo_id = TenantId(demo.tenant_id.clone());
-    for (kind, id) in [("PHONE", DEMO_PHONE_NUMBER_ID), ("WABA", DEMO_WABA_ID)] {
+    for (kind, id) in [
+        (OwnerKind::Phone, DEMO_PHONE_NUMBER_ID),
+        (OwnerKind::Waba, DEMO_WABA_ID),
+    ] {
         match tenants.add_owner(kind, id, &demo_id).await {
             Ok(()) | Err(OwnershipError::Taken { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -87,14 +100,16 @@ async fn main() -> anyhow::Result<()> {
         demo.tenant_id, demo.api_key
     );
     println!(
-        "ready gateway={} webhook={}/webhook graph=http://127.0.0.1:{graph_port} receiver=http://127.0.0.1:{receiver_port}/webhook",
+        "ready gateway={} webhook={}/webhook graph={} receiver=http://127.0.0.1:{receiver_port}/webhook",
         stack.url(),
-        stack.url()
+        stack.url(),
+        graph.url
     );
 
     tokio::signal::ctrl_c().await?;
     println!("stopping");
     receiver.abort();
+    drop(graph);
     stack.stop().await;
     Ok(())
 }

@@ -1,0 +1,157 @@
+//! Meta's Graph API over HTTPS with the gateway's access token. Retries only where Meta provably
+//! did not accept the request: the connection never carried it (refused, DNS, TLS), or Meta
+//! answered 429 with 130429/131056, while the deadline allows. A 5xx after sending is returned.
+
+use std::time::{Duration, Instant};
+
+use gateway_core::Error;
+use gateway_core::ports::{GraphApi, GraphRequest, GraphResponse, HttpMethod};
+use gateway_core::retry::parse_retry_after;
+use gateway_core::send::is_retryable_meta_throttle;
+use gateway_core::signature::Secret;
+use gateway_core::tenant::{TargetPolicy, TargetUrl};
+
+use crate::webhook_client::guarded_client;
+
+#[derive(Clone, Debug)]
+pub struct HttpGraphApi {
+    client: reqwest::Client,
+    base_url: String,
+    access_token: Secret,
+    policy: TargetPolicy,
+    /// Retries stop once this much time has gone by since the first try.
+    deadline: Duration,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+impl HttpGraphApi {
+    pub fn new(
+        base_url: &str,
+        access_token: Secret,
+        timeout: Duration,
+        policy: TargetPolicy,
+    ) -> anyhow::Result<Self> {
+        TargetUrl::parse(base_url, policy)
+            .map_err(|why| anyhow::anyhow!("GRAPH_API_BASE_URL {why}"))?;
+        Ok(HttpGraphApi {
+            client: guarded_client(timeout, policy)?,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            access_token,
+            policy,
+            deadline: Duration::from_secs(8),
+        })
+    }
+
+    async fn once(
+        &self,
+        url: &str,
+        request: &GraphRequest,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let method = match request.method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+            HttpMethod::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self
+            .client
+            .request(method, url)
+            .bearer_auth(self.access_token.expose());
+        if let Some(ct) = &request.content_type {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        if !request.body.is_empty() {
+            builder = builder.body(request.body.clone());
+        }
+        builder.send().await
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> Error {
+    if e.is_timeout() {
+        Error::Upstream {
+            status: 504,
+            message: "Meta did not answer in time".to_owned(),
+        }
+    } else {
+        Error::Upstream {
+            status: 502,
+            message: "Meta could not be reached".to_owned(),
+        }
+    }
+}
+
+async fn into_response(response: reqwest::Response) -> Result<GraphResponse, Error> {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(&e))?
+        .to_vec();
+    Ok(GraphResponse {
+        status,
+        content_type,
+        body,
+    })
+}
+
+impl GraphApi for HttpGraphApi {
+    async fn call(&self, request: GraphRequest) -> Result<GraphResponse, Error> {
+        let url = format!("{}{}", self.base_url, request.path_and_query);
+        let started = Instant::now();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let (wait, last) = match self.once(&url, &request).await {
+                Ok(response) => {
+                    let retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    let response = into_response(response).await?;
+                    if !is_retryable_meta_throttle(response.status, &response.body) {
+                        return Ok(response);
+                    }
+                    (retry_after.unwrap_or(backoff).max(backoff), Ok(response))
+                }
+                // Never carried the request: safe to try again.
+                Err(e) if e.is_connect() => (backoff, Err(transport_error(&e))),
+                Err(e) => {
+                    tracing::warn!(method = request.method.as_str(), error = %e, "Graph API call failed after sending; not retried");
+                    return Err(transport_error(&e));
+                }
+            };
+            if started.elapsed() + wait > self.deadline {
+                return last;
+            }
+            tracing::info!(
+                method = request.method.as_str(),
+                wait_ms = wait.as_millis() as u64,
+                "Graph API did not accept the request; retrying"
+            );
+            tokio::time::sleep(wait).await;
+            backoff *= 2;
+        }
+    }
+
+    async fn download(&self, url: &str) -> Result<GraphResponse, Error> {
+        // The URL comes from Meta's answer: it passes the SSRF guard like any other target.
+        let target = TargetUrl::parse(url, self.policy).map_err(|why| Error::Upstream {
+            status: 502,
+            message: format!("media URL {why}"),
+        })?;
+        let response = self
+            .client
+            .get(target.url().clone())
+            .bearer_auth(self.access_token.expose())
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        into_response(response).await
+    }
+}

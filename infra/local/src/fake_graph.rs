@@ -1,0 +1,373 @@
+//! A fake of Meta's Graph API for the local stack and the tests. It answers sends, templates and
+//! media the way Meta does, refuses on demand with Meta's errors, and after each accepted send
+//! posts signed `sent`, `delivered` and `read` webhooks back to the gateway.
+//!
+//! Recipients choose the behaviour by their last digits:
+//! - `...131047`: 400 with error 131047 (re-engagement window closed), every time;
+//! - `...130429`: 429 with error 130429 (throughput) the first time, then accepted;
+//! - `...500`: 500 with Meta's unknown error, every time;
+//! - `...5555`: accepted, but only after 1.5 s (a send still in flight).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gateway_core::signature::{Secret, constant_time_eq, sign_hub};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::http_server;
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub body: Vec<u8>,
+}
+
+struct State {
+    access_token: Secret,
+    app_secret: Secret,
+    waba_id: String,
+    base_url: String,
+    webhook_url: Mutex<Option<String>>,
+    status_delay: Duration,
+    counter: AtomicU64,
+    throttled: Mutex<HashSet<String>>,
+    media: Mutex<HashMap<String, (Vec<u8>, String)>>,
+    seen: Mutex<Vec<SeenRequest>>,
+    http: reqwest::Client,
+}
+
+pub struct FakeGraph {
+    pub url: String,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl FakeGraph {
+    /// Serves on 127.0.0.1:`port` (0 for any free port).
+    pub async fn start(
+        port: u16,
+        access_token: Secret,
+        app_secret: Secret,
+        waba_id: &str,
+    ) -> anyhow::Result<FakeGraph> {
+        let listener = http_server::bind(port).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(State {
+            access_token,
+            app_secret,
+            waba_id: waba_id.to_owned(),
+            base_url: url.clone(),
+            webhook_url: Mutex::new(None),
+            status_delay: Duration::from_millis(300),
+            counter: AtomicU64::new(1),
+            throttled: Mutex::default(),
+            media: Mutex::default(),
+            seen: Mutex::default(),
+            http: reqwest::Client::builder().no_proxy().build()?,
+        });
+        let shared = state.clone();
+        let task = tokio::spawn(http_server::serve(listener, move |req| {
+            handle(shared.clone(), req)
+        }));
+        Ok(FakeGraph { url, state, task })
+    }
+
+    /// Where status webhooks go (the gateway's `/webhook`); none are sent until this is set.
+    pub fn set_webhook_url(&self, url: impl Into<String>) {
+        *self.state.webhook_url.lock().unwrap() = Some(url.into());
+    }
+
+    /// Every request received so far.
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.state.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeGraph {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn json_response(status: u16, value: Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=UTF-8")
+        .body(Body::Text(value.to_string()))
+        .expect("valid response")
+}
+
+fn meta_error(status: u16, code: i64, message: &str, details: Option<&str>) -> Response<Body> {
+    let mut error = json!({"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AFakeTraceId"});
+    if let Some(details) = details {
+        error["error_data"] = json!({"messaging_product": "whatsapp", "details": details});
+    }
+    json_response(status, json!({"error": error}))
+}
+
+async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let method = req.method().as_str().to_owned();
+    let body = req.body().as_ref().to_vec();
+    state.seen.lock().unwrap().push(SeenRequest {
+        method: method.clone(),
+        path: path.clone(),
+        query: query.clone(),
+        body: body.clone(),
+    });
+
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !constant_time_eq(token, state.access_token.expose()) {
+        return meta_error(
+            401,
+            190,
+            "Invalid OAuth access token - Cannot parse access token",
+            None,
+        );
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["_media", id]) => match state.media.lock().unwrap().get(*id) {
+            Some((bytes, mime)) => Response::builder()
+                .status(200)
+                .header("content-type", mime.as_str())
+                .body(Body::Binary(bytes.clone()))
+                .unwrap(),
+            None => meta_error(404, 100, "Media not found", None),
+        },
+        ("POST", [_, phone, "messages"]) => {
+            let to: Value = serde_json::from_slice(&body).unwrap_or_default();
+            if to["to"].as_str().is_some_and(|t| t.ends_with("5555")) {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            send_message(&state, phone, &body)
+        }
+        ("GET", [_, _, "message_templates"]) => json_response(
+            200,
+            json!({
+                "data": [{"name": "hello_world", "parameter_format": "POSITIONAL", "components": [{"type": "BODY", "text": "Hello World"}], "language": "en_US", "status": "APPROVED", "category": "UTILITY", "id": "1234567890123"}],
+                "paging": {"cursors": {"before": "MAZDZD", "after": "MjQZD"}}
+            }),
+        ),
+        ("POST", [_, _, "message_templates"]) => {
+            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+            if request["name"].as_str().is_none_or(str::is_empty) {
+                return meta_error(400, 100, "Invalid parameter", Some("name is required"));
+            }
+            let id = 2_000_000_000_000 + state.counter.fetch_add(1, Ordering::Relaxed);
+            json_response(
+                200,
+                json!({"id": id.to_string(), "status": "PENDING", "category": request["category"].as_str().unwrap_or("UTILITY")}),
+            )
+        }
+        ("DELETE", [_, _, "message_templates"]) => json_response(200, json!({"success": true})),
+        ("POST", [_, phone, "media"]) => upload_media(&state, phone, &req, &body),
+        ("POST", [_, _template_id]) => json_response(200, json!({"success": true})),
+        ("GET", [_, media_id]) => match state.media.lock().unwrap().get(*media_id) {
+            Some((bytes, mime)) => json_response(
+                200,
+                json!({
+                    "messaging_product": "whatsapp",
+                    "url": format!("{}/_media/{media_id}", state.base_url),
+                    "mime_type": mime,
+                    "sha256": hex::encode(sha256(bytes)),
+                    "file_size": bytes.len(),
+                    "id": media_id,
+                }),
+            ),
+            None => meta_error(
+                400,
+                100,
+                "Unsupported get request. Object with ID does not exist",
+                None,
+            ),
+        },
+        ("DELETE", [_, media_id]) => match state.media.lock().unwrap().remove(*media_id) {
+            Some(_) => json_response(200, json!({"success": true})),
+            None => meta_error(400, 100, "Unsupported delete request", None),
+        },
+        _ => meta_error(400, 100, "Unsupported request", None),
+    }
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+fn send_message(state: &Arc<State>, phone_number_id: &str, body: &[u8]) -> Response<Body> {
+    let request: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => {
+            return meta_error(
+                400,
+                100,
+                "(#100) Invalid parameter",
+                Some("the body is not JSON"),
+            );
+        }
+    };
+    if request.get("callback_url").is_some() {
+        return meta_error(400, 100, "(#100) Param callback_url is not valid", None);
+    }
+    let Some(to) = request["to"]
+        .as_str()
+        .map(|t| t.trim_start_matches('+').to_owned())
+    else {
+        return meta_error(400, 100, "(#100) The parameter to is required.", None);
+    };
+    if to.ends_with("131047") {
+        return meta_error(
+            400,
+            131_047,
+            "(#131047) Re-engagement message",
+            Some(
+                "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+            ),
+        );
+    }
+    if to.ends_with("130429") && state.throttled.lock().unwrap().insert(to.clone()) {
+        return meta_error(
+            429,
+            130_429,
+            "(#130429) Rate limit hit",
+            Some("Cloud API message throughput has been reached."),
+        );
+    }
+    if to.ends_with("500") {
+        return meta_error(500, 1, "An unknown error has occurred.", None);
+    }
+    let n = state.counter.fetch_add(1, Ordering::Relaxed);
+    let wamid = format!(
+        "wamid.FAKE{n:012}{}",
+        hex::encode(rand::random::<[u8; 6]>()).to_uppercase()
+    );
+    let webhook = state.webhook_url.lock().unwrap().clone();
+    if let Some(webhook) = webhook {
+        tokio::spawn(post_statuses(
+            state.clone(),
+            webhook,
+            phone_number_id.to_owned(),
+            wamid.clone(),
+            to.clone(),
+        ));
+    }
+    json_response(
+        200,
+        json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": request["to"], "wa_id": to}],
+            "messages": [{"id": wamid}],
+        }),
+    )
+}
+
+/// Posts `sent`, `delivered` and `read` for `wamid`, signed with the app secret as Meta signs.
+async fn post_statuses(
+    state: Arc<State>,
+    webhook: String,
+    phone_number_id: String,
+    wamid: String,
+    recipient: String,
+) {
+    for status in ["sent", "delivered", "read"] {
+        tokio::time::sleep(state.status_delay).await;
+        let timestamp = gateway_core_now();
+        let mut item = json!({"id": wamid, "status": status, "timestamp": timestamp.to_string(), "recipient_id": recipient});
+        if status != "read" {
+            item["conversation"] = json!({"id": "CONVERSATION_ID", "origin": {"type": "service"}});
+            item["pricing"] =
+                json!({"billable": true, "pricing_model": "PMP", "category": "service"});
+        }
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": state.waba_id, "changes": [{"value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
+            "statuses": [item]
+        }, "field": "messages"}]}]})
+        .to_string();
+        let signature = sign_hub(&state.app_secret, body.as_bytes());
+        let sent = state
+            .http
+            .post(&webhook)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "fake Graph API could not post a status webhook");
+        }
+    }
+}
+
+fn gateway_core_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Takes the `file` part of a multipart upload, as Meta's media endpoint does.
+fn upload_media(state: &Arc<State>, _phone: &str, req: &Request, body: &[u8]) -> Response<Body> {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(boundary) = content_type
+        .split("boundary=")
+        .nth(1)
+        .map(|b| b.trim_matches('"').to_owned())
+    else {
+        return meta_error(400, 100, "(#100) The parameter file is required.", None);
+    };
+    let Some((bytes, mime)) = multipart_file(body, &boundary) else {
+        return meta_error(400, 100, "(#100) The parameter file is required.", None);
+    };
+    let id = (3_000_000_000_000 + state.counter.fetch_add(1, Ordering::Relaxed)).to_string();
+    state
+        .media
+        .lock()
+        .unwrap()
+        .insert(id.clone(), (bytes, mime));
+    json_response(200, json!({"id": id}))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn multipart_file(body: &[u8], boundary: &str) -> Option<(Vec<u8>, String)> {
+    let delimiter = format!("--{boundary}");
+    let mut rest = body;
+    while let Some(start) = find(rest, delimiter.as_bytes()) {
+        rest = &rest[start + delimiter.len()..];
+        let headers_end = find(rest, b"\r\n\r\n")?;
+        let headers = String::from_utf8_lossy(&rest[..headers_end]).to_ascii_lowercase();
+        let content = &rest[headers_end + 4..];
+        let end = find(content, format!("\r\n{delimiter}").as_bytes())?;
+        if headers.contains("name=\"file\"") {
+            let mime = headers
+                .lines()
+                .find_map(|l| l.strip_prefix("content-type:"))
+                .map(|m| m.trim().to_owned())
+                .unwrap_or_else(|| "application/octet-stream".to_owned());
+            return Some((content[..end].to_vec(), mime));
+        }
+        rest = &content[end..];
+    }
+    None
+}
