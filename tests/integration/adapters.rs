@@ -314,3 +314,95 @@ async fn a_message_goes_to_the_dead_letter_queue_after_max_receive_count() {
     assert_eq!(dead.len(), 1);
     assert!(dead[0].body().unwrap().contains("wamid.0"));
 }
+
+mod webhook_client {
+    use std::time::Duration;
+
+    use gateway_aws::webhook_client::HttpWebhookSender;
+    use gateway_core::ports::{Delivery, DeliveryResult, WebhookSender};
+    use gateway_core::retry::FailureKind;
+    use gateway_core::signature::{Secret, sign_delivery};
+    use gateway_core::tenant::TargetPolicy;
+    use gateway_tests::Receiver;
+
+    fn delivery(url: &str) -> Delivery {
+        Delivery {
+            url: url.to_owned(),
+            body: b"{}".to_vec(),
+            signatures: sign_delivery(&[Secret::new("whsec_c2VjcmV0")], "id", 1, b"{}"),
+        }
+    }
+
+    fn sender(policy: TargetPolicy) -> HttpWebhookSender {
+        HttpWebhookSender::new(Duration::from_secs(2), policy).unwrap()
+    }
+
+    fn failure_reason(result: DeliveryResult) -> String {
+        match result {
+            DeliveryResult::Failed { reason, .. } => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hostname_that_resolves_to_loopback_is_refused_after_resolution() {
+        let receiver = Receiver::start(vec![200]).await;
+        let port = receiver.url.rsplit(':').next().unwrap();
+        let reason = failure_reason(
+            sender(TargetPolicy::PublicHttpsOnly)
+                .deliver(&delivery(&format!("https://localhost:{port}/x")))
+                .await,
+        );
+        assert!(reason.contains("non-public"), "{reason}");
+        assert!(receiver.received().is_empty());
+    }
+
+    #[tokio::test]
+    async fn address_literals_and_plain_http_are_refused_before_connecting() {
+        let receiver = Receiver::start(vec![200]).await;
+        let s = sender(TargetPolicy::PublicHttpsOnly);
+        for url in [
+            receiver.url.clone() + "/x",
+            receiver.url.replace("http://", "https://") + "/x",
+            "https://[::ffff:169.254.169.254]/latest".to_owned(),
+        ] {
+            let reason = failure_reason(s.deliver(&delivery(&url)).await);
+            assert!(reason.starts_with("target refused"), "{url}: {reason}");
+        }
+        assert!(receiver.received().is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_a_2xx_is_delivered_and_redirects_are_not_followed() {
+        let receiver = Receiver::start(vec![302, 200]).await;
+        let s = sender(TargetPolicy::AllowLoopbackHttp);
+        let url = receiver.url.replace("127.0.0.1", "localhost") + "/x";
+        assert!(matches!(
+            s.deliver(&delivery(&url)).await,
+            DeliveryResult::Failed {
+                status: Some(302),
+                ..
+            }
+        ));
+        assert_eq!(
+            s.deliver(&delivery(&url)).await,
+            DeliveryResult::Delivered { status: 200 }
+        );
+        assert_eq!(receiver.received().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_never_answers_times_out_as_throttled() {
+        // Accepted by the kernel's backlog, never answered.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/x", silent.local_addr().unwrap());
+        match sender(TargetPolicy::AllowLoopbackHttp)
+            .deliver(&delivery(&url))
+            .await
+        {
+            DeliveryResult::Failed { kind, .. } => assert_eq!(kind, FailureKind::Throttled),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        drop(silent);
+    }
+}
