@@ -4,7 +4,7 @@
 use anyhow::Context;
 use base64::Engine;
 use gateway_core::format::DeliveryFormat;
-use gateway_core::ports::OwnerKind;
+use gateway_core::ports::{OwnerKind, TenantDirectory};
 use gateway_core::signature::Secret;
 use gateway_core::tenant::{TargetPolicy, TargetUrl, Tenant, TenantId, WebhookSecret};
 use rand::RngCore;
@@ -108,6 +108,201 @@ pub async fn create_tenant(
         api_key,
         webhook_secret,
     })
+}
+
+/// How long a rotated-out API key or webhook secret keeps working.
+pub const ROTATION_GRACE_SECS: i64 = 24 * 3600;
+
+/// What `tenant update` may change; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct TenantChanges {
+    pub name: Option<String>,
+    pub webhook_url: Option<String>,
+    pub format: Option<DeliveryFormat>,
+    pub callback_domains: Option<Vec<String>>,
+    pub active: Option<bool>,
+}
+
+pub async fn existing_tenant(tenants: &DynamoTenants, id: &str) -> anyhow::Result<Tenant> {
+    tenants
+        .tenant(&TenantId(id.to_owned()))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("unknown tenant `{id}`"))
+}
+
+pub async fn update_tenant(
+    tenants: &DynamoTenants,
+    id: &str,
+    changes: TenantChanges,
+    policy: TargetPolicy,
+) -> anyhow::Result<Tenant> {
+    let mut tenant = existing_tenant(tenants, id).await?;
+    if let Some(name) = changes.name {
+        anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
+        tenant.name = name;
+    }
+    if let Some(url) = changes.webhook_url {
+        TargetUrl::parse(&url, policy).map_err(|why| anyhow::anyhow!("--webhook-url {why}"))?;
+        tenant.webhook_url = url;
+    }
+    if let Some(format) = changes.format {
+        tenant.format = format;
+    }
+    if let Some(domains) = changes.callback_domains {
+        for domain in &domains {
+            anyhow::ensure!(
+                valid_domain(domain),
+                "--callback-domain `{domain}` is not a domain name"
+            );
+        }
+        tenant.callback_domains = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+    }
+    if let Some(active) = changes.active {
+        tenant.active = active;
+    }
+    tenants.put_tenant(&tenant).await?;
+    Ok(tenant)
+}
+
+/// A new API key for the tenant; the old ones keep working for 24 h (or stop now).
+pub async fn rotate_api_key(
+    tenants: &DynamoTenants,
+    id: &str,
+    revoke_now: bool,
+) -> anyhow::Result<String> {
+    let tenant = existing_tenant(tenants, id).await?;
+    let old = tenants.api_key_hashes(&tenant.id).await?;
+    let api_key = generate_api_key();
+    tenants
+        .add_owner(OwnerKind::ApiKey, &api_key_hash(&api_key), &tenant.id)
+        .await?;
+    let until = crate::now() + if revoke_now { 0 } else { ROTATION_GRACE_SECS };
+    for hash in old {
+        tenants
+            .expire_owner(OwnerKind::ApiKey, &hash, until)
+            .await?;
+    }
+    Ok(api_key)
+}
+
+/// A new webhook secret; deliveries carry signatures with the old one too for 24 h.
+pub async fn rotate_webhook_secret(tenants: &DynamoTenants, id: &str) -> anyhow::Result<String> {
+    let mut tenant = existing_tenant(tenants, id).await?;
+    let now = crate::now();
+    let secret = generate_webhook_secret();
+    let mut secrets = vec![WebhookSecret {
+        secret: Secret::new(secret.clone()),
+        expires_at: None,
+    }];
+    secrets.extend(tenant.webhook_secrets.into_iter().filter_map(|mut old| {
+        let until = old
+            .expires_at
+            .unwrap_or(i64::MAX)
+            .min(now + ROTATION_GRACE_SECS);
+        (until > now).then(|| {
+            old.expires_at = Some(until);
+            old
+        })
+    }));
+    tenant.webhook_secrets = secrets;
+    tenants.put_tenant(&tenant).await?;
+    Ok(secret)
+}
+
+/// One message waiting in the dead-letter queue.
+#[derive(Debug, serde::Serialize)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub event_id: Option<String>,
+    pub kind: Option<String>,
+    pub receive_count: Option<String>,
+}
+
+/// Up to `max` messages of the DLQ, left in place.
+pub async fn dlq_list(
+    sqs: &aws_sdk_sqs::Client,
+    dlq_url: &str,
+    max: usize,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    let mut seen = std::collections::BTreeMap::new();
+    let mut empty = 0;
+    while seen.len() < max && empty < 2 {
+        let out = sqs
+            .receive_message()
+            .queue_url(dlq_url)
+            .max_number_of_messages(10)
+            // Seen, not taken: each stays hidden briefly so one listing shows it once.
+            .visibility_timeout(5)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .context("reading the dead-letter queue")?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty += 1;
+        }
+        for m in messages {
+            let event = m
+                .body()
+                .and_then(|b| gateway_core::event::Event::from_queue_body(b).ok());
+            let id = m.message_id().unwrap_or_default().to_owned();
+            seen.entry(id.clone()).or_insert(DeadLetter {
+                message_id: id,
+                event_id: event.as_ref().map(|e| e.id.to_string()),
+                kind: event.as_ref().map(|e| e.field.clone()),
+                receive_count: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .cloned(),
+            });
+        }
+    }
+    Ok(seen.into_values().take(max).collect())
+}
+
+/// Moves every message of the DLQ back to the events queue (sent first, then deleted, so a
+/// failure halfway duplicates at worst and never loses). Returns how many moved.
+pub async fn dlq_redrive(
+    sqs: &aws_sdk_sqs::Client,
+    dlq_url: &str,
+    queue_url: &str,
+) -> anyhow::Result<usize> {
+    let mut moved = 0;
+    let mut empty = 0;
+    while empty < 2 {
+        let out = sqs
+            .receive_message()
+            .queue_url(dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .context("reading the dead-letter queue")?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty += 1;
+            continue;
+        }
+        for m in messages {
+            sqs.send_message()
+                .queue_url(queue_url)
+                .message_body(m.body().unwrap_or_default())
+                .send()
+                .await
+                .context("sending back to the events queue")?;
+            sqs.delete_message()
+                .queue_url(dlq_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .context("deleting from the dead-letter queue")?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
 }
 
 #[cfg(test)]

@@ -196,6 +196,15 @@ pub struct DynamoTenants {
     table: String,
 }
 
+/// The tenant attribute that lists ids of this kind, for those the tenant record lists.
+fn listed_on_tenant(kind: OwnerKind) -> Option<&'static str> {
+    match kind {
+        OwnerKind::Phone => Some("phone_number_ids"),
+        OwnerKind::ApiKey => Some("api_key_hashes"),
+        _ => None,
+    }
+}
+
 fn owner_key(kind: OwnerKind, id: &str) -> String {
     format!("{}#{id}", kind.prefix())
 }
@@ -230,13 +239,17 @@ impl DynamoTenants {
             .send()
             .await
             .map_err(unavailable("tenant lookup"))?;
+        // TTL sweeps lazily: an expired mapping (a rotated-out API key) is already gone.
+        let now = crate::now();
         Ok(out
             .item
+            .filter(|item| get_n(item, TTL_ATTRIBUTE).is_none_or(|at| at > now))
             .and_then(|item| get_s(&item, "tenant_id"))
             .map(TenantId))
     }
 
-    /// Writes a tenant's record (create or replace).
+    /// Writes a tenant's own fields (create or update); the lists of its phone numbers and API
+    /// keys are kept by `add_owner` and `remove_owner`.
     pub async fn put_tenant(&self, tenant: &Tenant) -> anyhow::Result<()> {
         let secrets = tenant
             .webhook_secrets
@@ -249,31 +262,99 @@ impl DynamoTenants {
                 AttributeValue::M(m)
             })
             .collect();
-        let put = self
-            .client
-            .put_item()
+        self.client
+            .update_item()
             .table_name(&self.table)
-            .item(PK, s(tenant_key(&tenant.id)))
-            .item("tenant_id", s(tenant.id.as_str()))
-            .item("name", s(&tenant.name))
-            .item("webhook_url", s(&tenant.webhook_url))
-            .item("webhook_secrets", AttributeValue::L(secrets))
-            .item("format", s(tenant.format.as_str()))
-            .item(
-                "callback_domains",
+            .key(PK, s(tenant_key(&tenant.id)))
+            .update_expression(
+                "SET tenant_id = :id, #name = :name, webhook_url = :url, webhook_secrets = :secrets, \
+                 #format = :format, callback_domains = :domains, active = :active",
+            )
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#format", "format")
+            .expression_attribute_values(":id", s(tenant.id.as_str()))
+            .expression_attribute_values(":name", s(&tenant.name))
+            .expression_attribute_values(":url", s(&tenant.webhook_url))
+            .expression_attribute_values(":secrets", AttributeValue::L(secrets))
+            .expression_attribute_values(":format", s(tenant.format.as_str()))
+            .expression_attribute_values(
+                ":domains",
                 AttributeValue::L(tenant.callback_domains.iter().map(s).collect()),
             )
-            .item("active", AttributeValue::Bool(tenant.active));
-        let put = if tenant.phone_number_ids.is_empty() {
-            put
-        } else {
-            put.item(
-                "phone_number_ids",
-                AttributeValue::Ss(tenant.phone_number_ids.clone()),
-            )
-        };
-        put.send().await.context("writing tenant")?;
+            .expression_attribute_values(":active", AttributeValue::Bool(tenant.active))
+            .send()
+            .await
+            .context("writing tenant")?;
         Ok(())
+    }
+
+    /// Every tenant (an operator's listing: a scan, not for request paths).
+    pub async fn list_tenants(&self) -> anyhow::Result<Vec<Tenant>> {
+        let mut tenants = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :prefix)")
+                .expression_attribute_values(":prefix", s("TENANT#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .context("listing tenants")?;
+            tenants.extend(out.items().iter().filter_map(tenant_from_item));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        tenants.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.0.cmp(&b.id.0)));
+        Ok(tenants)
+    }
+
+    /// The SHA-256 hashes of the tenant's API keys.
+    pub async fn api_key_hashes(&self, tenant: &TenantId) -> anyhow::Result<Vec<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(tenant_key(tenant)))
+            .consistent_read(true)
+            .send()
+            .await
+            .context("reading tenant")?;
+        Ok(out
+            .item
+            .and_then(|item| {
+                item.get("api_key_hashes")
+                    .and_then(|v| v.as_ss().ok())
+                    .cloned()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Makes a mapping (a rotated-out API key) stop working at `at`, and vanish by TTL.
+    pub async fn expire_owner(&self, kind: OwnerKind, id: &str, at: i64) -> anyhow::Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(owner_key(kind, id)))
+            .update_expression("SET expires_at = :at")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at > :at)",
+            )
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        match out {
+            // Already expiring sooner, or gone: nothing to do.
+            Err(e) if !is_conditional_failure(&e) => {
+                Err(anyhow::Error::new(e).context(format!("expiring {} {id}", kind.prefix())))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Assigns `id` to `tenant`; an id that already has an owner is refused. A phone number is
@@ -308,24 +389,30 @@ impl DynamoTenants {
                     .into());
             }
         }
-        if kind == OwnerKind::Phone {
-            self.list_phone(tenant, id, "ADD").await?;
+        if let Some(list) = listed_on_tenant(kind) {
+            self.list_owned(tenant, list, id, "ADD").await?;
         }
         Ok(())
     }
 
-    /// Keeps the tenant record's list of phone numbers in step with its `PHONE#` keys;
-    /// `action` is `ADD` or `DELETE`.
-    async fn list_phone(&self, tenant: &TenantId, id: &str, action: &str) -> anyhow::Result<()> {
+    /// Keeps a list on the tenant record in step with its `PHONE#`/`KEY#` keys; `action` is
+    /// `ADD` or `DELETE`.
+    async fn list_owned(
+        &self,
+        tenant: &TenantId,
+        list: &str,
+        id: &str,
+        action: &str,
+    ) -> anyhow::Result<()> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(tenant_key(tenant)))
-            .update_expression(format!("{action} phone_number_ids :p"))
+            .update_expression(format!("{action} {list} :p"))
             .expression_attribute_values(":p", AttributeValue::Ss(vec![id.to_owned()]))
             .send()
             .await
-            .with_context(|| format!("updating the phone numbers of tenant {}", tenant.as_str()))?;
+            .with_context(|| format!("updating {list} of tenant {}", tenant.as_str()))?;
         Ok(())
     }
 
@@ -354,8 +441,8 @@ impl DynamoTenants {
                 );
             }
         }
-        if kind == OwnerKind::Phone {
-            self.list_phone(tenant, id, "DELETE").await?;
+        if let Some(list) = listed_on_tenant(kind) {
+            self.list_owned(tenant, list, id, "DELETE").await?;
         }
         Ok(true)
     }

@@ -1,18 +1,24 @@
-//! `gatewayctl`: tenants, phone numbers and WABAs in the Tenants table, against AWS or the local
-//! emulator (AWS_ENDPOINT_URL). Table names come from the stack's outputs (TENANTS_TABLE).
+//! `gatewayctl`: operate the gateway against AWS or the local emulator (AWS_ENDPOINT_URL).
+//! Tenants, phone numbers and WABAs, API key and webhook secret rotation, message records and
+//! the dead-letter queue. Resource names come from the stack's outputs (or `make run`'s output).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gateway_aws::admin::{TenantSpec, create_tenant};
-use gateway_aws::dynamo::DynamoTenants;
+use gateway_aws::admin::{
+    TenantChanges, TenantSpec, create_tenant, dlq_list, dlq_redrive, existing_tenant,
+    rotate_api_key, rotate_webhook_secret, update_tenant,
+};
+use gateway_aws::dynamo::{DynamoMessages, DynamoTenants};
 use gateway_core::format::DeliveryFormat;
-use gateway_core::ports::{OwnerKind, TenantDirectory};
-use gateway_core::tenant::{TargetPolicy, TenantId};
+use gateway_core::ports::{MessageStore, OwnerKind};
+use gateway_core::tenant::{TargetPolicy, Tenant};
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(
     name = "gatewayctl",
-    about = "Operate the WhatsApp passthrough gateway"
+    about = "Operate the WhatsApp passthrough gateway",
+    version
 )]
 struct Cli {
     /// The Tenants table (the stack's TenantsTableName output).
@@ -23,6 +29,23 @@ struct Cli {
         default_value = "local-TenantsTable"
     )]
     tenants_table: String,
+    /// The Messages table (MessagesTableName).
+    #[arg(
+        long,
+        env = "MESSAGES_TABLE",
+        global = true,
+        default_value = "local-MessagesTable"
+    )]
+    messages_table: String,
+    /// The events queue (EventsQueueUrl), for `dlq redrive`.
+    #[arg(long, env = "EVENTS_QUEUE_URL", global = true)]
+    events_queue_url: Option<String>,
+    /// The dead-letter queue (EventsDeadLetterQueueUrl), for `dlq`.
+    #[arg(long, env = "DEAD_LETTER_QUEUE_URL", global = true)]
+    dead_letter_queue_url: Option<String>,
+    /// Allow http://127.0.0.1 webhook URLs (the local stack only).
+    #[arg(long, env = "ALLOW_LOOPBACK_HTTP_TARGETS", global = true, hide = true)]
+    allow_loopback_http: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +67,26 @@ enum Command {
         #[command(subcommand)]
         command: OwnedCommand,
     },
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: RotateCommand,
+    },
+    /// Webhook signing secrets.
+    Secret {
+        #[command(subcommand)]
+        command: RotateCommand,
+    },
+    /// Message records.
+    Message {
+        #[command(subcommand)]
+        command: MessageCommand,
+    },
+    /// The dead-letter queue: events whose every delivery attempt failed.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -60,14 +103,31 @@ enum TenantCommand {
         /// Domain allowed in per-message callback_url (repeatable).
         #[arg(long = "callback-domain")]
         callback_domains: Vec<String>,
-        /// Allow http://127.0.0.1 webhook URLs (the local stack only).
-        #[arg(long, env = "ALLOW_LOOPBACK_HTTP_TARGETS", hide = true)]
-        allow_loopback_http: bool,
         #[arg(long)]
         json: bool,
     },
-    /// Shows a tenant (without its secrets).
+    /// Changes a tenant; options left out keep their value.
+    Update {
+        tenant_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        webhook_url: Option<String>,
+        #[arg(long)]
+        format: Option<DeliveryFormat>,
+        /// Replaces the callback domains (repeatable); `--clear-callback-domains` empties them.
+        #[arg(long = "callback-domain")]
+        callback_domains: Vec<String>,
+        #[arg(long, conflicts_with = "callback_domains")]
+        clear_callback_domains: bool,
+        /// `false` suspends deliveries and API access.
+        #[arg(long)]
+        active: Option<bool>,
+    },
+    /// Shows a tenant, without its secrets.
     Show { tenant_id: String },
+    /// Lists every tenant.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -86,12 +146,46 @@ enum OwnedCommand {
     },
 }
 
-async fn existing_tenant(tenants: &DynamoTenants, id: &str) -> anyhow::Result<TenantId> {
-    let id = TenantId(id.to_owned());
-    match tenants.tenant(&id).await? {
-        Some(_) => Ok(id),
-        None => anyhow::bail!("unknown tenant `{}`", id.as_str()),
-    }
+#[derive(Subcommand)]
+enum RotateCommand {
+    /// Issues a new one and prints it once; the old one keeps working for 24 hours.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        /// API keys only: the old keys stop working at once.
+        #[arg(long)]
+        revoke_now: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MessageCommand {
+    /// Shows the record of a message sent through the gateway.
+    Show { wamid: String },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Lists the events in the dead-letter queue (they stay there).
+    List {
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Moves every event of the dead-letter queue back to the events queue.
+    Redrive,
+}
+
+fn tenant_json(tenant: &Tenant) -> serde_json::Value {
+    json!({
+        "tenant_id": tenant.id.as_str(),
+        "name": tenant.name,
+        "webhook_url": tenant.webhook_url,
+        "format": tenant.format.as_str(),
+        "callback_domains": tenant.callback_domains,
+        "phone_number_ids": tenant.phone_number_ids,
+        "active": tenant.active,
+        "webhook_secrets": tenant.webhook_secrets.len(),
+    })
 }
 
 async fn owned(
@@ -106,24 +200,30 @@ async fn owned(
     match command {
         OwnedCommand::Add { id, tenant } => {
             anyhow::ensure!(
-                !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()),
+                !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_digit()),
                 "{name} id `{id}` must be digits"
             );
             let tenant = existing_tenant(tenants, &tenant).await?;
-            tenants.add_owner(kind, &id, &tenant).await?;
-            println!("{name} {id} -> tenant {}", tenant.as_str());
+            tenants.add_owner(kind, &id, &tenant.id).await?;
+            println!("{name} {id} -> tenant {}", tenant.id.as_str());
         }
         OwnedCommand::Remove { id, tenant } => {
             let tenant = existing_tenant(tenants, &tenant).await?;
             anyhow::ensure!(
-                tenants.remove_owner(kind, &id, &tenant).await?,
+                tenants.remove_owner(kind, &id, &tenant.id).await?,
                 "{name} {id} does not belong to tenant {}",
-                tenant.as_str()
+                tenant.id.as_str()
             );
-            println!("{name} {id} removed from tenant {}", tenant.as_str());
+            println!("{name} {id} removed from tenant {}", tenant.id.as_str());
         }
     }
     Ok(())
+}
+
+fn required<'a>(value: &'a Option<String>, what: &str) -> anyhow::Result<&'a str> {
+    value
+        .as_deref()
+        .with_context(|| format!("{what} is not set (the stack's outputs name it)"))
 }
 
 #[tokio::main]
@@ -131,65 +231,124 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let sdk = gateway_aws::config::sdk_config().await;
     let clients = gateway_aws::Clients::new(&sdk);
-    let tenants = DynamoTenants::new(clients.dynamodb, &cli.tenants_table);
+    let tenants = DynamoTenants::new(clients.dynamodb.clone(), &cli.tenants_table);
+    let policy = if cli.allow_loopback_http {
+        TargetPolicy::AllowLoopbackHttp
+    } else {
+        TargetPolicy::PublicHttpsOnly
+    };
     match cli.command {
-        Command::Tenant {
-            command:
-                TenantCommand::Create {
+        Command::Tenant { command } => match command {
+            TenantCommand::Create {
+                name,
+                webhook_url,
+                format,
+                callback_domains,
+                json,
+            } => {
+                let spec = TenantSpec {
                     name,
                     webhook_url,
                     format,
                     callback_domains,
-                    allow_loopback_http,
-                    json,
-                },
-        } => {
-            let policy = if allow_loopback_http {
-                TargetPolicy::AllowLoopbackHttp
-            } else {
-                TargetPolicy::PublicHttpsOnly
-            };
-            let created = create_tenant(
-                &tenants,
-                TenantSpec {
+                };
+                let created = create_tenant(&tenants, spec, policy).await?;
+                if json {
+                    println!("{}", serde_json::to_string(&created)?);
+                } else {
+                    println!(
+                        "tenant_id:      {}\napi_key:        {}\nwebhook_secret: {}\n(the API key and secret are shown only now)",
+                        created.tenant_id, created.api_key, created.webhook_secret
+                    );
+                }
+            }
+            TenantCommand::Update {
+                tenant_id,
+                name,
+                webhook_url,
+                format,
+                callback_domains,
+                clear_callback_domains,
+                active,
+            } => {
+                let callback_domains = if clear_callback_domains {
+                    Some(Vec::new())
+                } else {
+                    (!callback_domains.is_empty()).then_some(callback_domains)
+                };
+                let changes = TenantChanges {
                     name,
                     webhook_url,
                     format,
                     callback_domains,
-                },
-                policy,
-            )
-            .await?;
-            if json {
-                println!("{}", serde_json::to_string(&created)?);
-            } else {
+                    active,
+                };
+                let tenant = update_tenant(&tenants, &tenant_id, changes, policy).await?;
+                println!("{}", tenant_json(&tenant));
+            }
+            TenantCommand::Show { tenant_id } => {
                 println!(
-                    "tenant_id:      {}\napi_key:        {}\nwebhook_secret: {}\n(the API key and secret are shown only now)",
-                    created.tenant_id, created.api_key, created.webhook_secret
+                    "{}",
+                    tenant_json(&existing_tenant(&tenants, &tenant_id).await?)
                 );
             }
-        }
-        Command::Tenant {
-            command: TenantCommand::Show { tenant_id },
-        } => {
-            let tenant = tenants
-                .tenant(&TenantId(tenant_id.clone()))
-                .await?
-                .with_context(|| format!("unknown tenant `{tenant_id}`"))?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "tenant_id": tenant.id.as_str(),
-                    "name": tenant.name,
-                    "webhook_url": tenant.webhook_url,
-                    "format": tenant.format.as_str(),
-                    "callback_domains": tenant.callback_domains,
-                    "active": tenant.active,
-                })
-            );
-        }
+            TenantCommand::List => {
+                for tenant in tenants.list_tenants().await? {
+                    println!("{}", tenant_json(&tenant));
+                }
+            }
+        },
         Command::Phone { command } => owned(&tenants, OwnerKind::Phone, command).await?,
         Command::Waba { command } => owned(&tenants, OwnerKind::Waba, command).await?,
+        Command::Key {
+            command: RotateCommand::Rotate { tenant, revoke_now },
+        } => {
+            let key = rotate_api_key(&tenants, &tenant, revoke_now).await?;
+            let old = if revoke_now {
+                "stopped working"
+            } else {
+                "keep working for 24 hours"
+            };
+            println!(
+                "{}",
+                json!({"tenant_id": tenant, "api_key": key, "note": format!("old keys {old}")})
+            );
+        }
+        Command::Secret {
+            command: RotateCommand::Rotate { tenant, revoke_now },
+        } => {
+            anyhow::ensure!(!revoke_now, "--revoke-now applies to API keys only");
+            let secret = rotate_webhook_secret(&tenants, &tenant).await?;
+            println!(
+                "{}",
+                json!({"tenant_id": tenant, "webhook_secret": secret, "note": "deliveries carry the old secret's signatures too for 24 hours"})
+            );
+        }
+        Command::Message {
+            command: MessageCommand::Show { wamid },
+        } => {
+            let messages = DynamoMessages::new(clients.dynamodb.clone(), &cli.messages_table);
+            let record = messages
+                .get(&wamid)
+                .await?
+                .with_context(|| format!("no message record for `{wamid}`"))?;
+            println!("{}", serde_json::to_string(&record)?);
+        }
+        Command::Dlq { command } => {
+            let dlq = required(&cli.dead_letter_queue_url, "DEAD_LETTER_QUEUE_URL")?;
+            match command {
+                DlqCommand::List { max } => {
+                    for letter in dlq_list(&clients.sqs, dlq, max).await? {
+                        println!("{}", serde_json::to_string(&letter)?);
+                    }
+                }
+                DlqCommand::Redrive => {
+                    let queue = required(&cli.events_queue_url, "EVENTS_QUEUE_URL")?;
+                    let moved = dlq_redrive(&clients.sqs, dlq, queue).await?;
+                    println!("{}", json!({"moved": moved}));
+                }
+            }
+        }
     }
     Ok(())
 }
