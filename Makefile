@@ -13,7 +13,7 @@ SAM_VENV := $(CACHE)/sam-$(SAM_VERSION)
 
 export EMULATOR ?= ministack
 
-.PHONY: run test lint build deploy emulator fmt clean
+.PHONY: run test e2e-lambda soak bench lint build deploy emulator fmt clean
 
 ## run: the whole gateway on this machine (emulator, gateway-local, demo tenant); Ctrl-C stops it
 run:
@@ -26,6 +26,30 @@ test:
 	@mkdir -p $(CACHE)
 	set -o pipefail; scripts/emulator.sh run $(CARGO) test --workspace 2>&1 | tee $(CACHE)/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, s}' $(CACHE)/test.log
+
+## e2e-lambda: the end-to-end suite against the real Lambda bootstraps run by the emulator
+## (function URLs, SQS event source mapping, SSM secrets, settings from template.yaml)
+e2e-lambda:
+	$(CARGO) build -p gateway-webhook -p gateway-send -p gateway-forward --bins
+	$(CARGO) test -p gateway-tests --no-run
+	@mkdir -p $(CACHE)
+	set -o pipefail; EMULATOR=ministack GATEWAY_E2E_TARGET=lambda scripts/emulator.sh run \
+	  $(CARGO) test -p gateway-tests -- --test-threads=4 ingest:: forward:: send:: 2>&1 | tee $(CACHE)/e2e-lambda.log
+	@awk '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "e2e-lambda: %d passed, %d failed, %d skipped\n", p, f, s}' $(CACHE)/e2e-lambda.log
+
+## soak: the fault test at length (3000 events; `make test` runs 200); prints its counts
+soak:
+	$(CARGO) test -p gateway-tests --no-run
+	SOAK_EVENTS=$${SOAK_EVENTS:-3000} scripts/emulator.sh run $(CARGO) test -p gateway-tests -- --nocapture soak::
+
+## bench: CPU per event (Criterion), end-to-end throughput on the local stack, cold start and
+## peak RSS of the release bootstraps; docs/PERFORMANCE.md records a run
+bench:
+	$(CARGO) build --release -p gateway-webhook -p gateway-send -p gateway-forward --bins
+	$(CARGO) bench -p gateway-core --bench cpu
+	$(PYTHON) scripts/bench-report.py target/criterion
+	scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench e2e
+	GATEWAY_LAMBDA_BIN_DIR=target/release scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench lambda
 
 ## lint: formatting, clippy with warnings denied, cfn-lint on template.yaml
 lint: $(LINT_VENV)/.installed

@@ -7,7 +7,6 @@ use gateway_aws::dynamo::DynamoMessages;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{MessageRecord, MessageStore};
 use gateway_core::tenant::TenantId;
-use gateway_local::LocalStack;
 use gateway_tests::*;
 use serde_json::Value;
 
@@ -17,7 +16,7 @@ async fn stack_with_tenant(
     name: &str,
     statuses: Vec<u16>,
     format: DeliveryFormat,
-) -> (LocalStack, Receiver, String) {
+) -> (Stack, Receiver, String) {
     let stack = spawn_stack(stack_options(name)).await;
     let receiver = Receiver::start(statuses).await;
     let tenant = tenant_for_fixtures(&stack, &format!("{}/hook", receiver.url), format).await;

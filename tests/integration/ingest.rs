@@ -5,17 +5,16 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
 use gateway_core::event::{Event, MAX_WEBHOOK_BYTES};
-use gateway_local::LocalStack;
 use gateway_tests::*;
 
-async fn ingest_only(name: &str) -> LocalStack {
+async fn ingest_only(name: &str) -> Stack {
     let mut options = stack_options(name);
     options.forward = false;
     spawn_stack(options).await
 }
 
 /// Drains the events queue until `expected` messages arrived or a few empty polls in a row.
-async fn drain(stack: &LocalStack, expected: usize) -> Vec<Event> {
+async fn drain(stack: &Stack, expected: usize) -> Vec<Event> {
     let mut out: Vec<Message> = Vec::new();
     let mut empty_polls = 0;
     while out.len() < expected || empty_polls < 1 {

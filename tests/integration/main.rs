@@ -1,9 +1,11 @@
 //! All integration and end-to-end tests in one binary: the real adapters and handlers against
 //! the AWS emulator started by `make test`, and real HTTP servers on loopback.
 
+mod abuse;
 mod adapters;
 mod forward;
 mod handlers;
 mod ingest;
 mod send;
+mod soak;
 mod template;

@@ -8,7 +8,6 @@ use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::OwnerKind;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::{TargetPolicy, TenantId};
-use gateway_local::LocalStack;
 use gateway_local::fake_graph::FakeGraph;
 use gateway_tests::*;
 use serde_json::{Value, json};
@@ -19,7 +18,7 @@ const OTHER_WABA: &str = "999000222";
 const WAIT: Duration = Duration::from_secs(30);
 
 struct World {
-    stack: LocalStack,
+    stack: Stack,
     graph: FakeGraph,
     receiver: Receiver,
     tenant: NewTenant,

@@ -151,3 +151,21 @@ fn the_functions_read_every_variable_the_settings_need() {
     let send = &resource(&t, "SendFunction")["Properties"]["Environment"]["Variables"];
     assert!(send.get("META_ACCESS_TOKEN_PARAM").is_some());
 }
+
+#[test]
+fn every_alarm_notifies_the_alarm_topic() {
+    let t = template();
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 5, "DLQ depth, API 5xx and one per function");
+    for (id, props) in alarms {
+        let actions = props["AlarmActions"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{id} has no AlarmActions"));
+        assert!(
+            actions.iter().any(
+                |a| matches!(a, Value::Tagged(t) if t.tag == "Ref" && t.value == "AlarmTopic")
+            ),
+            "{id} does not notify AlarmTopic"
+        );
+    }
+}

@@ -5,12 +5,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gateway_aws::Clients;
 use gateway_aws::admin::{NewTenant, TenantSpec, create_tenant};
+use gateway_aws::dynamo::DynamoTenants;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::OwnerKind;
 use gateway_core::signature::{Secret, sign_hub, verify_hub_signature, verify_standard_webhook};
 use gateway_core::tenant::{TargetPolicy, TenantId};
+use gateway_local::provision::Resources;
 use gateway_local::{LocalStack, StackOptions, emulator, http_server};
+
+pub mod lambda;
 use lambda_http::{Body, Request, Response};
 use tokio::task::JoinHandle;
 
@@ -56,10 +61,64 @@ pub fn stack_options(name: &str) -> StackOptions {
     options
 }
 
-pub async fn spawn_stack(options: StackOptions) -> LocalStack {
-    LocalStack::start(options)
-        .await
-        .expect("the local stack starts against the emulator")
+/// The gateway under test: gateway-local (the default), or the real Lambda bootstraps
+/// deployed into the emulator when `GATEWAY_E2E_TARGET=lambda` (`make e2e-lambda`).
+pub struct Stack {
+    url: String,
+    pub resources: Resources,
+    pub clients: Clients,
+    _running: Running,
+}
+
+/// Held only to be dropped with the stack: that stops what it started.
+enum Running {
+    Local { _stack: LocalStack },
+    Lambda { _deployment: lambda::Deployment },
+}
+
+impl Stack {
+    /// Base URL of the webhook and send routes.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub fn tenants(&self) -> DynamoTenants {
+        DynamoTenants::new(self.clients.dynamodb.clone(), &self.resources.tenants_table)
+    }
+
+    pub fn is_lambda(&self) -> bool {
+        matches!(self._running, Running::Lambda { .. })
+    }
+}
+
+pub async fn spawn_stack(options: StackOptions) -> Stack {
+    match std::env::var("GATEWAY_E2E_TARGET").as_deref() {
+        Ok("lambda") => {
+            let deployment = lambda::deploy(options)
+                .await
+                .expect("the Lambda functions deploy into the emulator");
+            Stack {
+                url: deployment.url.clone(),
+                resources: deployment.resources.clone(),
+                clients: deployment.clients.clone(),
+                _running: Running::Lambda {
+                    _deployment: deployment,
+                },
+            }
+        }
+        Ok("local") | Err(_) => {
+            let local = LocalStack::start(options)
+                .await
+                .expect("the local stack starts against the emulator");
+            Stack {
+                url: local.url(),
+                resources: local.resources.clone(),
+                clients: local.clients.clone(),
+                _running: Running::Local { _stack: local },
+            }
+        }
+        Ok(other) => panic!("GATEWAY_E2E_TARGET must be `local` or `lambda`, not `{other}`"),
+    }
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -87,7 +146,7 @@ pub fn http() -> reqwest::Client {
 }
 
 /// POSTs `body` to the stack's /webhook signed as Meta would.
-pub async fn post_webhook(stack: &LocalStack, body: &[u8]) -> reqwest::Response {
+pub async fn post_webhook(stack: &Stack, body: &[u8]) -> reqwest::Response {
     http()
         .post(format!("{}/webhook", stack.url()))
         .header("content-type", "application/json")
@@ -214,14 +273,20 @@ impl Drop for Receiver {
 }
 
 /// Creates a tenant owning the fixtures' phone number and WABA, delivering to `url`.
-pub async fn tenant_for_fixtures(
-    stack: &LocalStack,
+pub async fn tenant_for_fixtures(stack: &Stack, url: &str, format: DeliveryFormat) -> NewTenant {
+    tenant_owning(&stack.tenants(), PHONE_NUMBER_ID, WABA_ID, url, format).await
+}
+
+/// Creates a tenant owning `phone` and `waba`, delivering to `url`.
+pub async fn tenant_owning(
+    tenants: &DynamoTenants,
+    phone: &str,
+    waba: &str,
     url: &str,
     format: DeliveryFormat,
 ) -> NewTenant {
-    let tenants = stack.tenants();
     let created = create_tenant(
-        &tenants,
+        tenants,
         TenantSpec {
             name: "acme".into(),
             webhook_url: url.into(),
@@ -234,22 +299,17 @@ pub async fn tenant_for_fixtures(
     .unwrap();
     let id = TenantId(created.tenant_id.clone());
     tenants
-        .add_owner(OwnerKind::Phone, PHONE_NUMBER_ID, &id)
+        .add_owner(OwnerKind::Phone, phone, &id)
         .await
         .unwrap();
-    tenants
-        .add_owner(OwnerKind::Waba, WABA_ID, &id)
-        .await
-        .unwrap();
+    tenants.add_owner(OwnerKind::Waba, waba, &id).await.unwrap();
     created
 }
 
 /// Messages in the queue, visible or in flight.
-pub async fn queue_depth(stack: &LocalStack, queue_url: &str) -> usize {
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
     use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attrs = stack
-        .clients
-        .sqs
+    let attrs = sqs
         .get_queue_attributes()
         .queue_url(queue_url)
         .attribute_names(A::ApproximateNumberOfMessages)
@@ -276,9 +336,9 @@ pub async fn queue_depth(stack: &LocalStack, queue_url: &str) -> usize {
 }
 
 /// Waits until the events queue holds nothing, visible or in flight.
-pub async fn wait_until_drained(stack: &LocalStack, within: Duration) {
+pub async fn wait_until_drained(stack: &Stack, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
-    while queue_depth(stack, &stack.resources.events_queue_url).await > 0 {
+    while queue_depth(&stack.clients.sqs, &stack.resources.events_queue_url).await > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "events queue did not drain"

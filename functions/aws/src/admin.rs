@@ -214,7 +214,10 @@ pub async fn rotate_webhook_secret(tenants: &DynamoTenants, id: &str) -> anyhow:
 pub struct DeadLetter {
     pub message_id: String,
     pub event_id: Option<String>,
-    pub kind: Option<String>,
+    /// The reference under which the gateway's logs name this event.
+    pub event_ref: Option<String>,
+    /// Meta's change field (`messages`, `message_template_status_update`, ...).
+    pub field: Option<String>,
     pub receive_count: Option<String>,
 }
 
@@ -251,7 +254,10 @@ pub async fn dlq_list(
             seen.entry(id.clone()).or_insert(DeadLetter {
                 message_id: id,
                 event_id: event.as_ref().map(|e| e.id.to_string()),
-                kind: event.as_ref().map(|e| e.field.clone()),
+                event_ref: event
+                    .as_ref()
+                    .map(|e| gateway_core::mask::reference(e.id.as_str())),
+                field: event.as_ref().map(|e| e.field.clone()),
                 receive_count: m
                     .attributes()
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))

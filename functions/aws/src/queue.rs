@@ -13,6 +13,8 @@ use gateway_core::ports::EventQueue;
 /// SQS allows 10 entries and 256 KiB per batch; stay under the size with room for overhead.
 const MAX_BATCH_ENTRIES: usize = 10;
 const MAX_BATCH_BYTES: usize = 240 * 1024;
+/// SQS refuses a message over 256 KiB.
+const MAX_MESSAGE_BYTES: usize = 250 * 1024;
 /// SQS caps a visibility timeout at 12 hours.
 const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
 
@@ -93,7 +95,7 @@ fn batches(events: &[Event]) -> Vec<Vec<(String, String)>> {
     let mut out: Vec<Vec<(String, String)>> = Vec::new();
     let mut size = 0;
     for event in events {
-        let body = event.to_queue_body();
+        let body = event.to_queue_body_within(MAX_MESSAGE_BYTES);
         let fits = out
             .last()
             .is_some_and(|b| b.len() < MAX_BATCH_ENTRIES && size + body.len() <= MAX_BATCH_BYTES);
@@ -139,6 +141,21 @@ mod tests {
         let events = split_events(body.as_bytes()).unwrap();
         let sizes: Vec<usize> = batches(&events).iter().map(Vec::len).collect();
         assert_eq!(sizes, [10, 10, 3]);
+    }
+
+    #[test]
+    fn a_single_event_too_large_for_sqs_is_queued_without_its_original_body() {
+        let padding = " ".repeat(300 * 1024);
+        let body = format!(
+            r#"{{"object":"whatsapp_business_account",{padding}"entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","messages":[{{"from":"1","id":"wamid.big"}}]}},"field":"messages"}}]}}]}}"#
+        );
+        let events = split_events(body.as_bytes()).unwrap();
+        assert!(events[0].original_body.is_some());
+        let queued = &batches(&events)[0][0].1;
+        assert!(queued.len() < MAX_MESSAGE_BYTES);
+        let back = gateway_core::event::Event::from_queue_body(queued).unwrap();
+        assert!(back.original_body.is_none());
+        assert_eq!(back.item.get(), r#"{"from":"1","id":"wamid.big"}"#);
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub enum EventKind {
 }
 
 /// One event, as queued between ingest and forward. Raw values hold Meta's exact bytes.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     pub id: EventId,
     pub kind: EventKind,
@@ -97,6 +97,19 @@ impl Event {
 
     pub fn to_queue_body(&self) -> String {
         serde_json::to_string(self).expect("an event always serializes")
+    }
+
+    /// The queue body, at most `limit` bytes where that can be had without losing the event:
+    /// a single-event POST's original body is dropped first (the forwarder then rebuilds an
+    /// equivalent Meta envelope from the item, which is always kept).
+    pub fn to_queue_body_within(&self, limit: usize) -> String {
+        let body = self.to_queue_body();
+        if body.len() <= limit || self.original_body.is_none() {
+            return body;
+        }
+        let mut lean = self.clone();
+        lean.original_body = None;
+        lean.to_queue_body()
     }
 
     pub fn from_queue_body(body: &str) -> Result<Self, Error> {

@@ -11,9 +11,9 @@ use crate::ports::{
     Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, OwnerKind, TenantDirectory,
     WebhookSender,
 };
-use crate::retry::RetrySchedule;
+use crate::retry::{FailureKind, RetrySchedule};
 use crate::signature::sign_delivery;
-use crate::tenant::{Tenant, TenantPolicyExt as _};
+use crate::tenant::Tenant;
 
 #[derive(Debug, Clone)]
 pub struct ForwardConfig {
@@ -110,7 +110,7 @@ where
                 .complete(&key, None, self.config.completed_for)
                 .await?;
         } else if let Err(e) = self.idempotency.release(&key).await {
-            tracing::warn!(event_id = %event.id, error = %e, "could not release idempotency claim; it lapses on its own");
+            tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not release idempotency claim; it lapses on its own");
         }
         result
     }
@@ -124,7 +124,7 @@ where
     ) -> Result<Outcome, Error> {
         let Some((tenant, url)) = self.route(event, now).await? else {
             tracing::warn!(
-                event_id = %event.id,
+                event_ref = %mask::reference(event.id.as_str()),
                 waba_id = %event.waba_id,
                 phone_number_id = event.phone_number_id.as_deref().map(mask::phone).unwrap_or_default(),
                 metric = "unroutable",
@@ -132,6 +132,16 @@ where
             );
             return Ok(Outcome::Unroutable);
         };
+        if !tenant.active {
+            // Suspended, not forgotten: the event waits on the schedule, then in the DLQ, so a
+            // redrive after reactivation delivers it.
+            let next = self
+                .config
+                .schedule
+                .retry_delay(attempt, FailureKind::Failed, None, random);
+            tracing::warn!(event_ref = %mask::reference(event.id.as_str()), tenant_id = tenant.id.as_str(), attempt, "tenant suspended; delivery deferred");
+            return Ok(next.map_or(Outcome::Exhausted, |after| Outcome::Retry { after }));
+        }
         let secrets = tenant.signing_secrets(now);
         if secrets.is_empty() {
             return Err(Error::Internal(anyhow::anyhow!(
@@ -149,7 +159,7 @@ where
         };
         match self.sender.deliver(&delivery).await {
             DeliveryResult::Delivered { status } => {
-                tracing::info!(event_id = %event.id, tenant_id = tenant.id.as_str(), status, attempt, "delivered");
+                tracing::info!(event_ref = %mask::reference(event.id.as_str()), tenant_id = tenant.id.as_str(), status, attempt, "delivered");
                 Ok(Outcome::Delivered)
             }
             DeliveryResult::Failed {
@@ -163,7 +173,7 @@ where
                     .schedule
                     .retry_delay(attempt, kind, retry_after, random);
                 tracing::warn!(
-                    event_id = %event.id,
+                    event_ref = %mask::reference(event.id.as_str()),
                     tenant_id = tenant.id.as_str(),
                     status,
                     attempt,
@@ -192,7 +202,7 @@ where
             .record_owner(OwnerKind::Media, &media_id, &tenant.id)
             .await
         {
-            tracing::warn!(event_id = %event.id, error = %e, "could not record the media's owner");
+            tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not record the media's owner");
         }
     }
 
@@ -210,7 +220,7 @@ where
             let record = self.messages.record_status(wamid, status, at).await?;
             if let Some(record) = record
                 && let Some(callback) = record.callback_url
-                && let Some(tenant) = self.tenants.tenant(&record.tenant_id).await?.active()
+                && let Some(tenant) = self.tenants.tenant(&record.tenant_id).await?
             {
                 return Ok(Some((tenant, callback)));
             }
@@ -224,7 +234,7 @@ where
             None => self.tenants.owner(OwnerKind::Waba, &event.waba_id).await?,
         };
         let Some(id) = owner else { return Ok(None) };
-        Ok(self.tenants.tenant(&id).await?.active().map(|t| {
+        Ok(self.tenants.tenant(&id).await?.map(|t| {
             let url = t.webhook_url.clone();
             (t, url)
         }))
@@ -359,6 +369,34 @@ mod tests {
             None
         );
         assert_eq!(inbound_media_id("not json"), None);
+    }
+
+    #[tokio::test]
+    async fn a_suspended_tenants_event_is_deferred_not_dropped() {
+        let tenants = MemoryTenants::default();
+        let mut suspended = tenant("acme", "https://acme.example/hook");
+        suspended.active = false;
+        tenants.add(suspended, &["P"], &["W"]);
+        let sender = ScriptedSender::new(vec![ok()]);
+        let f = Forwarder::new(
+            MemoryIdempotency::default(),
+            tenants,
+            MemoryMessages::default(),
+            sender.clone(),
+            ForwardConfig::default(),
+        );
+        let event = split_events(STATUS).unwrap().remove(0);
+        assert_eq!(
+            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            Outcome::Retry {
+                after: Duration::from_secs(5)
+            }
+        );
+        assert_eq!(
+            f.forward(&event, 8, 100, 0.5).await.unwrap(),
+            Outcome::Exhausted
+        );
+        assert!(sender.sent.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

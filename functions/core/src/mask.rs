@@ -10,8 +10,23 @@ pub fn phone(number: &str) -> String {
     out
 }
 
+/// A stable, short reference to an id that must not reach logs as is: wamids encode the
+/// customer's phone number. `gatewayctl dlq list` prints the same reference beside each id.
+pub fn reference(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(id.as_bytes())[..8])
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_reference_is_stable_and_does_not_contain_the_id() {
+        let id = "wamid.HBgLMTY1MDU1NTAxMDEVAgARGBJDOTdFRDk5QkQwMkJEMEI2MkYA:read";
+        assert_eq!(super::reference(id), super::reference(id));
+        assert_eq!(super::reference(id).len(), 16);
+        assert_ne!(super::reference(id), super::reference("wamid.other"));
+    }
+
     #[test]
     fn a_phone_number_keeps_only_its_last_four_digits() {
         assert_eq!(super::phone("15551234567"), "*******4567");

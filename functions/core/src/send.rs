@@ -514,10 +514,10 @@ where
         };
         if let Err(e) = self.messages.put(&record).await {
             // Meta accepted the message: the tenant gets its answer, the gap is logged.
-            tracing::error!(wamid, error = %e, "message accepted by Meta but its record was not written");
+            tracing::error!(message_ref = mask::reference(&wamid), error = %e, "message accepted by Meta but its record was not written");
         }
         tracing::info!(
-            wamid,
+            message_ref = mask::reference(&wamid),
             tenant_id = tenant.id.as_str(),
             recipient = mask::phone(to),
             "message accepted"

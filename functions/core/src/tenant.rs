@@ -146,17 +146,6 @@ impl CallbackUrl {
     }
 }
 
-/// `Option<Tenant>` narrowed to tenants that receive deliveries.
-pub(crate) trait TenantPolicyExt {
-    fn active(self) -> Option<Tenant>;
-}
-
-impl TenantPolicyExt for Option<Tenant> {
-    fn active(self) -> Option<Tenant> {
-        self.filter(|t| t.active)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

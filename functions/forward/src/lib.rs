@@ -79,7 +79,7 @@ async fn forward_one(app: &ForwardApp, message: &SqsMessage) -> Verdict {
         // Offered once more at once, so the redrive policy moves it to the DLQ.
         Ok(Outcome::Exhausted) => Verdict::Again(Some(Duration::ZERO)),
         Err(e) => {
-            tracing::error!(event_id = %event.id, error = %e, "forward failed; left for redelivery");
+            tracing::error!(event_ref = %gateway_core::mask::reference(event.id.as_str()), error = %e, "forward failed; left for redelivery");
             Verdict::Again(None)
         }
     }

@@ -1,7 +1,6 @@
 //! A minimal HTTP/1.1 server on loopback that hands each request to a handler of the same type
 //! the Lambda functions take (`lambda_http::Request`), as API Gateway would.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -12,6 +11,22 @@ use hyper_util::rt::TokioIo;
 use lambda_http::{Body, Request, Response};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+
+/// Put in a response's extensions, it makes the server drop the connection without answering
+/// (fault tests use it to play a receiver whose connection resets).
+#[derive(Debug, Clone, Copy)]
+pub struct ResetConnection;
+
+#[derive(Debug)]
+struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset on purpose")
+    }
+}
+
+impl std::error::Error for Reset {}
 
 /// API Gateway refuses bodies over 10 MB; Lambda's own limit is 6 MB.
 pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
@@ -36,7 +51,7 @@ fn to_bytes(body: Body) -> Bytes {
 async fn adapt<H, F>(
     handler: H,
     req: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible>
+) -> Result<hyper::Response<Full<Bytes>>, Reset>
 where
     H: Fn(Request) -> F,
     F: Future<Output = Response<Body>>,
@@ -58,6 +73,9 @@ where
         Body::Binary(bytes.to_vec())
     };
     let response = handler(Request::from_parts(parts, body)).await;
+    if response.extensions().get::<ResetConnection>().is_some() {
+        return Err(Reset);
+    }
     let (parts, body) = response.into_parts();
     Ok(hyper::Response::from_parts(
         parts,

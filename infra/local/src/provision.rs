@@ -187,12 +187,22 @@ pub async fn provision(
                 create = create.attributes(attr, value);
             }
         }
-        let url = create
-            .send()
-            .await
-            .with_context(|| format!("creating queue {name}"))?
-            .queue_url
-            .ok_or_else(|| anyhow!("no URL for queue {name}"))?;
+        let url = match create.send().await {
+            Ok(out) => out.queue_url,
+            // Provisioned before, with attributes changed since: keep the queue as it is.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_name_exists()) =>
+            {
+                sqs.get_queue_url()
+                    .queue_name(&name)
+                    .send()
+                    .await?
+                    .queue_url
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("creating queue {name}"))),
+        }
+        .ok_or_else(|| anyhow!("no URL for queue {name}"))?;
         let arn = sqs
             .get_queue_attributes()
             .queue_url(&url)

@@ -1,0 +1,384 @@
+//! The real Lambda bootstraps, deployed into the emulator (`make e2e-lambda`): each function is
+//! created from its binary with the settings template.yaml gives it, secrets come from the
+//! emulator's SSM Parameter Store as in the cloud, webhook and send get function URLs, and the
+//! forward function gets an SQS event source mapping with ReportBatchItemFailures. A loopback
+//! router stands in for the HTTP API's two routes (`/webhook` and everything else).
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionResponseType, FunctionUrlAuthType, Runtime,
+};
+use aws_sdk_ssm::types::ParameterType;
+use gateway_aws::Clients;
+use gateway_local::provision::{Resources, get_att_target, load_template, provision};
+use gateway_local::{StackOptions, emulator, http_server};
+use lambda_http::{Body, Request, Response};
+use serde_norway::Value;
+use tokio::task::JoinHandle;
+
+pub struct Deployment {
+    pub url: String,
+    pub resources: Resources,
+    pub clients: Clients,
+    endpoint: String,
+    functions: Vec<String>,
+    router: JoinHandle<()>,
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.router.abort();
+        // Deleting the functions ends their warm bootstrap processes. The client is built
+        // here: one from the test's runtime would wait on that runtime, blocked by this join.
+        let endpoint = self.endpoint.clone();
+        let functions = std::mem::take(&mut self.functions);
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let lambda = aws_sdk_lambda::Client::new(&emulator::sdk_config(&endpoint).await);
+                for name in functions {
+                    let _ = lambda.delete_function().function_name(name).send().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Where the bootstraps are: `GATEWAY_LAMBDA_BIN_DIR`, else the target directory this test
+/// binary was built into (`target/debug`).
+fn bin_dir() -> anyhow::Result<PathBuf> {
+    if let Ok(dir) = std::env::var("GATEWAY_LAMBDA_BIN_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe()?;
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow!("cannot tell the target directory from {}", exe.display()))
+}
+
+/// A zip holding the binary as `bootstrap`, as `sam build` packages it.
+fn bootstrap_zip(binary: &str) -> anyhow::Result<Vec<u8>> {
+    let path = bin_dir()?.join(binary);
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("{} is missing: `make e2e-lambda` builds it", path.display()))?;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .unix_permissions(0o755);
+    zip.start_file("bootstrap", options)?;
+    zip.write_all(&bytes)?;
+    Ok(zip.finish()?.into_inner())
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Resolves the template's `!Ref` and `!Sub "${Param}"` against what was created locally.
+struct Resolver<'a> {
+    refs: HashMap<&'a str, String>,
+}
+
+impl Resolver<'_> {
+    fn resolve(&self, value: &Value) -> anyhow::Result<String> {
+        if let Some(s) = scalar(value) {
+            return Ok(s);
+        }
+        let Value::Tagged(tagged) = value else {
+            bail!("unsupported template value {value:?}")
+        };
+        let text = tagged
+            .value
+            .as_str()
+            .ok_or_else(|| anyhow!("!{} needs a string", tagged.tag))?;
+        if tagged.tag == "Ref" {
+            return self
+                .refs
+                .get(text)
+                .cloned()
+                .ok_or_else(|| anyhow!("!Ref {text} is not known locally"));
+        }
+        if tagged.tag == "Sub" {
+            let mut out = text.to_owned();
+            for (name, resolved) in &self.refs {
+                out = out.replace(&format!("${{{name}}}"), resolved);
+            }
+            if out.contains("${") {
+                bail!("!Sub {text}: unresolved reference");
+            }
+            return Ok(out);
+        }
+        bail!("unsupported intrinsic !{}", tagged.tag)
+    }
+}
+
+pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
+    emulator::ensure_loopback(&options.endpoint)?;
+    let sdk = emulator::sdk_config(&options.endpoint).await;
+    let clients = Clients::new(&sdk);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let resources = provision(
+        &clients.dynamodb,
+        &clients.sqs,
+        &options.template,
+        &options.prefix,
+    )
+    .await?;
+    let template = load_template(&options.template)?;
+
+    // Secrets go where the deployed functions look for them: SSM SecureString parameters.
+    let mut refs: HashMap<&str, String> = HashMap::from([
+        ("TenantsTable", resources.tenants_table.clone()),
+        ("MessagesTable", resources.messages_table.clone()),
+        ("IdempotencyTable", resources.idempotency_table.clone()),
+        ("EventsQueue", resources.events_queue_url.clone()),
+        ("GraphApiBaseUrl", options.graph_api_base_url.clone()),
+        ("GraphApiVersion", "v23.0".to_owned()),
+    ]);
+    let app_secrets: Vec<&str> = options.app_secrets.iter().map(|s| s.expose()).collect();
+    for (parameter, value) in [
+        ("MetaAppSecretParameter", app_secrets.join(",")),
+        (
+            "MetaVerifyTokenParameter",
+            options.verify_token.expose().to_owned(),
+        ),
+        (
+            "MetaAccessTokenParameter",
+            options.access_token.expose().to_owned(),
+        ),
+    ] {
+        let default = template["Parameters"][parameter]["Default"]
+            .as_str()
+            .ok_or_else(|| anyhow!("template parameter {parameter} has no default"))?;
+        let name = format!("{}/{default}", options.prefix);
+        clients
+            .ssm
+            .put_parameter()
+            .name(format!("/{name}"))
+            .value(value)
+            .r#type(ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .with_context(|| format!("storing SSM parameter /{name}"))?;
+        refs.insert(parameter, name);
+    }
+    let resolver = Resolver { refs };
+
+    let globals = &template["Globals"]["Function"];
+    let memory: i32 = scalar(&globals["MemorySize"])
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(128);
+    let mut functions = Vec::new();
+    let mut urls = HashMap::new();
+    for logical_id in ["WebhookFunction", "SendFunction", "ForwardFunction"] {
+        let resource = &template["Resources"][logical_id];
+        let props = &resource["Properties"];
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .ok_or_else(|| anyhow!("{logical_id} names no binary"))?;
+        let mut variables = HashMap::new();
+        for source in [
+            &globals["Environment"]["Variables"],
+            &props["Environment"]["Variables"],
+        ] {
+            for (key, value) in source.as_mapping().into_iter().flatten() {
+                let key = key.as_str().ok_or_else(|| anyhow!("variable name"))?;
+                variables.insert(
+                    key.to_owned(),
+                    resolver
+                        .resolve(value)
+                        .with_context(|| format!("{logical_id}.{key}"))?,
+                );
+            }
+        }
+        // What the cloud has that a local run must say: the emulator, throwaway credentials'
+        // region, the scaled schedule, and the loopback targets tests deliver to.
+        variables.insert("AWS_ENDPOINT_URL".into(), options.endpoint.clone());
+        variables.insert("RETRY_SCALE".into(), options.retry_scale.to_string());
+        variables.insert(
+            "WEBHOOK_TIMEOUT_SECS".into(),
+            options.webhook_timeout.as_secs().max(1).to_string(),
+        );
+        variables.insert("ALLOW_LOOPBACK_HTTP_TARGETS".into(), "true".into());
+        let timeout: i32 = scalar(&props["Timeout"])
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(30);
+        let name = format!("{}-{logical_id}", options.prefix);
+        lambda
+            .create_function()
+            .function_name(&name)
+            .runtime(Runtime::from(
+                globals["Runtime"].as_str().unwrap_or("provided.al2023"),
+            ))
+            .handler("bootstrap")
+            .role("arn:aws:iam::000000000000:role/gateway-e2e")
+            .architectures(Architecture::from(
+                globals["Architectures"][0].as_str().unwrap_or("arm64"),
+            ))
+            .memory_size(memory)
+            .timeout(timeout)
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(Blob::new(bootstrap_zip(binary)?))
+                    .build(),
+            )
+            .environment(
+                Environment::builder()
+                    .set_variables(Some(variables))
+                    .build(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("creating {name}"))?;
+        functions.push(name.clone());
+
+        if logical_id == "ForwardFunction" {
+            if !options.forward {
+                continue;
+            }
+            let event = &props["Events"]["Events"]["Properties"];
+            let queue = get_att_target(&event["Queue"])
+                .ok_or_else(|| anyhow!("ForwardFunction's queue"))?;
+            anyhow::ensure!(queue == "EventsQueue", "ForwardFunction reads {queue}");
+            let arn = clients
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&resources.events_queue_url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .send()
+                .await?
+                .attributes
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                        .cloned()
+                })
+                .ok_or_else(|| anyhow!("events queue has no ARN"))?;
+            let batch: i32 = scalar(&event["BatchSize"])
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(10);
+            let response_types = event["FunctionResponseTypes"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(FunctionResponseType::from)
+                .collect();
+            lambda
+                .create_event_source_mapping()
+                .function_name(&name)
+                .event_source_arn(arn)
+                .batch_size(batch)
+                .set_function_response_types(Some(response_types))
+                .send()
+                .await
+                .context("creating the SQS event source mapping")?;
+        } else {
+            let url = lambda
+                .create_function_url_config()
+                .function_name(&name)
+                .auth_type(FunctionUrlAuthType::None)
+                .send()
+                .await
+                .with_context(|| format!("creating the function URL of {name}"))?
+                .function_url;
+            // https://<id>.lambda-url.<region>.on.aws/ is served at <endpoint>/_aws/lambda-url/<id>.
+            let id = url
+                .split("://")
+                .nth(1)
+                .and_then(|host| host.split('.').next())
+                .ok_or_else(|| anyhow!("unexpected function URL {url}"))?;
+            urls.insert(
+                logical_id,
+                format!(
+                    "{}/_aws/lambda-url/{id}",
+                    options.endpoint.trim_end_matches('/')
+                ),
+            );
+        }
+    }
+
+    let webhook = urls
+        .remove("WebhookFunction")
+        .ok_or_else(|| anyhow!("no webhook URL"))?;
+    let send = urls
+        .remove("SendFunction")
+        .ok_or_else(|| anyhow!("no send URL"))?;
+    let listener = http_server::bind(0).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let router = tokio::spawn(http_server::serve(listener, move |req: Request| {
+        let target = if req.uri().path() == "/webhook" {
+            webhook.clone()
+        } else {
+            send.clone()
+        };
+        route(http.clone(), target, req)
+    }));
+    Ok(Deployment {
+        url,
+        resources,
+        clients,
+        endpoint: options.endpoint.clone(),
+        functions,
+        router,
+    })
+}
+
+/// Passes a request to a function URL as the HTTP API passes it to the integration.
+async fn route(http: reqwest::Client, base: String, req: Request) -> Response<Body> {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let mut forwarded = http.request(req.method().clone(), format!("{base}{path_and_query}"));
+    for (name, value) in req.headers() {
+        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = match forwarded.body(req.body().as_ref().to_vec()).send().await {
+        Ok(answer) => answer,
+        Err(e) => {
+            return Response::builder()
+                .status(502)
+                .body(Body::Text(format!("router: {e}")))
+                .unwrap();
+        }
+    };
+    let mut response = Response::builder().status(answer.status().as_u16());
+    for (name, value) in answer.headers() {
+        if name != http::header::CONTENT_LENGTH
+            && name != http::header::TRANSFER_ENCODING
+            && name != http::header::CONNECTION
+        {
+            response = response.header(name, value);
+        }
+    }
+    let body = answer.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    response
+        .body(if body.is_empty() {
+            Body::Empty
+        } else {
+            Body::Binary(body)
+        })
+        .unwrap()
+}
