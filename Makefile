@@ -13,7 +13,7 @@ SAM_VENV := $(CACHE)/sam-$(SAM_VERSION)
 
 export EMULATOR ?= ministack
 
-.PHONY: run test e2e-lambda soak bench lint build deploy emulator fmt clean
+.PHONY: run test e2e-lambda soak bench fuzz lint build deploy emulator fmt clean
 
 ## run: the whole gateway on this machine (emulator, gateway-local, demo tenant); Ctrl-C stops it
 run:
@@ -42,6 +42,16 @@ soak:
 	$(CARGO) test -p gateway-tests --no-run
 	SOAK_EVENTS=$${SOAK_EVENTS:-3000} scripts/emulator.sh run $(CARGO) test -p gateway-tests -- --nocapture soak::
 
+## fuzz: libFuzzer on the webhook splitter and the /v1/messages parser, corpora seeded from the
+## fixtures; FUZZ_SECONDS each (cargo-fuzz is installed under .cache)
+FUZZ_SECONDS ?= 60
+fuzz:
+	@[ -x $(CACHE)/cargo-fuzz/bin/cargo-fuzz ] || $(CARGO) install --locked --root $(CACHE)/cargo-fuzz cargo-fuzz
+	fuzz/seed.sh
+	cd fuzz && for target in split_events simple_message; do \
+	  RUSTC_BOOTSTRAP=1 ../$(CACHE)/cargo-fuzz/bin/cargo-fuzz fuzz run $$target corpus/$$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
+
 ## bench: CPU per event (Criterion), end-to-end throughput on the local stack, cold start and
 ## peak RSS of the release bootstraps; docs/PERFORMANCE.md records a run
 bench:
@@ -49,7 +59,7 @@ bench:
 	$(CARGO) bench -p gateway-core --bench cpu
 	$(PYTHON) scripts/bench-report.py target/criterion
 	scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench e2e
-	GATEWAY_LAMBDA_BIN_DIR=target/release scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench lambda
+	GATEWAY_LAMBDA_BIN_DIR=$(abspath target/release) scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench lambda
 
 ## lint: formatting, clippy with warnings denied, cfn-lint on template.yaml
 lint: $(LINT_VENV)/.installed
