@@ -20,6 +20,9 @@ use tokio::task::JoinSet;
 use crate::provision::{Resources, provision};
 use crate::{emulator, http_server, poller};
 
+/// Concurrent batches, as Lambda's event source mapping runs at first.
+const POLLERS: usize = 5;
+
 /// The template at the root of this checkout.
 pub fn default_template() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
@@ -125,11 +128,15 @@ impl LocalStack {
             },
         ));
         if options.forward {
-            tasks.spawn(poller::run(
-                clients.sqs.clone(),
-                resources.events_queue_url.clone(),
-                forward,
-            ));
+            // Lambda's SQS event source mapping starts with five concurrent batches; one batch
+            // waits for its slowest delivery, so a single poller would understate throughput.
+            for _ in 0..POLLERS {
+                tasks.spawn(poller::run(
+                    clients.sqs.clone(),
+                    resources.events_queue_url.clone(),
+                    forward.clone(),
+                ));
+            }
         }
         Ok(LocalStack {
             addr,
