@@ -129,16 +129,20 @@ mod tests {
     use super::*;
     use gateway_core::event::split_events;
 
+    /// A Meta notification holding `items` as its messages.
+    fn messages_body(items: &[String]) -> String {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","messages":[{}]}},"field":"messages"}}]}}]}}"#,
+            items.join(",")
+        )
+    }
+
     #[test]
     fn batches_hold_at_most_ten_entries() {
         let items: Vec<String> = (0..23)
             .map(|i| format!(r#"{{"from":"1","id":"wamid.{i}"}}"#))
             .collect();
-        let body = format!(
-            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","messages":[{}]}},"field":"messages"}}]}}]}}"#,
-            items.join(",")
-        );
-        let events = split_events(body.as_bytes()).unwrap();
+        let events = split_events(messages_body(&items).as_bytes()).unwrap();
         let sizes: Vec<usize> = batches(&events).iter().map(Vec::len).collect();
         assert_eq!(sizes, [10, 10, 3]);
     }
@@ -164,11 +168,7 @@ mod tests {
         let items: Vec<String> = (0..5)
             .map(|i| format!(r#"{{"from":"1","id":"wamid.{i}","text":{{"body":"{text}"}}}}"#))
             .collect();
-        let body = format!(
-            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","messages":[{}]}},"field":"messages"}}]}}]}}"#,
-            items.join(",")
-        );
-        let events = split_events(body.as_bytes()).unwrap();
+        let events = split_events(messages_body(&items).as_bytes()).unwrap();
         let sizes: Vec<usize> = batches(&events).iter().map(Vec::len).collect();
         assert_eq!(sizes, [2, 2, 1]);
     }
