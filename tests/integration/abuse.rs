@@ -110,10 +110,10 @@ async fn bad_input_to_every_route_gets_its_status_and_leaves_nothing_behind() {
             400,
         ),
         case(
-            "webhook entry not a list",
+            "webhook of another object",
             "POST",
             "/webhook",
-            br#"{"object":"whatsapp_business_account","entry":{"id":"1"}}"#.to_vec(),
+            br#"{"object":"instagram","entry":[{"id":"1","changes":[]}]}"#.to_vec(),
             400,
         ),
         case(

@@ -4,12 +4,15 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use gateway_aws::Clients;
+use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants, OwnershipError};
 use gateway_aws::queue::SqsEventQueue;
+use gateway_core::event::ClaimCheck;
 use gateway_core::event::split_events;
 use gateway_core::ports::{
     Claim, EventQueue, IdempotencyStore, MessageRecord, MessageStore, OwnerKind,
 };
+use gateway_core::retry::RetrySchedule;
 use gateway_core::tenant::TenantId;
 use gateway_local::emulator;
 use gateway_local::provision::{Resources, provision};
@@ -18,14 +21,9 @@ use gateway_tests::{emulator_endpoint, unique_prefix};
 
 async fn provisioned(name: &str) -> (Clients, Resources) {
     let clients = Clients::new(&emulator::sdk_config(&emulator_endpoint()).await);
-    let resources = provision(
-        &clients.dynamodb,
-        &clients.sqs,
-        &default_template(),
-        &unique_prefix(name),
-    )
-    .await
-    .expect("tables and queues are created from template.yaml");
+    let resources = provision(&clients, &default_template(), &unique_prefix(name))
+        .await
+        .expect("tables and queues are created from template.yaml");
     (clients, resources)
 }
 
@@ -36,7 +34,7 @@ async fn a_conditional_claim_fails_the_second_time_until_released_or_completed()
     let hold = Duration::from_secs(60);
     assert_eq!(
         store.claim("EVENT#a", None, hold).await.unwrap(),
-        Claim::Acquired
+        Claim::Acquired { failed_attempts: 0 }
     );
     assert_eq!(
         store.claim("EVENT#a", None, hold).await.unwrap(),
@@ -45,7 +43,7 @@ async fn a_conditional_claim_fails_the_second_time_until_released_or_completed()
     store.release("EVENT#a").await.unwrap();
     assert_eq!(
         store.claim("EVENT#a", None, hold).await.unwrap(),
-        Claim::Acquired
+        Claim::Acquired { failed_attempts: 0 }
     );
     store
         .complete("EVENT#a", Some("stored"), Duration::from_secs(3600))
@@ -64,12 +62,77 @@ async fn a_conditional_claim_fails_the_second_time_until_released_or_completed()
 }
 
 #[tokio::test]
+async fn failed_attempts_are_counted_by_the_store_not_by_receives() {
+    let (clients, r) = provisioned("attempts").await;
+    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
+    let hold = Duration::from_secs(60);
+    let keep = Duration::from_secs(3600);
+    for n in 0..3 {
+        assert_eq!(
+            store.claim("EVENT#n", None, hold).await.unwrap(),
+            Claim::Acquired { failed_attempts: n }
+        );
+        // Another worker's receive while the claim is held counts for nothing.
+        assert_eq!(
+            store.claim("EVENT#n", None, hold).await.unwrap(),
+            Claim::InProgress
+        );
+        store.fail("EVENT#n", keep).await.unwrap();
+    }
+    // A release (nothing was attempted) keeps the count.
+    assert_eq!(
+        store.claim("EVENT#n", None, hold).await.unwrap(),
+        Claim::Acquired { failed_attempts: 3 }
+    );
+    store.release("EVENT#n").await.unwrap();
+    assert_eq!(
+        store.claim("EVENT#n", None, hold).await.unwrap(),
+        Claim::Acquired { failed_attempts: 3 }
+    );
+    store.complete("EVENT#n", None, keep).await.unwrap();
+    // Failing or releasing a completed record changes nothing.
+    store.fail("EVENT#n", keep).await.unwrap();
+    assert_eq!(
+        store.claim("EVENT#n", None, hold).await.unwrap(),
+        Claim::Completed(None)
+    );
+}
+
+#[tokio::test]
+async fn an_event_too_large_for_sqs_is_queued_as_a_claim_check_and_read_back_whole() {
+    let (clients, r) = provisioned("claimcheck").await;
+    let queue = SqsEventQueue::new(
+        clients.sqs.clone(),
+        &r.events_queue_url,
+        EventsBucket::new(clients.s3.clone(), &r.events_bucket),
+    );
+    let text = "\\u00e4".repeat(200 * 1024);
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"P"}},"messages":[{{"from":"1","id":"wamid.huge","type":"text","text":{{"body":"{text}"}}}}]}},"field":"messages"}}]}}]}}"#
+    );
+    let events = split_events(body.as_bytes()).unwrap();
+    queue.enqueue(&events).await.unwrap();
+    let received = receive_all(&clients.sqs, &r.events_queue_url, 1).await;
+    let queued = received[0].body().unwrap();
+    assert!(
+        queued.len() < 1024,
+        "the queue holds a pointer, not {} bytes",
+        queued.len()
+    );
+    let check = ClaimCheck::from_queue_body(queued).expect("a claim check");
+    assert_eq!(check.id.as_str(), "wamid.huge");
+    let back = queue.read(queued).await.unwrap();
+    assert_eq!(back.original_body.as_deref(), Some(body.as_str()));
+    assert_eq!(back.item.get(), events[0].item.get());
+}
+
+#[tokio::test]
 async fn a_lapsed_in_progress_claim_can_be_taken_over() {
     let (clients, r) = provisioned("lapse").await;
     let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
     assert_eq!(
         store.claim("EVENT#b", None, Duration::ZERO).await.unwrap(),
-        Claim::Acquired
+        Claim::Acquired { failed_attempts: 0 }
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
@@ -77,7 +140,7 @@ async fn a_lapsed_in_progress_claim_can_be_taken_over() {
             .claim("EVENT#b", None, Duration::from_secs(60))
             .await
             .unwrap(),
-        Claim::Acquired
+        Claim::Acquired { failed_attempts: 0 }
     );
 }
 
@@ -88,7 +151,7 @@ async fn the_same_key_with_another_fingerprint_is_unprocessable() {
     let hold = Duration::from_secs(60);
     assert_eq!(
         store.claim("SEND#k", Some("body-1"), hold).await.unwrap(),
-        Claim::Acquired
+        Claim::Acquired { failed_attempts: 0 }
     );
     assert_eq!(
         store.claim("SEND#k", Some("body-1"), hold).await.unwrap(),
@@ -223,7 +286,11 @@ async fn receive_all(
 #[tokio::test]
 async fn queued_events_are_received_deleted_and_can_be_made_visible_again() {
     let (clients, r) = provisioned("queue").await;
-    let queue = SqsEventQueue::new(clients.sqs.clone(), &r.events_queue_url);
+    let queue = SqsEventQueue::new(
+        clients.sqs.clone(),
+        &r.events_queue_url,
+        EventsBucket::new(clients.s3.clone(), &r.events_bucket),
+    );
     let events = split_events(&batch_of(23)).unwrap();
     queue.enqueue(&events).await.unwrap();
 
@@ -272,12 +339,16 @@ async fn queued_events_are_received_deleted_and_can_be_made_visible_again() {
 #[tokio::test]
 async fn a_message_goes_to_the_dead_letter_queue_after_max_receive_count() {
     let (clients, r) = provisioned("redrive").await;
-    let queue = SqsEventQueue::new(clients.sqs.clone(), &r.events_queue_url);
+    let queue = SqsEventQueue::new(
+        clients.sqs.clone(),
+        &r.events_queue_url,
+        EventsBucket::new(clients.s3.clone(), &r.events_bucket),
+    );
     queue
         .enqueue(&split_events(&batch_of(1)).unwrap())
         .await
         .unwrap();
-    let max_receives = 8;
+    let max_receives = RetrySchedule::default().receive_backstop();
     for attempt in 1..=max_receives {
         let got = receive_all(&clients.sqs, &r.events_queue_url, 1).await;
         assert_eq!(

@@ -11,16 +11,15 @@ use gateway_webhook::{WebhookApp, handle};
 
 async fn app(name: &str) -> (WebhookApp, Clients, String) {
     let clients = Clients::new(&emulator::sdk_config(&emulator_endpoint()).await);
-    let r = provision(
-        &clients.dynamodb,
-        &clients.sqs,
-        &default_template(),
-        &unique_prefix(name),
-    )
-    .await
-    .unwrap();
+    let r = provision(&clients, &default_template(), &unique_prefix(name))
+        .await
+        .unwrap();
     let app = WebhookApp::new(
-        SqsEventQueue::new(clients.sqs.clone(), &r.events_queue_url),
+        SqsEventQueue::new(
+            clients.sqs.clone(),
+            &r.events_queue_url,
+            gateway_aws::blob::EventsBucket::new(clients.s3.clone(), &r.events_bucket),
+        ),
         vec![Secret::new("rotated-out-secret"), Secret::new(APP_SECRET)],
         Secret::new(VERIFY_TOKEN),
     );

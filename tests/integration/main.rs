@@ -3,6 +3,7 @@
 
 mod abuse;
 mod adapters;
+mod fidelity;
 mod forward;
 mod handlers;
 mod ingest;

@@ -121,6 +121,9 @@ async fn start(options: &gateway_local::StackOptions) -> LocalStack {
 
 #[tokio::test]
 async fn under_faults_and_a_restart_every_accepted_event_is_delivered_or_dead_lettered() {
+    if std::env::var_os("SOAK_LOG").is_some() {
+        gateway_aws::init_logging();
+    }
     let n = soak_events();
     let dead_every = 10; // every 10th event belongs to the tenant whose endpoint never recovers
     let options = stack_options("soak");
@@ -301,6 +304,19 @@ async fn under_faults_and_a_restart_every_accepted_event_is_delivered_or_dead_le
         duplicates.len(),
         dead_lettered.len()
     );
+    for i in &undelivered {
+        let id = format!("wamid.soak{i:06}");
+        let history: Vec<(bool, u128)> = seen
+            .iter()
+            .filter(|s| s.id == id)
+            .map(|s| (s.ok, s.at.saturating_duration_since(killed_at).as_millis()))
+            .collect();
+        println!(
+            "undelivered {id}: answered {} times (ok, ms after the kill): {history:?}; in the DLQ: {}",
+            history.len(),
+            dead_lettered.contains(&id)
+        );
+    }
     assert!(
         undelivered.is_empty(),
         "accepted but never delivered: {undelivered:?}"

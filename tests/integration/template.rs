@@ -82,14 +82,16 @@ fn queue_visibility_is_at_least_six_forward_timeouts_and_timeouts_nest() {
 }
 
 #[test]
-fn max_receive_count_is_the_retry_attempts_plus_one() {
+fn max_receive_count_is_a_backstop_above_the_delivery_attempts() {
     let t = template();
     let queue = &resource(&t, "EventsQueue")["Properties"];
     let redrive = &queue["RedrivePolicy"];
+    let schedule = RetrySchedule::default();
     assert_eq!(
         number(&redrive["maxReceiveCount"]),
-        u64::from(RetrySchedule::default().retries() + 1)
+        u64::from(schedule.receive_backstop())
     );
+    assert!(schedule.receive_backstop() > schedule.attempts());
     assert_eq!(
         get_att_target(&redrive["deadLetterTargetArn"]).as_deref(),
         Some("EventsDeadLetterQueue")
@@ -168,4 +170,53 @@ fn every_alarm_notifies_the_alarm_topic() {
             "{id} does not notify AlarmTopic"
         );
     }
+}
+
+#[test]
+fn the_events_bucket_is_encrypted_private_and_expires_what_it_keeps() {
+    let t = template();
+    let bucket = &resource(&t, "EventsBucket")["Properties"];
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for key in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[key].as_bool(), Some(true), "{key}");
+    }
+    assert!(
+        bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            .as_str()
+            .is_some()
+    );
+    let rules = bucket["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .expect("lifecycle rules");
+    let days = |prefix: &str| {
+        rules
+            .iter()
+            .find(|r| r["Prefix"].as_str() == Some(prefix))
+            .map(|r| number(&r["ExpirationInDays"]))
+    };
+    // Claim checks outlive the DLQ's 14 days; parked events are kept 14 days.
+    assert!(days("events/").is_some_and(|d| d > 14));
+    assert_eq!(days(gateway_aws::blob::UNROUTABLE_PREFIX), Some(14));
+}
+
+#[test]
+fn the_unroutable_alarm_watches_the_metric_the_forwarder_publishes() {
+    let t = template();
+    let alarm = &resource(&t, "UnroutableEventsAlarm")["Properties"];
+    assert_eq!(
+        alarm["Namespace"].as_str(),
+        Some(gateway_core::metrics::NAMESPACE)
+    );
+    assert_eq!(
+        alarm["MetricName"].as_str(),
+        Some(gateway_core::metrics::Metric::Unroutable.name())
+    );
+    assert_eq!(alarm["Dimensions"][0]["Name"].as_str(), Some("Service"));
+    assert_eq!(alarm["Dimensions"][0]["Value"].as_str(), Some("forward"));
 }

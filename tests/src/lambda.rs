@@ -134,13 +134,7 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
     let sdk = emulator::sdk_config(&options.endpoint).await;
     let clients = Clients::new(&sdk);
     let lambda = aws_sdk_lambda::Client::new(&sdk);
-    let resources = provision(
-        &clients.dynamodb,
-        &clients.sqs,
-        &options.template,
-        &options.prefix,
-    )
-    .await?;
+    let resources = provision(&clients, &options.template, &options.prefix).await?;
     let template = load_template(&options.template)?;
 
     // Secrets go where the deployed functions look for them: SSM SecureString parameters.
@@ -149,6 +143,11 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
         ("MessagesTable", resources.messages_table.clone()),
         ("IdempotencyTable", resources.idempotency_table.clone()),
         ("EventsQueue", resources.events_queue_url.clone()),
+        (
+            "EventsDeadLetterQueue",
+            resources.dead_letter_queue_url.clone(),
+        ),
+        ("EventsBucket", resources.events_bucket.clone()),
         ("GraphApiBaseUrl", options.graph_api_base_url.clone()),
         ("GraphApiVersion", "v23.0".to_owned()),
     ]);

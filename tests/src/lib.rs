@@ -244,6 +244,11 @@ impl Receiver {
         *self.secret.lock().unwrap() = Secret::new(secret);
     }
 
+    /// Forgets what was received so far.
+    pub fn clear(&self) {
+        self.received.lock().unwrap().clear();
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }

@@ -311,6 +311,95 @@ pub async fn dlq_redrive(
     Ok(moved)
 }
 
+/// One parked unroutable event.
+#[derive(Debug, serde::Serialize)]
+pub struct Parked {
+    pub key: String,
+    pub event_id: Option<String>,
+    pub event_ref: Option<String>,
+    pub field: Option<String>,
+    pub waba_id: Option<String>,
+    pub phone_number_id: Option<String>,
+}
+
+/// Which parked events to take: all, or those of one phone number or one WABA.
+#[derive(Debug, Clone, Default)]
+pub struct ParkedFilter {
+    pub phone: Option<String>,
+    pub waba: Option<String>,
+}
+
+impl ParkedFilter {
+    fn keeps(&self, event: &gateway_core::event::Event) -> bool {
+        self.phone
+            .as_deref()
+            .is_none_or(|p| event.phone_number_id.as_deref() == Some(p))
+            && self.waba.as_deref().is_none_or(|w| event.waba_id == w)
+    }
+}
+
+/// The parked events the filter keeps, with their stored bodies.
+async fn parked(
+    bucket: &crate::blob::EventsBucket,
+    filter: &ParkedFilter,
+) -> anyhow::Result<Vec<(Parked, String)>> {
+    let mut out = Vec::new();
+    for key in bucket.list(crate::blob::UNROUTABLE_PREFIX).await? {
+        let body = bucket.get(&key).await?;
+        let event = gateway_core::event::Event::from_queue_body(&body).ok();
+        if event.as_ref().is_some_and(|e| !filter.keeps(e))
+            || (event.is_none() && (filter.phone.is_some() || filter.waba.is_some()))
+        {
+            continue;
+        }
+        out.push((
+            Parked {
+                key,
+                event_id: event.as_ref().map(|e| e.id.to_string()),
+                event_ref: event
+                    .as_ref()
+                    .map(|e| gateway_core::mask::reference(e.id.as_str())),
+                field: event.as_ref().map(|e| e.field.clone()),
+                waba_id: event.as_ref().map(|e| e.waba_id.clone()),
+                phone_number_id: event.as_ref().and_then(|e| e.phone_number_id.clone()),
+            },
+            body,
+        ));
+    }
+    Ok(out)
+}
+
+pub async fn unroutable_list(
+    bucket: &crate::blob::EventsBucket,
+    filter: &ParkedFilter,
+) -> anyhow::Result<Vec<Parked>> {
+    Ok(parked(bucket, filter)
+        .await?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// Queues the parked events the filter keeps again (queued first, then deleted: a failure
+/// halfway duplicates at worst, and the forwarder's dedupe absorbs that). Returns how many.
+pub async fn unroutable_replay(
+    bucket: &crate::blob::EventsBucket,
+    queue: &crate::queue::SqsEventQueue,
+    filter: &ParkedFilter,
+) -> anyhow::Result<usize> {
+    let mut moved = 0;
+    for (entry, body) in parked(bucket, filter).await? {
+        let event = gateway_core::event::Event::from_queue_body(&body)
+            .with_context(|| format!("{} is not a parked event", entry.key))?;
+        gateway_core::ports::EventQueue::enqueue(queue, std::slice::from_ref(&event))
+            .await
+            .context("queueing a parked event")?;
+        bucket.delete(&entry.key).await?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

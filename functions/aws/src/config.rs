@@ -15,6 +15,10 @@ pub struct Settings {
     pub messages_table: String,
     pub idempotency_table: String,
     pub events_queue_url: String,
+    /// Where the forwarder moves an event whose delivery attempts are spent.
+    pub dead_letter_queue_url: String,
+    /// Events too large for SQS (claim checks) and parked unroutable events.
+    pub events_bucket: String,
     pub graph_api_base_url: String,
     pub graph_api_version: String,
     pub webhook_timeout: Duration,
@@ -48,6 +52,8 @@ impl Settings {
             messages_table: env("MESSAGES_TABLE")?,
             idempotency_table: env("IDEMPOTENCY_TABLE")?,
             events_queue_url: env("EVENTS_QUEUE_URL")?,
+            dead_letter_queue_url: env("DEAD_LETTER_QUEUE_URL")?,
+            events_bucket: env("EVENTS_BUCKET")?,
             graph_api_base_url: env_or("GRAPH_API_BASE_URL", "https://graph.facebook.com"),
             graph_api_version: env_or("GRAPH_API_VERSION", "v23.0"),
             webhook_timeout: Duration::from_secs(timeout_secs),
@@ -68,6 +74,7 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -76,6 +83,12 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
+            // An emulator on loopback has no per-bucket host names.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(config.endpoint_url().is_some())
+                    .build(),
+            ),
         }
     }
 

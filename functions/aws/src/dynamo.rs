@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use gateway_core::Error;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{
@@ -79,6 +79,9 @@ impl DynamoIdempotency {
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETED: &str = "COMPLETED";
+const FAILED: &str = "FAILED";
+/// Delivery attempts that failed, counted by `fail` (not queue receives).
+const FAILED_ATTEMPTS: &str = "failed_attempts";
 
 impl IdempotencyStore for DynamoIdempotency {
     async fn claim(
@@ -88,26 +91,44 @@ impl IdempotencyStore for DynamoIdempotency {
         in_progress_for: Duration,
     ) -> Result<Claim, Error> {
         let now = crate::now();
-        let mut put = self
+        let until = now + in_progress_for.as_secs() as i64;
+        let (set_fingerprint, remove_fingerprint) = match fingerprint {
+            Some(_) => (", fingerprint = :fp", ""),
+            None => ("", ", fingerprint"),
+        };
+        let mut update = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .item(PK, s(key))
-            .item("status", s(IN_PROGRESS))
-            .item("in_progress_until", n(now + in_progress_for.as_secs() as i64))
-            .item(TTL_ATTRIBUTE, n(now + in_progress_for.as_secs() as i64 + 86_400))
-            // Free, or a lapsed claim, or a record TTL has not swept yet.
+            .key(PK, s(key))
+            .update_expression(format!(
+                "SET #status = :in_progress, in_progress_until = :until, expires_at = :ttl{set_fingerprint} REMOVE #result{remove_fingerprint}"
+            ))
+            // Free, a lapsed claim, an attempt that failed, or a record TTL has not swept yet.
             .condition_expression(
-                "attribute_not_exists(pk) OR (#status = :in_progress AND in_progress_until < :now) OR expires_at < :now",
+                "attribute_not_exists(pk) OR (#status = :in_progress AND in_progress_until < :now) OR #status = :failed OR expires_at < :now",
             )
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#result", "result")
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
-            .expression_attribute_values(":now", n(now));
+            .expression_attribute_values(":failed", s(FAILED))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":ttl", n(until + 86_400))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld);
         if let Some(fp) = fingerprint {
-            put = put.item("fingerprint", s(fp));
+            update = update.expression_attribute_values(":fp", s(fp));
         }
-        match put.send().await {
-            Ok(_) => Ok(Claim::Acquired),
+        match update.send().await {
+            Ok(out) => {
+                let old = out.attributes.unwrap_or_default();
+                let lapsed = get_n(&old, TTL_ATTRIBUTE).is_some_and(|t| t < now);
+                let failed_attempts = match lapsed {
+                    true => 0,
+                    false => get_n(&old, FAILED_ATTEMPTS).unwrap_or(0).max(0) as u32,
+                };
+                Ok(Claim::Acquired { failed_attempts })
+            }
             Err(e) if is_conditional_failure(&e) => {
                 let existing = self
                     .client
@@ -169,17 +190,37 @@ impl IdempotencyStore for DynamoIdempotency {
     }
 
     async fn release(&self, key: &str) -> Result<(), Error> {
-        let out = self
+        self.give_up(key, None).await
+    }
+
+    async fn fail(&self, key: &str, keep_for: Duration) -> Result<(), Error> {
+        self.give_up(key, Some(keep_for)).await
+    }
+}
+
+impl DynamoIdempotency {
+    /// IN_PROGRESS -> FAILED, so the next claim succeeds at once; with `counted`, one more
+    /// failed attempt is added and the record kept that long.
+    async fn give_up(&self, key: &str, counted: Option<Duration>) -> Result<(), Error> {
+        let mut update = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key(PK, s(key))
+            .update_expression("SET #status = :failed REMOVE in_progress_until")
             .condition_expression("#status = :in_progress")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
-            .send()
-            .await;
-        match out {
+            .expression_attribute_values(":failed", s(FAILED));
+        if let Some(keep_for) = counted {
+            update = update
+                .update_expression(format!(
+                    "SET #status = :failed, expires_at = :ttl ADD {FAILED_ATTEMPTS} :one REMOVE in_progress_until"
+                ))
+                .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64))
+                .expression_attribute_values(":one", n(1));
+        }
+        match update.send().await {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(unavailable("idempotency release")(e)),

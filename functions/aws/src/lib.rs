@@ -3,6 +3,7 @@
 //! configuration loaded once per cold start.
 
 pub mod admin;
+pub mod blob;
 pub mod config;
 pub mod dynamo;
 pub mod graph;

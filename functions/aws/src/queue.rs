@@ -1,5 +1,6 @@
-//! The events queue on SQS: ingest's SendMessageBatch, and the visibility changes that space
-//! out the forwarder's retries.
+//! The events queue on SQS: ingest's SendMessageBatch (an event too large for SQS goes to the
+//! events bucket and is queued as a claim check), the visibility changes that space out the
+//! forwarder's retries, and the move of a spent event to the dead-letter queue.
 
 use std::time::Duration;
 
@@ -7,14 +8,16 @@ use anyhow::Context;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures::future::try_join_all;
 use gateway_core::Error;
-use gateway_core::event::Event;
+use gateway_core::event::{ClaimCheck, Event};
 use gateway_core::ports::EventQueue;
+
+use crate::blob::EventsBucket;
 
 /// SQS allows 10 entries and 256 KiB per batch; stay under the size with room for overhead.
 const MAX_BATCH_ENTRIES: usize = 10;
 const MAX_BATCH_BYTES: usize = 240 * 1024;
-/// SQS refuses a message over 256 KiB.
-const MAX_MESSAGE_BYTES: usize = 250 * 1024;
+/// SQS refuses a message over 256 KiB; larger events go to the bucket.
+pub const MAX_MESSAGE_BYTES: usize = 250 * 1024;
 /// SQS caps a visibility timeout at 12 hours.
 const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
 
@@ -22,14 +25,55 @@ const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
 pub struct SqsEventQueue {
     client: aws_sdk_sqs::Client,
     queue_url: String,
+    bucket: EventsBucket,
 }
 
 impl SqsEventQueue {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        queue_url: impl Into<String>,
+        bucket: EventsBucket,
+    ) -> Self {
         SqsEventQueue {
             client,
             queue_url: queue_url.into(),
+            bucket,
         }
+    }
+
+    /// The event a received queue body stands for: read from the bucket for a claim check.
+    pub async fn read(&self, body: &str) -> anyhow::Result<Event> {
+        let body = match ClaimCheck::from_queue_body(body) {
+            Some(check) => self.bucket.get(&check.claim_check).await?,
+            None => body.to_owned(),
+        };
+        Ok(Event::from_queue_body(&body)?)
+    }
+
+    /// Sends one queue body as it is (the DLQ move, a replay).
+    pub async fn send_body(&self, body: &str) -> Result<(), Error> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "SendMessage failed");
+                Error::unavailable("queue")
+            })?;
+        Ok(())
+    }
+
+    /// The queue body for `event`: the event itself, or a claim check once its body is stored.
+    async fn queue_body(&self, event: &Event) -> Result<String, Error> {
+        let body = event.to_queue_body();
+        if body.len() <= MAX_MESSAGE_BYTES {
+            return Ok(body);
+        }
+        let check = ClaimCheck::for_body(event, &body);
+        self.bucket.put(&check.claim_check, body).await?;
+        Ok(check.to_queue_body())
     }
 
     pub fn queue_url(&self) -> &str {
@@ -91,11 +135,10 @@ impl SqsEventQueue {
 }
 
 /// Groups queue bodies into SQS batches: at most 10 entries and about 240 KiB each.
-fn batches(events: &[Event]) -> Vec<Vec<(String, String)>> {
+fn batches(bodies: Vec<(String, String)>) -> Vec<Vec<(String, String)>> {
     let mut out: Vec<Vec<(String, String)>> = Vec::new();
     let mut size = 0;
-    for event in events {
-        let body = event.to_queue_body_within(MAX_MESSAGE_BYTES);
+    for (id, body) in bodies {
         let fits = out
             .last()
             .is_some_and(|b| b.len() < MAX_BATCH_ENTRIES && size + body.len() <= MAX_BATCH_BYTES);
@@ -104,18 +147,23 @@ fn batches(events: &[Event]) -> Vec<Vec<(String, String)>> {
             size = 0;
         }
         size += body.len();
-        out.last_mut()
-            .expect("pushed above")
-            .push((event.id.to_string(), body));
+        out.last_mut().expect("pushed above").push((id, body));
     }
     out
 }
 
 impl EventQueue for SqsEventQueue {
     async fn enqueue(&self, events: &[Event]) -> Result<(), Error> {
-        // One round of concurrent calls keeps ingest within Meta's latency standard.
+        // Oversized bodies are stored first (rare), then one round of concurrent SQS calls
+        // keeps ingest within Meta's latency standard.
+        let bodies = try_join_all(
+            events
+                .iter()
+                .map(|e| async { Ok::<_, Error>((e.id.to_string(), self.queue_body(e).await?)) }),
+        )
+        .await?;
         try_join_all(
-            batches(events)
+            batches(bodies)
                 .into_iter()
                 .map(|chunk| self.send_chunk(chunk)),
         )
@@ -137,29 +185,21 @@ mod tests {
         )
     }
 
+    fn bodies(events: &[Event]) -> Vec<(String, String)> {
+        events
+            .iter()
+            .map(|e| (e.id.to_string(), e.to_queue_body()))
+            .collect()
+    }
+
     #[test]
     fn batches_hold_at_most_ten_entries() {
         let items: Vec<String> = (0..23)
             .map(|i| format!(r#"{{"from":"1","id":"wamid.{i}"}}"#))
             .collect();
         let events = split_events(messages_body(&items).as_bytes()).unwrap();
-        let sizes: Vec<usize> = batches(&events).iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = batches(bodies(&events)).iter().map(Vec::len).collect();
         assert_eq!(sizes, [10, 10, 3]);
-    }
-
-    #[test]
-    fn a_single_event_too_large_for_sqs_is_queued_without_its_original_body() {
-        let padding = " ".repeat(300 * 1024);
-        let body = format!(
-            r#"{{"object":"whatsapp_business_account",{padding}"entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","messages":[{{"from":"1","id":"wamid.big"}}]}},"field":"messages"}}]}}]}}"#
-        );
-        let events = split_events(body.as_bytes()).unwrap();
-        assert!(events[0].original_body.is_some());
-        let queued = &batches(&events)[0][0].1;
-        assert!(queued.len() < MAX_MESSAGE_BYTES);
-        let back = gateway_core::event::Event::from_queue_body(queued).unwrap();
-        assert!(back.original_body.is_none());
-        assert_eq!(back.item.get(), r#"{"from":"1","id":"wamid.big"}"#);
     }
 
     #[test]
@@ -169,7 +209,7 @@ mod tests {
             .map(|i| format!(r#"{{"from":"1","id":"wamid.{i}","text":{{"body":"{text}"}}}}"#))
             .collect();
         let events = split_events(messages_body(&items).as_bytes()).unwrap();
-        let sizes: Vec<usize> = batches(&events).iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = batches(bodies(&events)).iter().map(Vec::len).collect();
         assert_eq!(sizes, [2, 2, 1]);
     }
 }

@@ -1,6 +1,6 @@
-//! Meta's webhook payload split into events: one per `messages[]` item, one per `statuses[]`
-//! item, one per change of any other field. Each event keeps the exact bytes Meta sent for its
-//! item, so nothing is lost or reformatted on the way to the tenant.
+//! One event of Meta's webhook, as queued between ingest and forward: one per `messages[]`,
+//! `statuses[]`, `calls[]` or `message_echoes[]` item, one per change of any other field. Each
+//! keeps the exact bytes Meta sent for its item, so nothing is lost or reformatted on the way.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -13,9 +13,10 @@ use crate::Error;
 pub const MAX_WEBHOOK_BYTES: usize = 3 * 1024 * 1024;
 pub const WHATSAPP_OBJECT: &str = "whatsapp_business_account";
 
-/// Stable across Meta's retries and the gateway's redeliveries: the dedupe key, and the
-/// `webhook-id` a tenant sees. Messages `<wamid>`, statuses `<wamid>:<status>`, other fields
-/// `<field>:<sha256 of the change bytes>`.
+/// Stable across Meta's retries and the gateway's redeliveries, unique per genuine event: the
+/// dedupe key, and the `webhook-id` a tenant sees. Messages and echoes `<wamid>`, statuses
+/// `<wamid>:<status>[:<participant>]`, calls `<wacid>:<event>`, other fields
+/// `<field>:<sha256 of entry id, entry time and change bytes>` (see `fields`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventId(String);
@@ -25,19 +26,30 @@ impl EventId {
         &self.0
     }
 
-    fn message(wamid: &str) -> Self {
+    pub(crate) fn message(wamid: &str) -> Self {
         EventId(wamid.to_owned())
     }
 
-    fn status(wamid: &str, status: &str) -> Self {
-        EventId(format!("{wamid}:{status}"))
+    pub(crate) fn status(wamid: &str, status: &str, participant: Option<&str>) -> Self {
+        match participant {
+            Some(p) => EventId(format!("{wamid}:{status}:{p}")),
+            None => EventId(format!("{wamid}:{status}")),
+        }
     }
 
-    fn field(field: &str, bytes: &str) -> Self {
-        EventId(format!(
-            "{field}:{}",
-            hex::encode(Sha256::digest(bytes.as_bytes()))
-        ))
+    pub(crate) fn call(wacid: &str, event: &str) -> Self {
+        EventId(format!("{wacid}:{event}"))
+    }
+
+    /// Two WABAs sending the same bytes, or a template flipping back to a state it had, are
+    /// different events: the entry id and Meta's entry `time` are hashed with the bytes.
+    pub(crate) fn field(field: &str, waba_id: &str, time: Option<&str>, bytes: &str) -> Self {
+        let mut hash = Sha256::new();
+        for part in [waba_id, time.unwrap_or_default(), bytes] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        EventId(format!("{field}:{}", hex::encode(hash.finalize())))
     }
 }
 
@@ -52,7 +64,9 @@ impl fmt::Display for EventId {
 pub enum EventKind {
     Message,
     Status,
-    /// A change of any field other than messages/statuses (template status, account update...).
+    /// An item of another field's collection: a call, a call status, a message echo.
+    Item,
+    /// A whole change: any field not split by item (template status, account update...).
     Field,
 }
 
@@ -61,6 +75,10 @@ pub enum EventKind {
 pub struct Event {
     pub id: EventId,
     pub kind: EventKind,
+    /// The array of the change's value the item came from (`messages`, `calls`...); `None`
+    /// for a whole change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     /// The entry id: the WABA id.
     pub waba_id: String,
     /// The change's `field` (`messages`, `message_template_status_update`, ...).
@@ -90,6 +108,16 @@ pub struct Event {
 }
 
 impl Event {
+    /// The array the item sits in when re-wrapped in a value object.
+    pub fn collection(&self) -> Option<&str> {
+        match (&self.collection, self.kind) {
+            (Some(c), _) => Some(c),
+            (None, EventKind::Message) => Some("messages"),
+            (None, EventKind::Status) => Some("statuses"),
+            (None, _) => None,
+        }
+    }
+
     /// The phone number or WABA to route by, for logs.
     pub fn owner_key(&self) -> &str {
         self.phone_number_id.as_deref().unwrap_or(&self.waba_id)
@@ -99,251 +127,47 @@ impl Event {
         serde_json::to_string(self).expect("an event always serializes")
     }
 
-    /// The queue body, at most `limit` bytes where that can be had without losing the event:
-    /// a single-event POST's original body is dropped first (the forwarder then rebuilds an
-    /// equivalent Meta envelope from the item, which is always kept).
-    pub fn to_queue_body_within(&self, limit: usize) -> String {
-        let body = self.to_queue_body();
-        if body.len() <= limit || self.original_body.is_none() {
-            return body;
-        }
-        let mut lean = self.clone();
-        lean.original_body = None;
-        lean.to_queue_body()
-    }
-
     pub fn from_queue_body(body: &str) -> Result<Self, Error> {
         serde_json::from_str(body)
             .map_err(|e| Error::Internal(anyhow::anyhow!("queued event is not readable: {e}")))
     }
 }
 
-#[derive(Deserialize)]
-struct Notification<'a> {
-    object: Option<String>,
-    #[serde(borrow)]
-    entry: Option<Vec<Entry<'a>>>,
+pub use crate::split::split_events;
+
+/// What the queue holds for an event too large for it: where its body was stored, with its id
+/// and field so the DLQ can be listed without fetching it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimCheck {
+    pub claim_check: String,
+    pub id: EventId,
+    pub field: String,
 }
 
-#[derive(Deserialize)]
-struct Entry<'a> {
-    id: Option<StringOrNumber>,
-    #[serde(borrow, default)]
-    changes: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Change<'a> {
-    field: Option<String>,
-    #[serde(borrow)]
-    value: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct MessagesValue<'a> {
-    messaging_product: Option<String>,
-    #[serde(borrow)]
-    metadata: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    contacts: Vec<&'a RawValue>,
-    #[serde(borrow, default)]
-    messages: Vec<&'a RawValue>,
-    #[serde(borrow, default)]
-    statuses: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    phone_number_id: Option<StringOrNumber>,
-}
-
-#[derive(Deserialize)]
-struct ContactKey {
-    wa_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MessageKey {
-    id: Option<String>,
-    from: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct StatusKey {
-    id: Option<String>,
-    status: Option<String>,
-    timestamp: Option<StringOrNumber>,
-}
-
-/// Ids are strings in Meta's payloads, but a number is taken too rather than dropping an event.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StringOrNumber {
-    String(String),
-    Number(serde_json::Number),
-}
-
-impl StringOrNumber {
-    fn into_string(self) -> String {
-        match self {
-            StringOrNumber::String(s) => s,
-            StringOrNumber::Number(n) => n.to_string(),
+impl ClaimCheck {
+    /// The object key of `body`: by its hash, so Meta's retry of a POST rewrites one object.
+    pub fn for_body(event: &Event, body: &str) -> Self {
+        ClaimCheck {
+            claim_check: format!(
+                "events/{}.json",
+                hex::encode(Sha256::digest(body.as_bytes()))
+            ),
+            id: event.id.clone(),
+            field: event.field.clone(),
         }
     }
-}
 
-fn raw(value: &RawValue) -> Box<RawValue> {
-    value.to_owned()
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::invalid_body("invalid_payload", message)
-}
-
-/// Splits a verified webhook body into events. Fails (400) when the body is not JSON or not a
-/// WhatsApp Business Account notification; never drops an item it cannot classify.
-pub fn split_events(body: &[u8]) -> Result<Vec<Event>, Error> {
-    let text = std::str::from_utf8(body).map_err(|_| invalid("body is not UTF-8 JSON"))?;
-    let notification: Notification<'_> =
-        serde_json::from_str(text).map_err(|e| invalid(format!("body is not valid JSON: {e}")))?;
-    match notification.object.as_deref() {
-        Some(WHATSAPP_OBJECT) => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "field `object` is `{other}`, expected `{WHATSAPP_OBJECT}`"
-            )));
+    /// The claim check a queue body holds, if it is one.
+    pub fn from_queue_body(body: &str) -> Option<Self> {
+        if !body.starts_with(r#"{"claim_check":"#) {
+            return None;
         }
-        None => return Err(invalid("field `object` is missing")),
+        serde_json::from_str(body).ok()
     }
-    let entries = notification
-        .entry
-        .ok_or_else(|| invalid("field `entry` is missing"))?;
 
-    let mut events = Vec::new();
-    for (e, entry) in entries.into_iter().enumerate() {
-        let waba_id = entry
-            .id
-            .ok_or_else(|| invalid(format!("field `entry[{e}].id` is missing")))?
-            .into_string();
-        for (c, change_raw) in entry.changes.into_iter().enumerate() {
-            let change: Change<'_> = serde_json::from_str(change_raw.get())
-                .map_err(|err| invalid(format!("field `entry[{e}].changes[{c}]`: {err}")))?;
-            let field = change.field.ok_or_else(|| {
-                invalid(format!("field `entry[{e}].changes[{c}].field` is missing"))
-            })?;
-            let value = change.value.ok_or_else(|| {
-                invalid(format!("field `entry[{e}].changes[{c}].value` is missing"))
-            })?;
-            split_change(&waba_id, &field, value, change_raw, &mut events)
-                .map_err(|err| invalid(format!("field `entry[{e}].changes[{c}].value`: {err}")))?;
-        }
+    pub fn to_queue_body(&self) -> String {
+        serde_json::to_string(self).expect("a claim check always serializes")
     }
-    if events.len() == 1 {
-        events[0].original_body = Some(text.to_owned());
-    }
-    Ok(events)
-}
-
-fn split_change(
-    waba_id: &str,
-    field: &str,
-    value: &RawValue,
-    change_raw: &RawValue,
-    events: &mut Vec<Event>,
-) -> Result<(), serde_json::Error> {
-    let field_event = |phone_number_id: Option<String>, product: Option<String>| Event {
-        id: EventId::field(field, change_raw.get()),
-        kind: EventKind::Field,
-        waba_id: waba_id.to_owned(),
-        field: field.to_owned(),
-        phone_number_id,
-        wamid: None,
-        status: None,
-        status_timestamp: None,
-        messaging_product: product,
-        metadata: None,
-        contact: None,
-        item: raw(value),
-        original_body: None,
-    };
-    if field != "messages" {
-        events.push(field_event(None, None));
-        return Ok(());
-    }
-    let parsed: MessagesValue<'_> = serde_json::from_str(value.get())?;
-    let phone_number_id = match parsed.metadata {
-        Some(m) => serde_json::from_str::<Metadata>(m.get())?
-            .phone_number_id
-            .map(StringOrNumber::into_string),
-        None => None,
-    };
-    if parsed.messages.is_empty() && parsed.statuses.is_empty() {
-        // A messages change with neither (value-level errors, say) still reaches the tenant.
-        events.push(field_event(phone_number_id, parsed.messaging_product));
-        return Ok(());
-    }
-    let contacts: Vec<(Option<String>, &RawValue)> = parsed
-        .contacts
-        .iter()
-        .map(|c| {
-            let key: ContactKey = serde_json::from_str(c.get())?;
-            Ok((key.wa_id, *c))
-        })
-        .collect::<Result<_, serde_json::Error>>()?;
-    for message in &parsed.messages {
-        let key: MessageKey = serde_json::from_str(message.get())?;
-        let contact = contacts
-            .iter()
-            .find(|(wa_id, _)| wa_id.is_some() && *wa_id == key.from)
-            .or(if contacts.len() == 1 {
-                contacts.first()
-            } else {
-                None
-            })
-            .map(|(_, c)| raw(c));
-        let id = match &key.id {
-            Some(wamid) => EventId::message(wamid),
-            None => EventId::field(field, message.get()),
-        };
-        events.push(Event {
-            id,
-            kind: EventKind::Message,
-            waba_id: waba_id.to_owned(),
-            field: field.to_owned(),
-            phone_number_id: phone_number_id.clone(),
-            wamid: key.id,
-            status: None,
-            status_timestamp: None,
-            messaging_product: parsed.messaging_product.clone(),
-            metadata: parsed.metadata.map(raw),
-            contact,
-            item: raw(message),
-            original_body: None,
-        });
-    }
-    for status in &parsed.statuses {
-        let key: StatusKey = serde_json::from_str(status.get())?;
-        let id = match (&key.id, &key.status) {
-            (Some(wamid), Some(s)) => EventId::status(wamid, s),
-            _ => EventId::field(field, status.get()),
-        };
-        events.push(Event {
-            id,
-            kind: EventKind::Status,
-            waba_id: waba_id.to_owned(),
-            field: field.to_owned(),
-            phone_number_id: phone_number_id.clone(),
-            wamid: key.id,
-            status: key.status,
-            status_timestamp: key.timestamp.map(StringOrNumber::into_string),
-            messaging_product: parsed.messaging_product.clone(),
-            metadata: parsed.metadata.map(raw),
-            contact: None,
-            item: raw(status),
-            original_body: None,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -410,13 +234,21 @@ mod tests {
     }
 
     #[test]
-    fn a_field_event_id_is_the_hash_of_the_change_bytes() {
-        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"x":1},"field":"account_update"}]}]}"#;
+    fn a_field_event_id_hashes_the_entry_id_the_entry_time_and_the_change_bytes() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"W","time":17,"changes":[{"value":{"x":1},"field":"account_update"}]}]}"#;
         let events = split_events(body.as_bytes()).unwrap();
-        let expected = hex::encode(Sha256::digest(
-            br#"{"value":{"x":1},"field":"account_update"}"#,
-        ));
+        let change = br#"{"value":{"x":1},"field":"account_update"}"#;
+        let mut hash = Sha256::new();
+        for part in [&b"W"[..], b"17", change] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        let expected = hex::encode(hash.finalize());
         assert_eq!(events[0].id.as_str(), format!("account_update:{expected}"));
+        let other_waba = split_events(body.replace(r#""W""#, r#""W2""#).as_bytes()).unwrap();
+        let later = split_events(body.replace("17", "18").as_bytes()).unwrap();
+        assert_ne!(other_waba[0].id, events[0].id);
+        assert_ne!(later[0].id, events[0].id);
         assert_eq!(events[0].kind, EventKind::Field);
         assert_eq!(events[0].item.get(), r#"{"x":1}"#);
     }
@@ -465,9 +297,9 @@ mod tests {
         let cases: [(&[u8], &str); 5] = [
             (b"{not json", "not valid JSON"),
             (b"\xff\xfe", "not UTF-8"),
-            (br#"{"object":"page","entry":[]}"#, "`object` is `page`"),
+            (br#"{"object":"page","entry":[]}"#, "`object` is not"),
+            (br#"{"object":16505550101,"entry":[]}"#, "`object` is not"),
             (br#"{"entry":[]}"#, "`object` is missing"),
-            (br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{}}]}]}"#, "entry[0].changes[0].field"),
         ];
         for (body, needle) in cases {
             let err = split_events(body).unwrap_err();
@@ -477,6 +309,19 @@ mod tests {
                 "{err} should mention {needle}"
             );
         }
+    }
+
+    #[test]
+    fn a_claim_check_round_trips_and_is_told_apart_from_an_event() {
+        let events = split_events(BATCH.as_bytes()).unwrap();
+        let body = events[0].to_queue_body();
+        let check = ClaimCheck::for_body(&events[0], &body);
+        assert!(check.claim_check.starts_with("events/"));
+        assert_eq!(
+            ClaimCheck::from_queue_body(&check.to_queue_body()),
+            Some(check)
+        );
+        assert_eq!(ClaimCheck::from_queue_body(&body), None);
     }
 
     #[test]

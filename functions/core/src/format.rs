@@ -52,7 +52,7 @@ pub fn render(event: &Event, format: DeliveryFormat) -> Vec<u8> {
             let name = match event.kind {
                 EventKind::Message => "message",
                 EventKind::Status => "deliveryStatus",
-                EventKind::Field => event.field.as_str(),
+                EventKind::Item | EventKind::Field => event.field.as_str(),
             };
             format!(
                 r#"{{"event":{},"payload":{}}}"#,
@@ -75,10 +75,8 @@ fn meta_envelope(event: &Event) -> String {
 
 /// The `value` of Meta's change, holding only this event's item (in Meta's field order).
 fn value_object(event: &Event) -> String {
-    let list = match event.kind {
-        EventKind::Message => "messages",
-        EventKind::Status => "statuses",
-        EventKind::Field => return event.item.get().to_owned(),
+    let Some(list) = event.collection() else {
+        return event.item.get().to_owned();
     };
     let mut out = String::with_capacity(event.item.get().len() + 256);
     out.push('{');
@@ -90,7 +88,7 @@ fn value_object(event: &Event) -> String {
     if let Some(contact) = &event.contact {
         let _ = write!(out, r#","contacts":[{}]"#, contact.get());
     }
-    let _ = write!(out, r#","{list}":[{}]"#, event.item.get());
+    let _ = write!(out, r#",{}:[{}]"#, json_string(list), event.item.get());
     out.push('}');
     out
 }

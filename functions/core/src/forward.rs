@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::event::{Event, EventKind};
+use crate::fields::media_ids;
 use crate::format::render;
 use crate::mask;
+use crate::metrics::{self, Metric};
 use crate::ports::{
     Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, OwnerKind, TenantDirectory,
-    WebhookSender,
+    UnroutableStore, WebhookSender,
 };
 use crate::retry::{FailureKind, RetrySchedule};
 use crate::signature::sign_delivery;
@@ -22,6 +24,8 @@ pub struct ForwardConfig {
     pub in_progress_for: Duration,
     /// How long a COMPLETED record suppresses duplicates: longer than Meta's 7 days of retries.
     pub completed_for: Duration,
+    /// How long the count of failed attempts is kept: as long as the DLQ keeps the event.
+    pub failed_kept_for: Duration,
 }
 
 impl Default for ForwardConfig {
@@ -30,6 +34,7 @@ impl Default for ForwardConfig {
             schedule: RetrySchedule::default(),
             in_progress_for: Duration::from_secs(60),
             completed_for: Duration::from_secs(8 * 86_400),
+            failed_kept_for: Duration::from_secs(14 * 86_400),
         }
     }
 }
@@ -40,7 +45,7 @@ pub enum Outcome {
     Delivered,
     /// Delivered before (a duplicate from Meta or a redelivery from SQS): acknowledged.
     Duplicate,
-    /// No tenant owns it: logged, counted and acknowledged, never retried forever.
+    /// No tenant owns it: parked for replay, counted and acknowledged, never retried forever.
     Unroutable,
     /// Not delivered; the queue should offer it again after this delay.
     Retry {
@@ -50,11 +55,12 @@ pub enum Outcome {
     Exhausted,
 }
 
-pub struct Forwarder<I, T, M, W> {
+pub struct Forwarder<I, T, M, W, P> {
     idempotency: I,
     tenants: T,
     messages: M,
     sender: W,
+    parking: P,
     config: ForwardConfig,
 }
 
@@ -62,34 +68,41 @@ fn idempotency_key(event: &Event) -> String {
     format!("EVENT#{}", event.id)
 }
 
-impl<I, T, M, W> Forwarder<I, T, M, W>
+impl<I, T, M, W, P> Forwarder<I, T, M, W, P>
 where
     I: IdempotencyStore,
     T: TenantDirectory,
     M: MessageStore,
     W: WebhookSender,
+    P: UnroutableStore,
 {
-    pub fn new(idempotency: I, tenants: T, messages: M, sender: W, config: ForwardConfig) -> Self {
+    pub fn new(
+        idempotency: I,
+        tenants: T,
+        messages: M,
+        sender: W,
+        parking: P,
+        config: ForwardConfig,
+    ) -> Self {
         Forwarder {
             idempotency,
             tenants,
             messages,
             sender,
+            parking,
             config,
         }
     }
 
-    /// Forwards `event`, received for the `attempt`-th time (1 = first), at unix time `now`;
-    /// `random` in [0, 1) drives the jitter. `Err` means a dependency failed: try again later.
-    pub async fn forward(
-        &self,
-        event: &Event,
-        attempt: u32,
-        now: i64,
-        random: f64,
-    ) -> Result<Outcome, Error> {
+    /// Forwards `event` at unix time `now`; `random` in [0, 1) drives the jitter. `Err` means
+    /// a dependency failed: try again later.
+    ///
+    /// The attempt number comes from the failed attempts recorded under the event's id, not
+    /// from the queue's receive count: a receive that only found another worker's claim, or a
+    /// dependency down, is no delivery attempt and must not bring the DLQ closer.
+    pub async fn forward(&self, event: &Event, now: i64, random: f64) -> Result<Outcome, Error> {
         let key = idempotency_key(event);
-        match self
+        let failed_attempts = match self
             .idempotency
             .claim(&key, None, self.config.in_progress_for)
             .await?
@@ -101,16 +114,31 @@ where
                     after: self.config.in_progress_for,
                 });
             }
-            Claim::Acquired => {}
-        }
+            Claim::Acquired { failed_attempts } => failed_attempts,
+        };
+        // An event redriven from the DLQ after its schedule was spent starts a new schedule.
+        let attempt = failed_attempts % self.config.schedule.attempts() + 1;
         let result = self.deliver(event, attempt, now, random).await;
-        if matches!(result, Ok(Outcome::Delivered)) {
+        let recorded = match &result {
             // A crash before this line means one duplicate later, never a loss.
-            self.idempotency
-                .complete(&key, None, self.config.completed_for)
-                .await?;
-        } else if let Err(e) = self.idempotency.release(&key).await {
-            tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not release idempotency claim; it lapses on its own");
+            Ok(Outcome::Delivered) => {
+                return self
+                    .idempotency
+                    .complete(&key, None, self.config.completed_for)
+                    .await
+                    .map(|()| Outcome::Delivered);
+            }
+            Ok(Outcome::Retry { .. } | Outcome::Exhausted) => {
+                self.idempotency
+                    .fail(&key, self.config.failed_kept_for)
+                    .await
+            }
+            Ok(Outcome::Duplicate | Outcome::Unroutable) | Err(_) => {
+                self.idempotency.release(&key).await
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not record the attempt; the claim lapses on its own");
         }
         result
     }
@@ -123,12 +151,15 @@ where
         random: f64,
     ) -> Result<Outcome, Error> {
         let Some((tenant, url)) = self.route(event, now).await? else {
+            // Kept before it is acknowledged: a failure here leaves it on the queue.
+            self.parking.park(event).await?;
+            metrics::count(Metric::Unroutable, 1, "forward");
             tracing::warn!(
                 event_ref = %mask::reference(event.id.as_str()),
                 waba_id = %event.waba_id,
                 phone_number_id = event.phone_number_id.as_deref().map(mask::phone).unwrap_or_default(),
                 metric = "unroutable",
-                "no tenant owns this event; acknowledged"
+                "no tenant owns this event; parked for replay"
             );
             return Ok(Outcome::Unroutable);
         };
@@ -189,20 +220,20 @@ where
         }
     }
 
-    /// Media a customer sent is the receiving tenant's to fetch through `GET /v1/media/{id}`.
+    /// Media in an inbound event (a message, an echo, a history thread, a standby message)
+    /// is the routed tenant's to fetch through `GET /v1/media/{id}`.
     async fn remember_inbound_media(&self, event: &Event, tenant: &Tenant) {
-        if event.kind != EventKind::Message {
+        if event.kind == EventKind::Status {
             return;
         }
-        let Some(media_id) = inbound_media_id(event.item.get()) else {
-            return;
-        };
-        if let Err(e) = self
-            .tenants
-            .record_owner(OwnerKind::Media, &media_id, &tenant.id)
-            .await
-        {
-            tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not record the media's owner");
+        for media_id in media_ids(event.item.get()) {
+            if let Err(e) = self
+                .tenants
+                .record_owner(OwnerKind::Media, &media_id, &tenant.id)
+                .await
+            {
+                tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not record the media's owner");
+            }
         }
     }
 
@@ -241,16 +272,6 @@ where
     }
 }
 
-/// The media id of an image, audio, video, document or sticker message.
-fn inbound_media_id(item: &str) -> Option<String> {
-    let message: serde_json::Value = serde_json::from_str(item).ok()?;
-    let kind = message["type"].as_str()?;
-    if !matches!(kind, "image" | "audio" | "video" | "document" | "sticker") {
-        return None;
-    }
-    message[kind]["id"].as_str().map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,7 +302,7 @@ mod tests {
     }
 
     type TestForwarder =
-        Forwarder<MemoryIdempotency, MemoryTenants, MemoryMessages, ScriptedSender>;
+        Forwarder<MemoryIdempotency, MemoryTenants, MemoryMessages, ScriptedSender, MemoryParking>;
 
     fn forwarder(script: Vec<DeliveryResult>) -> (TestForwarder, ScriptedSender, MemoryMessages) {
         let tenants = MemoryTenants::default();
@@ -293,6 +314,7 @@ mod tests {
             tenants,
             messages.clone(),
             sender.clone(),
+            MemoryParking::default(),
             ForwardConfig::default(),
         );
         (f, sender, messages)
@@ -316,11 +338,11 @@ mod tests {
         let (f, sender, _) = forwarder(vec![ok()]);
         let event = split_events(STATUS).unwrap().remove(0);
         assert_eq!(
-            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            f.forward(&event, 100, 0.5).await.unwrap(),
             Outcome::Delivered
         );
         assert_eq!(
-            f.forward(&event, 1, 101, 0.5).await.unwrap(),
+            f.forward(&event, 101, 0.5).await.unwrap(),
             Outcome::Duplicate
         );
         let sent = sender.sent.lock().unwrap();
@@ -336,39 +358,66 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_delivery_is_retried_on_the_schedule_and_then_exhausted() {
-        let (f, _, _) = forwarder(vec![failed(FailureKind::Failed)]);
+        let (f, sender, _) = forwarder(vec![failed(FailureKind::Failed)]);
         let event = split_events(STATUS).unwrap().remove(0);
+        let mut delays = Vec::new();
+        for _ in 0..7 {
+            match f.forward(&event, 100, 0.5).await.unwrap() {
+                Outcome::Retry { after } => delays.push(after.as_secs()),
+                other => panic!("expected a retry, got {other:?}"),
+            }
+        }
+        assert_eq!(delays, [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000]);
         assert_eq!(
-            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            f.forward(&event, 200, 0.5).await.unwrap(),
+            Outcome::Exhausted
+        );
+        assert_eq!(sender.sent.lock().unwrap().len(), 8);
+        // Redriven from the DLQ, it gets a whole new schedule.
+        assert_eq!(
+            f.forward(&event, 300, 0.5).await.unwrap(),
             Outcome::Retry {
                 after: Duration::from_secs(5)
             }
         );
-        // The claim was released: the next attempt delivers rather than waiting.
+    }
+
+    #[tokio::test]
+    async fn receives_that_find_another_workers_claim_are_not_attempts() {
+        let (f, sender, _) = forwarder(vec![failed(FailureKind::Failed)]);
+        let event = split_events(STATUS).unwrap().remove(0);
+        let key = idempotency_key(&event);
         assert_eq!(
-            f.forward(&event, 2, 105, 0.5).await.unwrap(),
+            f.forward(&event, 100, 0.5).await.unwrap(),
+            Outcome::Retry {
+                after: Duration::from_secs(5)
+            }
+        );
+        // A worker that died mid-delivery left its claim behind.
+        assert_eq!(
+            f.idempotency
+                .claim(&key, None, Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Claim::Acquired { failed_attempts: 1 }
+        );
+        for _ in 0..20 {
+            assert_eq!(
+                f.forward(&event, 101, 0.5).await.unwrap(),
+                Outcome::Retry {
+                    after: f.config.in_progress_for
+                }
+            );
+        }
+        f.idempotency.release(&key).await.unwrap();
+        // The next real attempt is the second: its failure waits the schedule's second step.
+        assert_eq!(
+            f.forward(&event, 102, 0.5).await.unwrap(),
             Outcome::Retry {
                 after: Duration::from_secs(300)
             }
         );
-        assert_eq!(
-            f.forward(&event, 8, 200, 0.5).await.unwrap(),
-            Outcome::Exhausted
-        );
-    }
-
-    #[test]
-    fn inbound_media_ids_are_found_for_media_types_only() {
-        assert_eq!(
-            inbound_media_id(r#"{"type":"image","image":{"id":"123","mime_type":"image/jpeg"}}"#)
-                .as_deref(),
-            Some("123")
-        );
-        assert_eq!(
-            inbound_media_id(r#"{"type":"text","text":{"body":"123"}}"#),
-            None
-        );
-        assert_eq!(inbound_media_id("not json"), None);
+        assert_eq!(sender.sent.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]
@@ -383,17 +432,24 @@ mod tests {
             tenants,
             MemoryMessages::default(),
             sender.clone(),
+            MemoryParking::default(),
             ForwardConfig::default(),
         );
         let event = split_events(STATUS).unwrap().remove(0);
         assert_eq!(
-            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            f.forward(&event, 100, 0.5).await.unwrap(),
             Outcome::Retry {
                 after: Duration::from_secs(5)
             }
         );
+        for _ in 0..6 {
+            assert!(matches!(
+                f.forward(&event, 100, 0.5).await.unwrap(),
+                Outcome::Retry { .. }
+            ));
+        }
         assert_eq!(
-            f.forward(&event, 8, 100, 0.5).await.unwrap(),
+            f.forward(&event, 100, 0.5).await.unwrap(),
             Outcome::Exhausted
         );
         assert!(sender.sent.lock().unwrap().is_empty());
@@ -408,7 +464,7 @@ mod tests {
             .replace("\"W\"", "\"W2\"");
         let event = split_events(body.as_bytes()).unwrap().remove(0);
         assert_eq!(
-            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            f.forward(&event, 100, 0.5).await.unwrap(),
             Outcome::Unroutable
         );
         assert!(sender.sent.lock().unwrap().is_empty());
@@ -432,7 +488,7 @@ mod tests {
             .unwrap();
         let event = split_events(STATUS).unwrap().remove(0);
         assert_eq!(
-            f.forward(&event, 1, 100, 0.5).await.unwrap(),
+            f.forward(&event, 100, 0.5).await.unwrap(),
             Outcome::Delivered
         );
         assert_eq!(

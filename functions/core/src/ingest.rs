@@ -1,9 +1,11 @@
 //! Meta's side: subscription verification and ingest (verify, split, queue; only then 200).
 
 use crate::Error;
-use crate::event::{MAX_WEBHOOK_BYTES, split_events};
+use crate::event::MAX_WEBHOOK_BYTES;
+use crate::metrics::{self, Metric};
 use crate::ports::EventQueue;
 use crate::signature::{Secret, SignatureError, constant_time_eq, verify_hub_signature};
+use crate::split::split;
 
 /// Answers Meta's `GET /webhook` subscription check: the challenge, or `Forbidden`.
 pub fn verify_subscription(
@@ -23,6 +25,8 @@ pub fn verify_subscription(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestReport {
     pub events: usize,
+    /// Parts queued whole because they could not be split as Meta documents them.
+    pub malformed: usize,
     pub phone_number_id: Option<String>,
 }
 
@@ -54,12 +58,15 @@ impl<Q: EventQueue> Ingest<Q> {
                 Error::Forbidden("invalid X-Hub-Signature-256")
             }
         })?;
-        let events = split_events(body)?;
+        let split = split(body)?;
+        let events = split.events;
         if !events.is_empty() {
             self.queue.enqueue(&events).await?;
         }
+        metrics::count(Metric::MalformedPart, split.malformed as u64, "webhook");
         Ok(IngestReport {
             events: events.len(),
+            malformed: split.malformed,
             phone_number_id: events.iter().find_map(|e| e.phone_number_id.clone()),
         })
     }

@@ -4,14 +4,17 @@
 
 pub mod error;
 pub mod event;
+pub mod fields;
 pub mod format;
 pub mod forward;
 pub mod ingest;
 pub mod mask;
+pub mod metrics;
 pub mod ports;
 pub mod retry;
 pub mod send;
 pub mod signature;
+pub mod split;
 pub mod ssrf;
 pub mod tenant;
 

@@ -40,7 +40,15 @@ impl EventQueue for MemoryQueue {
 }
 
 /// Key -> (completed, stored result).
-type IdempotencyRecords = HashMap<String, (bool, Option<String>)>;
+/// Key -> state: `Done(result)`, `Busy`, or `Failed(attempts)`.
+#[derive(Clone)]
+enum Record {
+    Done(Option<String>),
+    Busy(u32),
+    Failed(u32),
+}
+
+type IdempotencyRecords = HashMap<String, Record>;
 
 #[derive(Clone, Default)]
 pub struct MemoryIdempotency {
@@ -50,12 +58,16 @@ pub struct MemoryIdempotency {
 impl IdempotencyStore for MemoryIdempotency {
     async fn claim(&self, key: &str, _: Option<&str>, _: Duration) -> Result<Claim, Error> {
         let mut records = self.records.lock().unwrap();
-        Ok(match records.get(key) {
-            Some((true, result)) => Claim::Completed(result.clone()),
-            Some((false, _)) => Claim::InProgress,
+        Ok(match records.get(key).cloned() {
+            Some(Record::Done(result)) => Claim::Completed(result),
+            Some(Record::Busy(_)) => Claim::InProgress,
+            Some(Record::Failed(failed_attempts)) => {
+                records.insert(key.to_owned(), Record::Busy(failed_attempts));
+                Claim::Acquired { failed_attempts }
+            }
             None => {
-                records.insert(key.to_owned(), (false, None));
-                Claim::Acquired
+                records.insert(key.to_owned(), Record::Busy(0));
+                Claim::Acquired { failed_attempts: 0 }
             }
         })
     }
@@ -64,12 +76,23 @@ impl IdempotencyStore for MemoryIdempotency {
         self.records
             .lock()
             .unwrap()
-            .insert(key.to_owned(), (true, result.map(str::to_owned)));
+            .insert(key.to_owned(), Record::Done(result.map(str::to_owned)));
         Ok(())
     }
 
     async fn release(&self, key: &str) -> Result<(), Error> {
-        self.records.lock().unwrap().remove(key);
+        let mut records = self.records.lock().unwrap();
+        if let Some(Record::Busy(n)) = records.get(key).cloned() {
+            records.insert(key.to_owned(), Record::Failed(n));
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, key: &str, _: Duration) -> Result<(), Error> {
+        let mut records = self.records.lock().unwrap();
+        if let Some(Record::Busy(n)) = records.get(key).cloned() {
+            records.insert(key.to_owned(), Record::Failed(n + 1));
+        }
         Ok(())
     }
 }
@@ -187,5 +210,28 @@ impl WebhookSender for ScriptedSender {
         } else {
             script[0].clone()
         }
+    }
+}
+
+/// Parked unroutable events, in memory.
+#[derive(Clone, Default)]
+pub struct MemoryParking {
+    pub parked: Arc<Mutex<Vec<Event>>>,
+    fail: Arc<Mutex<bool>>,
+}
+
+impl MemoryParking {
+    pub fn fail(&self, fail: bool) {
+        *self.fail.lock().unwrap() = fail;
+    }
+}
+
+impl UnroutableStore for MemoryParking {
+    async fn park(&self, event: &Event) -> Result<(), Error> {
+        if *self.fail.lock().unwrap() {
+            return Err(Error::unavailable("parking"));
+        }
+        self.parked.lock().unwrap().push(event.clone());
+        Ok(())
     }
 }

@@ -21,8 +21,9 @@ pub trait EventQueue: Send + Sync {
 /// What a claim on an idempotency key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The caller owns the key now and must complete or release it.
-    Acquired,
+    /// The caller owns the key now and must complete, fail or release it. `failed_attempts`
+    /// counts the earlier attempts recorded with `fail`: delivery attempts, not queue receives.
+    Acquired { failed_attempts: u32 },
     /// The work was done before; the stored result, if any, comes along.
     Completed(Option<String>),
     /// Someone else is doing it right now.
@@ -46,8 +47,13 @@ pub trait IdempotencyStore: Send + Sync {
         result: Option<&str>,
         keep_for: Duration,
     ) -> impl Future<Output = Result<(), Error>> + Send;
-    /// Gives an IN_PROGRESS key up so the next attempt can claim it at once.
+    /// Gives an IN_PROGRESS key up so the next attempt can claim it at once; nothing was
+    /// attempted, so the count of failed attempts stays as it was.
     fn release(&self, key: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Gives an IN_PROGRESS key up after a failed attempt, counting it: the next claim's
+    /// `failed_attempts` is one higher. Kept for `keep_for`.
+    fn fail(&self, key: &str, keep_for: Duration)
+    -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// What a tenant can own; each is a key of the Tenants table (`PHONE#<id>` ...).
@@ -73,6 +79,12 @@ impl OwnerKind {
             OwnerKind::Media => "MEDIA",
         }
     }
+}
+
+/// Events no tenant owns, kept (14 days) until `gatewayctl unroutable replay` delivers them.
+pub trait UnroutableStore: Send + Sync {
+    /// Succeeds only when the event is durably kept.
+    fn park(&self, event: &Event) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 pub trait TenantDirectory: Send + Sync {

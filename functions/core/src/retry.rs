@@ -40,7 +40,14 @@ impl RetrySchedule {
         RetrySchedule { scale }
     }
 
-    /// Retries after the first try; the queue's maxReceiveCount is this + 1.
+    /// The queue's maxReceiveCount: a backstop for poison messages and long outages of a
+    /// dependency only. The forwarder counts delivery attempts itself and moves an event to
+    /// the DLQ when they are spent; receives that found another worker's claim are no attempt.
+    pub fn receive_backstop(&self) -> u32 {
+        self.attempts() * 3
+    }
+
+    /// Retries after the first try.
     pub fn retries(&self) -> u32 {
         SCHEDULE_SECS.len() as u32
     }

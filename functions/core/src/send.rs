@@ -475,7 +475,7 @@ where
                     "a request with this Idempotency-Key is still in progress",
                 ));
             }
-            Claim::Acquired => {}
+            Claim::Acquired { .. } => {}
         }
         let result = send.await;
         match &result {

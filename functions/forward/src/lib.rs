@@ -1,30 +1,34 @@
 //! The forward function: an SQS batch in, each event delivered to its tenant concurrently,
 //! failures reported per item (ReportBatchItemFailures) with the retry delay applied as the
-//! message's visibility. The same `handle` serves Lambda and the local stack's poller.
+//! message's visibility, and events whose attempts are spent moved to the DLQ by the gateway
+//! itself. The same `handle` serves Lambda and the local stack's poller.
 
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
+use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::webhook_client::HttpWebhookSender;
 use gateway_aws::{Clients, Settings};
-use gateway_core::event::Event;
 use gateway_core::forward::{ForwardConfig, Forwarder, Outcome};
+use gateway_core::metrics::{self, Metric};
 use gateway_core::retry::RetrySchedule;
 
 pub type AwsForwarder =
-    Forwarder<DynamoIdempotency, DynamoTenants, DynamoMessages, HttpWebhookSender>;
+    Forwarder<DynamoIdempotency, DynamoTenants, DynamoMessages, HttpWebhookSender, EventsBucket>;
 
 pub struct ForwardApp {
     forwarder: AwsForwarder,
     queue: SqsEventQueue,
+    dead_letters: SqsEventQueue,
 }
 
 impl ForwardApp {
     pub fn from_settings(clients: &Clients, settings: &Settings) -> anyhow::Result<Self> {
         let sender = HttpWebhookSender::new(settings.webhook_timeout, settings.target_policy)?;
+        let bucket = EventsBucket::new(clients.s3.clone(), &settings.events_bucket);
         let config = ForwardConfig {
             schedule: RetrySchedule::scaled(settings.retry_scale),
             // A claim outlives one delivery attempt (HTTP timeout) with room to spare.
@@ -37,9 +41,19 @@ impl ForwardApp {
                 DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
                 DynamoMessages::new(clients.dynamodb.clone(), &settings.messages_table),
                 sender,
+                bucket.clone(),
                 config,
             ),
-            queue: SqsEventQueue::new(clients.sqs.clone(), &settings.events_queue_url),
+            queue: SqsEventQueue::new(
+                clients.sqs.clone(),
+                &settings.events_queue_url,
+                bucket.clone(),
+            ),
+            dead_letters: SqsEventQueue::new(
+                clients.sqs.clone(),
+                &settings.dead_letter_queue_url,
+                bucket,
+            ),
         })
     }
 }
@@ -49,14 +63,23 @@ enum Verdict {
     Done,
     /// Leave it for redelivery, after `Some(delay)` or the queue's default visibility.
     Again(Option<Duration>),
+    /// Its delivery attempts are spent: move it to the DLQ, then take it off the queue.
+    DeadLetter,
 }
 
 async fn forward_one(app: &ForwardApp, message: &SqsMessage) -> Verdict {
+    match attempt(app, message).await {
+        Verdict::DeadLetter => dead_letter(app, message).await,
+        verdict => verdict,
+    }
+}
+
+async fn attempt(app: &ForwardApp, message: &SqsMessage) -> Verdict {
     let Some(body) = message.body.as_deref() else {
         tracing::error!(message_id = ?message.message_id, "queue message without body");
         return Verdict::Again(None);
     };
-    let event = match Event::from_queue_body(body) {
+    let event = match app.queue.read(body).await {
         Ok(e) => e,
         Err(e) => {
             // Left to the redrive policy: it ends in the DLQ for a person to look at.
@@ -64,22 +87,32 @@ async fn forward_one(app: &ForwardApp, message: &SqsMessage) -> Verdict {
             return Verdict::Again(None);
         }
     };
-    let attempt: u32 = message
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1);
     match app
         .forwarder
-        .forward(&event, attempt, gateway_aws::now(), rand::random::<f64>())
+        .forward(&event, gateway_aws::now(), rand::random::<f64>())
         .await
     {
         Ok(Outcome::Delivered | Outcome::Duplicate | Outcome::Unroutable) => Verdict::Done,
         Ok(Outcome::Retry { after }) => Verdict::Again(Some(after)),
-        // Offered once more at once, so the redrive policy moves it to the DLQ.
-        Ok(Outcome::Exhausted) => Verdict::Again(Some(Duration::ZERO)),
+        Ok(Outcome::Exhausted) => Verdict::DeadLetter,
         Err(e) => {
             tracing::error!(event_ref = %gateway_core::mask::reference(event.id.as_str()), error = %e, "forward failed; left for redelivery");
+            Verdict::Again(None)
+        }
+    }
+}
+
+/// Moves a spent event to the DLQ as it was queued (a claim check stays one); on failure it
+/// stays on the queue, offered again after the default visibility.
+async fn dead_letter(app: &ForwardApp, message: &SqsMessage) -> Verdict {
+    let body = message.body.as_deref().unwrap_or_default();
+    match app.dead_letters.send_body(body).await {
+        Ok(()) => {
+            metrics::count(Metric::DeadLettered, 1, "forward");
+            Verdict::Done
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not move a spent event to the DLQ; left on the queue");
             Verdict::Again(None)
         }
     }
@@ -93,6 +126,8 @@ pub async fn handle(app: &ForwardApp, batch: SqsEvent) -> SqsBatchResponse {
         let Verdict::Again(delay) = verdict else {
             continue;
         };
+        // Receives count towards the queue's maxReceiveCount only as a backstop (a poison
+        // message, a long outage of a dependency); attempts are counted by the forwarder.
         if let (Some(delay), Some(receipt)) = (delay, message.receipt_handle.as_deref())
             && let Err(e) = app.queue.delay_redelivery(receipt, delay).await
         {

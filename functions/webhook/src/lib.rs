@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use gateway_aws::blob::EventsBucket;
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::{Clients, Settings};
 use gateway_core::Error;
@@ -32,7 +33,11 @@ impl WebhookApp {
     /// during a rotation) and `META_VERIFY_TOKEN[_PARAM]`.
     pub async fn from_env(clients: &Clients, settings: &Settings) -> anyhow::Result<Self> {
         Ok(WebhookApp::new(
-            SqsEventQueue::new(clients.sqs.clone(), &settings.events_queue_url),
+            SqsEventQueue::new(
+                clients.sqs.clone(),
+                &settings.events_queue_url,
+                EventsBucket::new(clients.s3.clone(), &settings.events_bucket),
+            ),
             clients.secrets("META_APP_SECRET").await?,
             clients.secret("META_VERIFY_TOKEN").await?,
         ))

@@ -5,10 +5,12 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gateway_aws::admin::{
-    TenantChanges, TenantSpec, create_tenant, dlq_list, dlq_redrive, existing_tenant,
-    rotate_api_key, rotate_webhook_secret, update_tenant,
+    ParkedFilter, TenantChanges, TenantSpec, create_tenant, dlq_list, dlq_redrive, existing_tenant,
+    rotate_api_key, rotate_webhook_secret, unroutable_list, unroutable_replay, update_tenant,
 };
+use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::{DynamoMessages, DynamoTenants};
+use gateway_aws::queue::SqsEventQueue;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{MessageStore, OwnerKind};
 use gateway_core::tenant::{TargetPolicy, Tenant};
@@ -43,6 +45,9 @@ struct Cli {
     /// The dead-letter queue (EventsDeadLetterQueueUrl), for `dlq`.
     #[arg(long, env = "DEAD_LETTER_QUEUE_URL", global = true)]
     dead_letter_queue_url: Option<String>,
+    /// The events bucket (EventsBucketName), for `unroutable`.
+    #[arg(long, env = "EVENTS_BUCKET", global = true)]
+    events_bucket: Option<String>,
     /// Allow http://127.0.0.1 webhook URLs (the local stack only).
     #[arg(long, env = "ALLOW_LOOPBACK_HTTP_TARGETS", global = true, hide = true)]
     allow_loopback_http: bool,
@@ -87,6 +92,35 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// Events no tenant owned when they arrived, parked for 14 days.
+    Unroutable {
+        #[command(subcommand)]
+        command: UnroutableCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UnroutableCommand {
+    /// Lists parked events (they stay parked).
+    List {
+        #[command(flatten)]
+        filter: ParkedArgs,
+    },
+    /// Queues parked events again, e.g. once their phone number was added to a tenant.
+    Replay {
+        #[command(flatten)]
+        filter: ParkedArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct ParkedArgs {
+    /// Only events of this phone_number_id.
+    #[arg(long)]
+    phone: Option<String>,
+    /// Only events of this WABA id.
+    #[arg(long)]
+    waba: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -173,6 +207,15 @@ enum DlqCommand {
     },
     /// Moves every event of the dead-letter queue back to the events queue.
     Redrive,
+}
+
+impl From<ParkedArgs> for ParkedFilter {
+    fn from(args: ParkedArgs) -> Self {
+        ParkedFilter {
+            phone: args.phone,
+            waba: args.waba,
+        }
+    }
 }
 
 fn tenant_json(tenant: &Tenant) -> serde_json::Value {
@@ -346,6 +389,28 @@ async fn main() -> anyhow::Result<()> {
                     let queue = required(&cli.events_queue_url, "EVENTS_QUEUE_URL")?;
                     let moved = dlq_redrive(&clients.sqs, dlq, queue).await?;
                     println!("{}", json!({"moved": moved}));
+                }
+            }
+        }
+        Command::Unroutable { command } => {
+            let bucket = EventsBucket::new(
+                clients.s3.clone(),
+                required(&cli.events_bucket, "EVENTS_BUCKET")?,
+            );
+            match command {
+                UnroutableCommand::List { filter } => {
+                    for parked in unroutable_list(&bucket, &filter.into()).await? {
+                        println!("{}", serde_json::to_string(&parked)?);
+                    }
+                }
+                UnroutableCommand::Replay { filter } => {
+                    let queue = SqsEventQueue::new(
+                        clients.sqs.clone(),
+                        required(&cli.events_queue_url, "EVENTS_QUEUE_URL")?,
+                        bucket.clone(),
+                    );
+                    let replayed = unroutable_replay(&bucket, &queue, &filter.into()).await?;
+                    println!("{}", json!({"replayed": replayed}));
                 }
             }
         }

@@ -27,14 +27,9 @@ impl Ctl {
     async fn new(name: &str) -> Ctl {
         let endpoint = emulator_endpoint();
         let clients = Clients::new(&emulator::sdk_config(&endpoint).await);
-        let resources = provision(
-            &clients.dynamodb,
-            &clients.sqs,
-            &default_template(),
-            &unique_prefix(name),
-        )
-        .await
-        .unwrap();
+        let resources = provision(&clients, &default_template(), &unique_prefix(name))
+            .await
+            .unwrap();
         Ctl {
             endpoint,
             resources,
@@ -56,6 +51,7 @@ impl Ctl {
                 "DEAD_LETTER_QUEUE_URL",
                 &self.resources.dead_letter_queue_url,
             )
+            .env("EVENTS_BUCKET", &self.resources.events_bucket)
             .output()
             .unwrap();
         Output {
@@ -354,6 +350,7 @@ async fn dead_letters_are_listed_and_redriven_with_a_count() {
     let dlq = gateway_aws::queue::SqsEventQueue::new(
         ctl.clients.sqs.clone(),
         &ctl.resources.dead_letter_queue_url,
+        gateway_aws::blob::EventsBucket::new(ctl.clients.s3.clone(), &ctl.resources.events_bucket),
     );
     dlq.enqueue(&split_events(body).unwrap()).await.unwrap();
 
@@ -378,4 +375,60 @@ async fn dead_letters_are_listed_and_redriven_with_a_count() {
         .unwrap();
     assert_eq!(back.messages.unwrap_or_default().len(), 3);
     assert_eq!(ctl.json(&["dlq", "redrive"])["moved"], 0);
+}
+
+#[tokio::test]
+async fn parked_unroutable_events_are_listed_and_replayed_by_phone_number() {
+    use gateway_core::ports::UnroutableStore;
+    let ctl = Ctl::new("ctl-unroutable").await;
+    let bucket =
+        gateway_aws::blob::EventsBucket::new(ctl.clients.s3.clone(), &ctl.resources.events_bucket);
+    let change = |phone: &str, id: &str| {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"{phone}"}},"messages":[{{"from":"1","id":"{id}"}}]}},"field":"messages"}}]}}]}}"#
+        )
+    };
+    for (phone, id) in [("P1", "wamid.u1"), ("P1", "wamid.u2"), ("P2", "wamid.u3")] {
+        let event = split_events(change(phone, id).as_bytes())
+            .unwrap()
+            .remove(0);
+        bucket.park(&event).await.unwrap();
+    }
+    let listed = ctl.run(&["unroutable", "list", "--phone", "P1"]);
+    assert!(listed.ok, "{}", listed.stderr);
+    assert_eq!(listed.stdout.lines().count(), 2, "{}", listed.stdout);
+    assert!(listed.stdout.contains("wamid.u1") && listed.stdout.contains("wamid.u2"));
+    assert!(!listed.stdout.contains("wamid.u3"));
+    assert_eq!(ctl.run(&["unroutable", "list"]).stdout.lines().count(), 3);
+
+    assert_eq!(
+        ctl.json(&["unroutable", "replay", "--phone", "P1"])["replayed"],
+        2
+    );
+    let back = ctl
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(&ctl.resources.events_queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let mut ids: Vec<String> = back
+        .iter()
+        .map(|m| {
+            gateway_core::event::Event::from_queue_body(m.body().unwrap())
+                .unwrap()
+                .id
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["wamid.u1", "wamid.u2"]);
+    let rest = ctl.run(&["unroutable", "list"]);
+    assert_eq!(rest.stdout.lines().count(), 1, "{}", rest.stdout);
+    assert!(rest.stdout.contains("wamid.u3"));
 }

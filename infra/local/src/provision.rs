@@ -1,4 +1,4 @@
-//! Creates the template's DynamoDB tables and SQS queues in the emulator, read from
+//! Creates the template's DynamoDB tables, SQS queues and S3 bucket in the emulator, read from
 //! template.yaml itself: key schemas, TTL attributes, queue attributes and redrive policies.
 
 use std::collections::HashMap;
@@ -20,6 +20,7 @@ pub struct Resources {
     pub idempotency_table: String,
     pub events_queue_url: String,
     pub dead_letter_queue_url: String,
+    pub events_bucket: String,
 }
 
 /// The parsed template (short-form intrinsics such as `!Ref` come back as tagged values).
@@ -152,12 +153,23 @@ async fn create_table(
 
 /// Creates every table and queue of the template, named `<prefix>-<LogicalId>`.
 pub async fn provision(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    sqs: &aws_sdk_sqs::Client,
+    clients: &gateway_aws::Clients,
     template: &Path,
     prefix: &str,
 ) -> anyhow::Result<Resources> {
+    let (dynamodb, sqs) = (&clients.dynamodb, &clients.sqs);
     let template = load_template(template)?;
+    let mut buckets = HashMap::new();
+    for (id, _) in resources_of_type(&template, "AWS::S3::Bucket") {
+        // Bucket names are lower case, at most 63 characters.
+        let name: String = format!("{prefix}-{id}")
+            .to_ascii_lowercase()
+            .chars()
+            .take(63)
+            .collect();
+        create_bucket(&clients.s3, &name).await?;
+        buckets.insert(id.to_owned(), name);
+    }
     let mut tables = HashMap::new();
     for (id, props) in resources_of_type(&template, "AWS::DynamoDB::Table") {
         let name = format!("{prefix}-{id}");
@@ -250,11 +262,12 @@ pub async fn provision(
             .map(|(u, _)| u.clone())
             .ok_or_else(|| anyhow!("template has no queue {id}"))
     };
-    if tables.len() != 3 || queues.len() != 2 {
+    if tables.len() != 3 || queues.len() != 2 || buckets.len() != 1 {
         bail!(
-            "template.yaml should declare 3 tables and 2 queues, found {} and {}",
+            "template.yaml should declare 3 tables, 2 queues and 1 bucket, found {}, {} and {}",
             tables.len(),
-            queues.len()
+            queues.len(),
+            buckets.len()
         );
     }
     Ok(Resources {
@@ -263,5 +276,26 @@ pub async fn provision(
         idempotency_table: table("IdempotencyTable")?,
         events_queue_url: queue("EventsQueue")?,
         dead_letter_queue_url: queue("EventsDeadLetterQueue")?,
+        events_bucket: buckets
+            .remove("EventsBucket")
+            .ok_or_else(|| anyhow!("template has no bucket EventsBucket"))?,
     })
+}
+
+/// Creates `name`, or keeps it when an earlier run made it.
+async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str) -> anyhow::Result<()> {
+    match s3.create_bucket().bucket(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error().is_some_and(|e| {
+                e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+            }) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(anyhow!(
+            "creating bucket {name}: {}",
+            aws_sdk_s3::error::DisplayErrorContext(e)
+        )),
+    }
 }

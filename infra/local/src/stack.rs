@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::DynamoTenants;
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::{Clients, Settings};
@@ -79,18 +80,14 @@ impl LocalStack {
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
         emulator::ensure_loopback(&options.endpoint)?;
         let clients = Clients::new(&emulator::sdk_config(&options.endpoint).await);
-        let resources = provision(
-            &clients.dynamodb,
-            &clients.sqs,
-            &options.template,
-            &options.prefix,
-        )
-        .await?;
+        let resources = provision(&clients, &options.template, &options.prefix).await?;
         let settings = Settings {
             tenants_table: resources.tenants_table.clone(),
             messages_table: resources.messages_table.clone(),
             idempotency_table: resources.idempotency_table.clone(),
             events_queue_url: resources.events_queue_url.clone(),
+            dead_letter_queue_url: resources.dead_letter_queue_url.clone(),
+            events_bucket: resources.events_bucket.clone(),
             graph_api_base_url: options.graph_api_base_url.clone(),
             graph_api_version: "v23.0".to_owned(),
             webhook_timeout: options.webhook_timeout,
@@ -99,7 +96,11 @@ impl LocalStack {
             target_policy: TargetPolicy::AllowLoopbackHttp,
         };
         let webhook = Arc::new(WebhookApp::new(
-            SqsEventQueue::new(clients.sqs.clone(), &resources.events_queue_url),
+            SqsEventQueue::new(
+                clients.sqs.clone(),
+                &resources.events_queue_url,
+                EventsBucket::new(clients.s3.clone(), &resources.events_bucket),
+            ),
             options.app_secrets.clone(),
             options.verify_token.clone(),
         ));

@@ -1,0 +1,77 @@
+//! Counts published as CloudWatch metrics in the embedded metric format: one JSON line on
+//! standard output, which Lambda's log pipeline turns into a metric (no API call, no extra
+//! permission). template.yaml's alarms name the same namespace, metric and dimension.
+
+use std::io::Write as _;
+
+pub const NAMESPACE: &str = "WhatsAppGateway";
+
+/// What is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// An event no tenant owns: parked for `gatewayctl unroutable replay`.
+    Unroutable,
+    /// A part of a signed POST that could not be split as Meta documents it, queued whole.
+    MalformedPart,
+    /// An event whose delivery attempts are spent, moved to the dead-letter queue.
+    DeadLettered,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Unroutable => "Unroutable",
+            Metric::MalformedPart => "MalformedPart",
+            Metric::DeadLettered => "DeadLettered",
+        }
+    }
+}
+
+/// The EMF line for `value` of `metric`, from the function `service`, at `timestamp_ms`.
+pub fn emf_line(metric: Metric, value: u64, service: &str, timestamp_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Service"]],
+                "Metrics": [{"Name": metric.name(), "Unit": "Count"}],
+            }],
+        },
+        "Service": service,
+        metric.name(): value,
+    })
+    .to_string()
+}
+
+/// Publishes `value` of `metric` (nothing when it is zero).
+pub fn count(metric: Metric, value: u64, service: &str) {
+    if value == 0 {
+        return;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let line = emf_line(metric, value, service, now_ms);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emf_line_names_the_metric_its_dimension_and_its_value() {
+        let line: serde_json::Value =
+            serde_json::from_str(&emf_line(Metric::Unroutable, 3, "forward", 1_000)).unwrap();
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(line["_aws"]["Timestamp"], 1_000);
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        assert_eq!(directive["Dimensions"][0][0], "Service");
+        assert_eq!(directive["Metrics"][0]["Name"], "Unroutable");
+        assert_eq!(line["Service"], "forward");
+        assert_eq!(line["Unroutable"], 3);
+    }
+}

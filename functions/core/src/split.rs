@@ -1,0 +1,497 @@
+//! Meta's webhook payload split into events, leniently: only what routing and ids need is
+//! read (object, entry id and time, field, `metadata.phone_number_id`, item ids, status
+//! values, the contact match); everything else stays Meta's raw bytes. A part that cannot be
+//! split is still queued whole, as a field event, and counted: a signed POST is never refused
+//! while any part of it can be delivered.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
+use crate::Error;
+use crate::event::{Event, EventId, EventKind, WHATSAPP_OBJECT};
+use crate::fields::{Collection, ItemId, collections_of};
+
+/// The field name given to a part of a POST that names none.
+pub const UNKNOWN_FIELD: &str = "unknown";
+
+/// What a POST held.
+#[derive(Debug)]
+pub struct Split {
+    pub events: Vec<Event>,
+    /// Parts that could not be split as Meta documents them, queued whole (a metric counts them).
+    pub malformed: usize,
+}
+
+/// A scalar of any JSON type, or anything else (ignored): an unexpected type is never an error.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Text(String),
+    Number(serde_json::Number),
+    Other(IgnoredAny),
+}
+
+fn text(value: Option<Loose>) -> Option<String> {
+    match value? {
+        Loose::Text(s) => Some(s),
+        Loose::Number(n) => Some(n.to_string()),
+        Loose::Other(_) => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct Notification<'a> {
+    object: Option<Loose>,
+    #[serde(borrow)]
+    entry: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Entry<'a> {
+    id: Option<Loose>,
+    time: Option<Loose>,
+    #[serde(borrow)]
+    changes: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Change<'a> {
+    field: Option<Loose>,
+    #[serde(borrow)]
+    value: Option<&'a RawValue>,
+}
+
+/// What is read of a change's value: one pass, every list kept raw.
+#[derive(Deserialize)]
+struct ValueHead<'a> {
+    messaging_product: Option<Loose>,
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    contacts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    statuses: Option<&'a RawValue>,
+    #[serde(borrow)]
+    calls: Option<&'a RawValue>,
+    #[serde(borrow)]
+    message_echoes: Option<&'a RawValue>,
+}
+
+impl<'a> ValueHead<'a> {
+    /// The raw list of one of the collections `fields` names.
+    fn collection(&self, name: &str) -> Option<&'a RawValue> {
+        match name {
+            "messages" => self.messages,
+            "statuses" => self.statuses,
+            "calls" => self.calls,
+            "message_echoes" => self.message_echoes,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    phone_number_id: Option<Loose>,
+}
+
+#[derive(Deserialize)]
+struct ItemKey {
+    id: Option<Loose>,
+    from: Option<Loose>,
+    from_user_id: Option<Loose>,
+    status: Option<Loose>,
+    event: Option<Loose>,
+    timestamp: Option<Loose>,
+    recipient_participant_id: Option<Loose>,
+    recipient_participant_user_id: Option<Loose>,
+}
+
+#[derive(Deserialize)]
+struct ContactKey {
+    wa_id: Option<Loose>,
+    user_id: Option<Loose>,
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::invalid_body("invalid_payload", message)
+}
+
+fn parse<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+fn list(raw: Option<&RawValue>) -> Option<Vec<&RawValue>> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// Splits a verified webhook body into events. Only a body that is not JSON, or not a WhatsApp
+/// Business Account notification, is refused (400); parse errors never echo values.
+pub fn split_events(body: &[u8]) -> Result<Vec<Event>, Error> {
+    split(body).map(|s| s.events)
+}
+
+/// `split_events`, with the count of parts that were queued whole because they were malformed.
+pub fn split(body: &[u8]) -> Result<Split, Error> {
+    let text_body = std::str::from_utf8(body).map_err(|_| invalid("body is not UTF-8 JSON"))?;
+    let notification: Notification<'_> = serde_json::from_str(text_body).map_err(|e| {
+        invalid(format!(
+            "body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    match notification.object {
+        Some(Loose::Text(o)) if o == WHATSAPP_OBJECT => {}
+        Some(_) => {
+            return Err(invalid(format!(
+                "field `object` is not `{WHATSAPP_OBJECT}`"
+            )));
+        }
+        None => return Err(invalid("field `object` is missing")),
+    }
+    let entry = notification
+        .entry
+        .ok_or_else(|| invalid("field `entry` is missing"))?;
+    let mut out = Split {
+        events: Vec::new(),
+        malformed: 0,
+    };
+    match list(Some(entry)) {
+        Some(entries) => {
+            for entry in entries {
+                split_entry(entry, &mut out);
+            }
+        }
+        None => out.whole(&Origin::default(), UNKNOWN_FIELD, None, entry, entry, true),
+    }
+    if out.events.len() == 1 {
+        out.events[0].original_body = Some(text_body.to_owned());
+    }
+    Ok(out)
+}
+
+/// Where a part came from: what its id and route are computed from.
+#[derive(Default)]
+struct Origin {
+    waba_id: String,
+    time: Option<String>,
+}
+
+fn split_entry(raw: &RawValue, out: &mut Split) {
+    let Some(entry) = parse::<Entry<'_>>(raw) else {
+        return out.whole(&Origin::default(), UNKNOWN_FIELD, None, raw, raw, true);
+    };
+    let origin = Origin {
+        waba_id: text(entry.id).unwrap_or_default(),
+        time: text(entry.time),
+    };
+    let Some(changes) = list(entry.changes) else {
+        // An entry without changes carries nothing; one with an odd `changes` is kept whole.
+        if entry.changes.is_some() {
+            out.whole(&origin, UNKNOWN_FIELD, None, raw, raw, true);
+        }
+        return;
+    };
+    for change_raw in changes {
+        match parse::<Change<'_>>(change_raw) {
+            Some(Change {
+                field: Some(Loose::Text(field)),
+                value: Some(value),
+            }) => out.change(&origin, &field, value, change_raw),
+            Some(change) => {
+                let field = text(change.field).unwrap_or_else(|| UNKNOWN_FIELD.to_owned());
+                let value = change.value.unwrap_or(change_raw);
+                out.whole(&origin, &field, None, value, change_raw, true);
+            }
+            None => out.whole(&origin, UNKNOWN_FIELD, None, change_raw, change_raw, true),
+        }
+    }
+}
+
+impl Split {
+    /// One event for a whole change (or a part that could not be split).
+    fn whole(
+        &mut self,
+        origin: &Origin,
+        field: &str,
+        head: Option<&ValueHead<'_>>,
+        item: &RawValue,
+        hashed: &RawValue,
+        malformed: bool,
+    ) {
+        self.malformed += usize::from(malformed);
+        self.events.push(Event {
+            id: EventId::field(field, &origin.waba_id, origin.time.as_deref(), hashed.get()),
+            kind: EventKind::Field,
+            collection: None,
+            waba_id: origin.waba_id.clone(),
+            field: field.to_owned(),
+            phone_number_id: head.and_then(phone_number_id),
+            wamid: None,
+            status: None,
+            status_timestamp: None,
+            messaging_product: None,
+            metadata: None,
+            contact: None,
+            item: item.to_owned(),
+            original_body: None,
+        });
+    }
+
+    fn change(&mut self, origin: &Origin, field: &str, value: &RawValue, change_raw: &RawValue) {
+        let head = parse::<ValueHead<'_>>(value);
+        let collections = collections_of(field);
+        let mut items: Vec<(&Collection, Vec<&RawValue>)> = Vec::new();
+        let mut odd = head.is_none() && !collections.is_empty();
+        if let Some(head) = &head {
+            for collection in collections {
+                if let Some(raw) = head.collection(collection.name) {
+                    match list(Some(raw)) {
+                        Some(list) => items.push((collection, list)),
+                        None => odd = true,
+                    }
+                }
+            }
+        }
+        if odd || items.iter().all(|(_, list)| list.is_empty()) {
+            // Not itemised (another field, or an `errors`-only messages change): one event.
+            return self.whole(origin, field, head.as_ref(), value, change_raw, odd);
+        }
+        let head = head.expect("itemised values parsed");
+        let contacts: Vec<(Option<String>, Option<String>, &RawValue)> = list(head.contacts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| match parse::<ContactKey>(c) {
+                Some(k) => (text(k.wa_id), text(k.user_id), c),
+                None => (None, None, c),
+            })
+            .collect();
+        for (collection, list) in items {
+            for item in list {
+                self.item(origin, field, &head, &contacts, collection, item);
+            }
+        }
+    }
+
+    fn item(
+        &mut self,
+        origin: &Origin,
+        field: &str,
+        head: &ValueHead<'_>,
+        contacts: &[(Option<String>, Option<String>, &RawValue)],
+        collection: &Collection,
+        item: &RawValue,
+    ) {
+        let key = parse::<ItemKey>(item);
+        let id = key.as_ref().and_then(|k| item_id(collection.id, k));
+        let (Some(key), Some(id)) = (key, id) else {
+            // No id to dedupe on: kept whole, routed like its change, counted.
+            return self.whole(origin, field, Some(head), item, item, true);
+        };
+        let wamid = text(key.id);
+        let contact = match collection.kind {
+            EventKind::Message => match_contact(contacts, key.from, key.from_user_id),
+            _ => None,
+        };
+        self.events.push(Event {
+            id,
+            kind: collection.kind,
+            collection: Some(collection.name.to_owned()),
+            waba_id: origin.waba_id.clone(),
+            field: field.to_owned(),
+            phone_number_id: phone_number_id(head),
+            status: text(key.status),
+            wamid,
+            status_timestamp: text(key.timestamp),
+            messaging_product: head.messaging_product.as_ref().and_then(|p| match p {
+                Loose::Text(s) => Some(s.clone()),
+                _ => None,
+            }),
+            metadata: head.metadata.map(RawValue::to_owned),
+            contact,
+            item: item.to_owned(),
+            original_body: None,
+        });
+    }
+}
+
+fn phone_number_id(head: &ValueHead<'_>) -> Option<String> {
+    text(parse::<Metadata>(head.metadata?)?.phone_number_id)
+}
+
+/// The event id of one item by its collection's scheme; `None` when the item has no id.
+fn item_id(scheme: ItemId, key: &ItemKey) -> Option<EventId> {
+    let id = match &key.id {
+        Some(Loose::Text(s)) if !s.is_empty() => s.as_str(),
+        _ => return None,
+    };
+    let part = |v: &Option<Loose>| match v {
+        Some(Loose::Text(s)) => Some(s.clone()),
+        Some(Loose::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Some(match scheme {
+        ItemId::Message => EventId::message(id),
+        ItemId::Status => {
+            let status = part(&key.status)?;
+            let participant = part(&key.recipient_participant_id)
+                .or_else(|| part(&key.recipient_participant_user_id));
+            EventId::status(id, &status, participant.as_deref())
+        }
+        ItemId::Call => EventId::call(id, &part(&key.event)?),
+    })
+}
+
+/// The contact of a message's sender: by `wa_id` = `from`, or `user_id` = `from_user_id`;
+/// a lone contact belongs to every message of its change.
+fn match_contact(
+    contacts: &[(Option<String>, Option<String>, &RawValue)],
+    from: Option<Loose>,
+    from_user_id: Option<Loose>,
+) -> Option<Box<RawValue>> {
+    let from = text(from);
+    let from_user_id = text(from_user_id);
+    contacts
+        .iter()
+        .find(|(wa_id, user_id, _)| {
+            (wa_id.is_some() && *wa_id == from) || (user_id.is_some() && *user_id == from_user_id)
+        })
+        .or(match contacts {
+            [only] => Some(only),
+            _ => None,
+        })
+        .map(|(_, _, c)| (*c).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notification(changes: &str) -> String {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","time":5,"changes":[{changes}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn unexpected_types_outside_what_is_read_never_refuse_a_post() {
+        let body = notification(
+            r#"{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"P"},"contacts":[{"wa_id":16505550101,"profile":7}],"messages":[{"from":16505550101,"id":"wamid.1","timestamp":1,"type":"text","text":{"body":["x"]}}]},"field":"messages"}"#,
+        );
+        let split = split(body.as_bytes()).unwrap();
+        assert_eq!(split.malformed, 0);
+        assert_eq!(split.events[0].id.as_str(), "wamid.1");
+        assert!(
+            split.events[0].contact.is_some(),
+            "matched by the numeric wa_id"
+        );
+    }
+
+    #[test]
+    fn parts_that_cannot_be_split_are_kept_whole_and_counted() {
+        let cases = [
+            // a message without an id
+            (
+                notification(
+                    r#"{"value":{"metadata":{"phone_number_id":"P"},"messages":[{"from":"1","type":"text"}]},"field":"messages"}"#,
+                ),
+                Some("P"),
+            ),
+            // `messages` is not a list
+            (
+                notification(
+                    r#"{"value":{"metadata":{"phone_number_id":"P"},"messages":"x"},"field":"messages"}"#,
+                ),
+                Some("P"),
+            ),
+            // a change without a field, a change that is not an object
+            (notification(r#"{"value":{"x":1}}"#), None),
+            (notification(r#"17"#), None),
+            // `entry` that is not a list, `changes` that is not a list
+            (
+                r#"{"object":"whatsapp_business_account","entry":{"id":"W"}}"#.to_owned(),
+                None,
+            ),
+            (
+                r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":{"a":1}}]}"#
+                    .to_owned(),
+                None,
+            ),
+        ];
+        for (body, phone) in cases {
+            let split = split(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(split.events.len(), 1, "{body}");
+            assert_eq!(split.malformed, 1, "{body}");
+            let event = &split.events[0];
+            assert_eq!(event.kind, EventKind::Field, "{body}");
+            assert_eq!(event.phone_number_id.as_deref(), phone, "{body}");
+            assert!(body.contains(event.item.get()), "{body}: raw bytes kept");
+        }
+    }
+
+    #[test]
+    fn a_parse_error_names_the_position_not_the_value() {
+        let err = split(br#"{"object":"whatsapp_business_account","entry":[{"id":"4915112345678"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1"), "{err}");
+        assert!(!err.contains("4915112345678"), "{err}");
+    }
+
+    #[test]
+    fn any_field_carrying_a_phone_number_routes_by_it() {
+        for field in [
+            "user_preferences",
+            "group_lifecycle_update",
+            "some_future_field",
+        ] {
+            let body = notification(&format!(
+                r#"{{"value":{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"P9"}},"x":[1]}},"field":"{field}"}}"#
+            ));
+            let events = split_events(body.as_bytes()).unwrap();
+            assert_eq!(events[0].phone_number_id.as_deref(), Some("P9"), "{field}");
+            assert_eq!(events[0].field, field);
+        }
+    }
+
+    #[test]
+    fn every_collection_the_field_table_names_is_read_by_the_splitter() {
+        for field in ["messages", "calls", "smb_message_echoes"] {
+            for collection in collections_of(field) {
+                let value = format!(r#"{{"{}":[]}}"#, collection.name);
+                let head: ValueHead<'_> = serde_json::from_str(&value).unwrap();
+                assert!(
+                    head.collection(collection.name).is_some(),
+                    "{}",
+                    collection.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn calls_and_echoes_are_split_by_item_with_their_own_ids() {
+        let body = notification(
+            r#"{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"P"},"calls":[{"id":"wacid.1","event":"connect"},{"id":"wacid.1","event":"terminate"}],"statuses":[{"id":"wacid.1","type":"call","status":"RINGING"}]},"field":"calls"},
+               {"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"P"},"message_echoes":[{"id":"wamid.e1","type":"text"}]},"field":"smb_message_echoes"}"#,
+        );
+        let events = split_events(body.as_bytes()).unwrap();
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "wacid.1:connect",
+                "wacid.1:terminate",
+                "wacid.1:RINGING",
+                "wamid.e1"
+            ]
+        );
+        assert!(events.iter().all(|e| e.kind == EventKind::Item));
+        assert_eq!(events[2].collection.as_deref(), Some("statuses"));
+        assert_eq!(events[3].collection.as_deref(), Some("message_echoes"));
+    }
+}
