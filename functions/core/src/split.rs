@@ -4,8 +4,10 @@
 //! split is still queued whole, as a field event, and counted: a signed POST is never refused
 //! while any part of it can be delivered.
 
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use std::marker::PhantomData;
+
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::Error;
@@ -40,6 +42,75 @@ fn text(value: Option<Loose>) -> Option<String> {
     }
 }
 
+/// A list whose items stay raw, read in the same pass as its parent; anything else that
+/// stands where a list should is `NotAList`, never an error.
+enum RawList<'a> {
+    Items(Vec<&'a RawValue>),
+    NotAList,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawList<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor<'a>(PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for ListVisitor<'a> {
+            type Value = RawList<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                    items.push(item);
+                }
+                Ok(RawList::Items(items))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(RawList::NotAList)
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList)
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList)
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList)
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList)
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList)
+            }
+
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList)
+            }
+        }
+
+        deserializer.deserialize_any(ListVisitor(PhantomData))
+    }
+}
+
+impl<'a> RawList<'a> {
+    fn items(list: Option<RawList<'a>>) -> Option<Vec<&'a RawValue>> {
+        match list? {
+            RawList::Items(items) => Some(items),
+            RawList::NotAList => None,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Notification<'a> {
     object: Option<Loose>,
@@ -47,12 +118,19 @@ struct Notification<'a> {
     entry: Option<&'a RawValue>,
 }
 
+/// The usual shape, read in one pass: every entry an object.
+#[derive(Deserialize)]
+struct Entries<'a> {
+    #[serde(borrow)]
+    entry: Vec<Entry<'a>>,
+}
+
 #[derive(Deserialize)]
 struct Entry<'a> {
     id: Option<Loose>,
     time: Option<Loose>,
     #[serde(borrow)]
-    changes: Option<&'a RawValue>,
+    changes: Option<RawList<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -69,25 +147,25 @@ struct ValueHead<'a> {
     #[serde(borrow)]
     metadata: Option<&'a RawValue>,
     #[serde(borrow)]
-    contacts: Option<&'a RawValue>,
+    contacts: Option<RawList<'a>>,
     #[serde(borrow)]
-    messages: Option<&'a RawValue>,
+    messages: Option<RawList<'a>>,
     #[serde(borrow)]
-    statuses: Option<&'a RawValue>,
+    statuses: Option<RawList<'a>>,
     #[serde(borrow)]
-    calls: Option<&'a RawValue>,
+    calls: Option<RawList<'a>>,
     #[serde(borrow)]
-    message_echoes: Option<&'a RawValue>,
+    message_echoes: Option<RawList<'a>>,
 }
 
 impl<'a> ValueHead<'a> {
-    /// The raw list of one of the collections `fields` names.
-    fn collection(&self, name: &str) -> Option<&'a RawValue> {
+    /// One of the collections `fields` names, taken out of the value.
+    fn take(&mut self, name: &str) -> Option<RawList<'a>> {
         match name {
-            "messages" => self.messages,
-            "statuses" => self.statuses,
-            "calls" => self.calls,
-            "message_echoes" => self.message_echoes,
+            "messages" => self.messages.take(),
+            "statuses" => self.statuses.take(),
+            "calls" => self.calls.take(),
+            "message_echoes" => self.message_echoes.take(),
             _ => None,
         }
     }
@@ -160,13 +238,30 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
         events: Vec::new(),
         malformed: 0,
     };
-    match list(Some(entry)) {
-        Some(entries) => {
-            for entry in entries {
-                split_entry(entry, &mut out);
-            }
+    let fast = serde_json::from_str::<Entries<'_>>(text_body)
+        .ok()
+        .filter(|e| {
+            !e.entry
+                .iter()
+                .any(|e| matches!(e.changes, Some(RawList::NotAList)))
+        });
+    if let Some(Entries { entry: entries }) = fast {
+        for entry in entries {
+            split_entry(entry, None, &mut out);
         }
-        None => out.whole(&Origin::default(), UNKNOWN_FIELD, None, entry, entry, true),
+    } else {
+        // An entry that is not an object, or `entry` not a list: each part on its own.
+        match list(Some(entry)) {
+            Some(raws) => {
+                for raw in raws {
+                    match parse::<Entry<'_>>(raw) {
+                        Some(parsed) => split_entry(parsed, Some(raw), &mut out),
+                        None => out.whole(&Origin::default(), UNKNOWN_FIELD, None, raw, raw, true),
+                    }
+                }
+            }
+            None => out.whole(&Origin::default(), UNKNOWN_FIELD, None, entry, entry, true),
+        }
     }
     if out.events.len() == 1 {
         out.events[0].original_body = Some(text_body.to_owned());
@@ -181,20 +276,23 @@ struct Origin {
     time: Option<String>,
 }
 
-fn split_entry(raw: &RawValue, out: &mut Split) {
-    let Some(entry) = parse::<Entry<'_>>(raw) else {
-        return out.whole(&Origin::default(), UNKNOWN_FIELD, None, raw, raw, true);
-    };
+fn split_entry(entry: Entry<'_>, raw: Option<&RawValue>, out: &mut Split) {
     let origin = Origin {
         waba_id: text(entry.id).unwrap_or_default(),
         time: text(entry.time),
     };
-    let Some(changes) = list(entry.changes) else {
-        // An entry without changes carries nothing; one with an odd `changes` is kept whole.
-        if entry.changes.is_some() {
-            out.whole(&origin, UNKNOWN_FIELD, None, raw, raw, true);
+    let changes = match entry.changes {
+        Some(RawList::Items(changes)) => changes,
+        // An entry without changes carries nothing.
+        None => return,
+        // One with an odd `changes` is kept whole.
+        // (The one-pass read leaves such bodies to the part-by-part read, which has `raw`.)
+        Some(RawList::NotAList) => {
+            if let Some(raw) = raw {
+                out.whole(&origin, UNKNOWN_FIELD, None, raw, raw, true);
+            }
+            return;
         }
-        return;
     };
     for change_raw in changes {
         match parse::<Change<'_>>(change_raw) {
@@ -243,17 +341,16 @@ impl Split {
     }
 
     fn change(&mut self, origin: &Origin, field: &str, value: &RawValue, change_raw: &RawValue) {
-        let head = parse::<ValueHead<'_>>(value);
+        let mut head = parse::<ValueHead<'_>>(value);
         let collections = collections_of(field);
         let mut items: Vec<(&Collection, Vec<&RawValue>)> = Vec::new();
         let mut odd = head.is_none() && !collections.is_empty();
-        if let Some(head) = &head {
+        if let Some(head) = &mut head {
             for collection in collections {
-                if let Some(raw) = head.collection(collection.name) {
-                    match list(Some(raw)) {
-                        Some(list) => items.push((collection, list)),
-                        None => odd = true,
-                    }
+                match head.take(collection.name) {
+                    Some(RawList::Items(list)) => items.push((collection, list)),
+                    Some(RawList::NotAList) => odd = true,
+                    None => {}
                 }
             }
         }
@@ -261,15 +358,16 @@ impl Split {
             // Not itemised (another field, or an `errors`-only messages change): one event.
             return self.whole(origin, field, head.as_ref(), value, change_raw, odd);
         }
-        let head = head.expect("itemised values parsed");
-        let contacts: Vec<(Option<String>, Option<String>, &RawValue)> = list(head.contacts)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| match parse::<ContactKey>(c) {
-                Some(k) => (text(k.wa_id), text(k.user_id), c),
-                None => (None, None, c),
-            })
-            .collect();
+        let mut head = head.expect("itemised values parsed");
+        let contacts: Vec<(Option<String>, Option<String>, &RawValue)> =
+            RawList::items(head.contacts.take())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| match parse::<ContactKey>(c) {
+                    Some(k) => (text(k.wa_id), text(k.user_id), c),
+                    None => (None, None, c),
+                })
+                .collect();
         for (collection, list) in items {
             for item in list {
                 self.item(origin, field, &head, &contacts, collection, item);
@@ -463,12 +561,8 @@ mod tests {
         for field in ["messages", "calls", "smb_message_echoes"] {
             for collection in collections_of(field) {
                 let value = format!(r#"{{"{}":[]}}"#, collection.name);
-                let head: ValueHead<'_> = serde_json::from_str(&value).unwrap();
-                assert!(
-                    head.collection(collection.name).is_some(),
-                    "{}",
-                    collection.name
-                );
+                let mut head: ValueHead<'_> = serde_json::from_str(&value).unwrap();
+                assert!(head.take(collection.name).is_some(), "{}", collection.name);
             }
         }
     }

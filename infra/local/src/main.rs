@@ -88,12 +88,13 @@ async fn main() -> anyhow::Result<()> {
     let r = &stack.resources;
     println!("AWS_ENDPOINT_URL={endpoint}");
     println!(
-        "export TENANTS_TABLE={} MESSAGES_TABLE={} IDEMPOTENCY_TABLE={} EVENTS_QUEUE_URL={} DEAD_LETTER_QUEUE_URL={}",
+        "export TENANTS_TABLE={} MESSAGES_TABLE={} IDEMPOTENCY_TABLE={} EVENTS_QUEUE_URL={} DEAD_LETTER_QUEUE_URL={} EVENTS_BUCKET={}",
         r.tenants_table,
         r.messages_table,
         r.idempotency_table,
         r.events_queue_url,
-        r.dead_letter_queue_url
+        r.dead_letter_queue_url,
+        r.events_bucket
     );
     println!(
         "demo tenant {} (phone_number_id {DEMO_PHONE_NUMBER_ID}, WABA {DEMO_WABA_ID}) api_key={}",
