@@ -77,7 +77,7 @@ async fn failed_attempts_are_counted_by_the_store_not_by_receives() {
             store.claim("EVENT#n", None, hold).await.unwrap(),
             Claim::InProgress
         );
-        store.fail("EVENT#n", keep).await.unwrap();
+        store.fail("EVENT#n", Duration::ZERO, keep).await.unwrap();
     }
     // A release (nothing was attempted) keeps the count.
     assert_eq!(
@@ -91,10 +91,52 @@ async fn failed_attempts_are_counted_by_the_store_not_by_receives() {
     );
     store.complete("EVENT#n", None, keep).await.unwrap();
     // Failing or releasing a completed record changes nothing.
-    store.fail("EVENT#n", keep).await.unwrap();
+    store.fail("EVENT#n", Duration::ZERO, keep).await.unwrap();
     assert_eq!(
         store.claim("EVENT#n", None, hold).await.unwrap(),
         Claim::Completed(None)
+    );
+}
+
+#[tokio::test]
+async fn a_second_copy_of_an_event_waits_for_the_failed_attempts_retry_time() {
+    let (clients, r) = provisioned("notyet").await;
+    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
+    let hold = Duration::from_secs(60);
+    let keep = Duration::from_secs(3600);
+    assert_eq!(
+        store.claim("EVENT#d", None, hold).await.unwrap(),
+        Claim::Acquired { failed_attempts: 0 }
+    );
+    store
+        .fail("EVENT#d", Duration::from_secs(300), keep)
+        .await
+        .unwrap();
+    // A duplicate POST's copy of the event is received at once: it must not jump the wait.
+    match store.claim("EVENT#d", None, hold).await.unwrap() {
+        Claim::NotYet(wait) => assert!(
+            wait > Duration::from_secs(290) && wait <= Duration::from_secs(300),
+            "{wait:?}"
+        ),
+        other => panic!("expected NotYet, got {other:?}"),
+    }
+    assert_eq!(
+        store.claim("EVENT#e", None, hold).await.unwrap(),
+        Claim::Acquired { failed_attempts: 0 }
+    );
+    store
+        .fail("EVENT#e", Duration::from_millis(2_500), keep)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.claim("EVENT#e", None, hold).await.unwrap(),
+        Claim::NotYet(_)
+    ));
+    // Within a second of the retry time counts as due: SQS hides messages for whole seconds.
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    assert_eq!(
+        store.claim("EVENT#e", None, hold).await.unwrap(),
+        Claim::Acquired { failed_attempts: 1 }
     );
 }
 

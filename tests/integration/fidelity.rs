@@ -283,3 +283,53 @@ async fn an_unroutable_event_is_parked_and_delivered_once_its_phone_is_added() {
     assert_eq!(got[0].body, body.as_bytes());
     assert!(unroutable_list(&bucket, &filter).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_large_event_whose_attempts_are_spent_reaches_the_dlq_readable() {
+    let stack = spawn_stack(stack_options("largedlq")).await;
+    let dead = Receiver::start(vec![500]).await;
+    let tenant = tenant_for_fixtures(&stack, &dead.url, DeliveryFormat::Meta).await;
+    dead.set_secret(&tenant.webhook_secret);
+    let body = history_of(400_000);
+    assert_eq!(post_webhook(&stack, &body).await.status(), 200);
+    // Exactly the schedule's attempts, then the DLQ.
+    dead.wait_for(8, WAIT).await;
+    let dlq = &stack.resources.dead_letter_queue_url;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let message = loop {
+        let got = stack
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(dlq)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if let Some(m) = got.into_iter().next() {
+            break m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never dead-lettered"
+        );
+    };
+    settle(&stack).await;
+    assert_eq!(dead.received().len(), 8, "8 attempts, no more");
+    let queued = message.body().unwrap();
+    let check = gateway_core::event::ClaimCheck::from_queue_body(queued).expect("a claim check");
+    assert!(
+        check.claim_check.contains('@'),
+        "renewed: {}",
+        check.claim_check
+    );
+    let bucket = EventsBucket::new(stack.clients.s3.clone(), &stack.resources.events_bucket);
+    let queue = SqsEventQueue::new(stack.clients.sqs.clone(), dlq, bucket);
+    let event = queue.read(queued).await.unwrap();
+    assert_eq!(
+        event.original_body.as_deref().map(str::as_bytes),
+        Some(body.as_slice())
+    );
+}

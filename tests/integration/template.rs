@@ -25,12 +25,16 @@ fn number(v: &Value) -> u64 {
 }
 
 #[test]
-fn every_function_runs_on_provided_al2023_arm64_with_128_mb() {
+fn every_function_runs_on_provided_al2023_arm64_with_128_mb_but_the_forwarder_256() {
     let t = template();
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"], "provided.al2023");
     assert_eq!(globals["Architectures"][0], "arm64");
     assert_eq!(number(&globals["MemorySize"]), 128);
+    assert_eq!(
+        number(&resource(&t, "ForwardFunction")["Properties"]["MemorySize"]),
+        256
+    );
     assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
     let functions = resources_of_type(&t, "AWS::Serverless::Function");
     assert_eq!(functions.len(), 3);

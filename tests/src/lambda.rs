@@ -232,7 +232,11 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
             .architectures(Architecture::from(
                 globals["Architectures"][0].as_str().unwrap_or("arm64"),
             ))
-            .memory_size(memory)
+            .memory_size(
+                scalar(&props["MemorySize"])
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(memory),
+            )
             .timeout(timeout)
             .code(
                 aws_sdk_lambda::types::FunctionCode::builder()

@@ -247,17 +247,22 @@ pub async fn dlq_list(
             empty += 1;
         }
         for m in messages {
-            let event = m
-                .body()
-                .and_then(|b| gateway_core::event::Event::from_queue_body(b).ok());
+            let body = m.body().unwrap_or_default();
+            // A claim check names its event's id and field; the body stays in the bucket.
+            let event = match gateway_core::event::ClaimCheck::from_queue_body(body) {
+                Some(check) => Some((check.id, check.field)),
+                None => gateway_core::event::Event::from_queue_body(body)
+                    .ok()
+                    .map(|e| (e.id, e.field)),
+            };
             let id = m.message_id().unwrap_or_default().to_owned();
             seen.entry(id.clone()).or_insert(DeadLetter {
                 message_id: id,
-                event_id: event.as_ref().map(|e| e.id.to_string()),
+                event_id: event.as_ref().map(|(id, _)| id.to_string()),
                 event_ref: event
                     .as_ref()
-                    .map(|e| gateway_core::mask::reference(e.id.as_str())),
-                field: event.as_ref().map(|e| e.field.clone()),
+                    .map(|(id, _)| gateway_core::mask::reference(id.as_str())),
+                field: event.as_ref().map(|(_, field)| field.clone()),
                 receive_count: m
                     .attributes()
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
@@ -273,7 +278,7 @@ pub async fn dlq_list(
 pub async fn dlq_redrive(
     sqs: &aws_sdk_sqs::Client,
     dlq_url: &str,
-    queue_url: &str,
+    queue: &crate::queue::SqsEventQueue,
 ) -> anyhow::Result<usize> {
     let mut moved = 0;
     let mut empty = 0;
@@ -293,10 +298,9 @@ pub async fn dlq_redrive(
             continue;
         }
         for m in messages {
-            sqs.send_message()
-                .queue_url(queue_url)
-                .message_body(m.body().unwrap_or_default())
-                .send()
+            // A claim check's body is copied to a fresh object, so it outlives the new pointer.
+            queue
+                .send_on(m.body().unwrap_or_default())
                 .await
                 .context("sending back to the events queue")?;
             sqs.delete_message()

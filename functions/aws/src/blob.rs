@@ -9,7 +9,7 @@ use gateway_core::event::Event;
 use gateway_core::mask;
 use gateway_core::ports::UnroutableStore;
 
-/// Where parked events are kept: `unroutable/w=<waba>/p=<phone or ->/<reference>.json`.
+/// Where parked events are kept: `unroutable/w=<waba>/p=<phone or ->/<reference>-<ms>.json`.
 pub const UNROUTABLE_PREFIX: &str = "unroutable/";
 
 #[derive(Clone, Debug)]
@@ -37,13 +37,15 @@ fn key_part(id: &str) -> String {
     }
 }
 
-/// The key a parked event is kept under.
-pub fn unroutable_key(event: &Event) -> String {
+/// The key a parked event is kept under. Each parking gets its own key (the time and a
+/// random part), so a replay that deletes what it read never deletes a copy parked again.
+pub fn unroutable_key(event: &Event, now_ms: i64) -> String {
     format!(
-        "{UNROUTABLE_PREFIX}w={}/p={}/{}.json",
+        "{UNROUTABLE_PREFIX}w={}/p={}/{}-{now_ms}-{:08x}.json",
         key_part(&event.waba_id),
         key_part(event.phone_number_id.as_deref().unwrap_or_default()),
-        mask::reference(event.id.as_str())
+        mask::reference(event.id.as_str()),
+        rand::random::<u32>()
     )
 }
 
@@ -88,6 +90,22 @@ impl EventsBucket {
             .await
             .context("reading the stored event")?;
         String::from_utf8(bytes.to_vec()).context("stored event is not UTF-8")
+    }
+
+    /// Copies `from` to `to` inside the bucket (a fresh object, so its expiry starts again).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), Error> {
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(format!("{}/{from}", self.bucket))
+            .key(to)
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), "CopyObject failed");
+                Error::unavailable("events bucket")
+            })?;
+        Ok(())
     }
 
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
@@ -140,8 +158,11 @@ impl EventsBucket {
 
 impl UnroutableStore for EventsBucket {
     async fn park(&self, event: &Event) -> Result<(), Error> {
-        self.put(&unroutable_key(event), event.to_queue_body())
-            .await
+        self.put(
+            &unroutable_key(event, crate::now_ms()),
+            event.to_queue_body(),
+        )
+        .await
     }
 }
 
@@ -154,8 +175,14 @@ mod tests {
     fn a_parked_event_is_keyed_by_waba_phone_and_reference() {
         let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"W/1","changes":[{"value":{"metadata":{"phone_number_id":"P 2"}},"field":"user_preferences"}]}]}"#;
         let event = split_events(body).unwrap().remove(0);
-        let key = unroutable_key(&event);
+        let key = unroutable_key(&event, 1_700);
         let reference = mask::reference(event.id.as_str());
-        assert_eq!(key, format!("unroutable/w=W_1/p=P_2/{reference}.json"));
+        let prefix = format!("unroutable/w=W_1/p=P_2/{reference}-1700-");
+        assert!(key.starts_with(&prefix) && key.ends_with(".json"), "{key}");
+        assert_ne!(
+            key,
+            unroutable_key(&event, 1_700),
+            "each parking its own key"
+        );
     }
 }

@@ -20,6 +20,14 @@ pub fn now() -> i64 {
         .unwrap_or_default()
 }
 
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
 /// Structured JSON logs for Lambda (CloudWatch), plain text elsewhere; `RUST_LOG` filters.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;

@@ -50,7 +50,23 @@ impl SqsEventQueue {
         Ok(Event::from_queue_body(&body)?)
     }
 
-    /// Sends one queue body as it is (the DLQ move, a replay).
+    /// Sends one received queue body on (the DLQ move, a redrive); a claim check's stored body
+    /// is copied to a fresh object first, so the bucket keeps it as long as this queue keeps
+    /// the pointer.
+    pub async fn send_on(&self, body: &str) -> Result<(), Error> {
+        match ClaimCheck::from_queue_body(body) {
+            Some(check) => {
+                let renewed = check.renewed(crate::now_ms());
+                self.bucket
+                    .copy(&check.claim_check, &renewed.claim_check)
+                    .await?;
+                self.send_body(&renewed.to_queue_body()).await
+            }
+            None => self.send_body(body).await,
+        }
+    }
+
+    /// Sends one queue body as it is.
     pub async fn send_body(&self, body: &str) -> Result<(), Error> {
         self.client
             .send_message()

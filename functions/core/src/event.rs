@@ -41,15 +41,32 @@ impl EventId {
         EventId(format!("{wacid}:{event}"))
     }
 
-    /// Two WABAs sending the same bytes, or a template flipping back to a state it had, are
-    /// different events: the entry id and Meta's entry `time` are hashed with the bytes.
-    pub(crate) fn field(field: &str, waba_id: &str, time: Option<&str>, bytes: &str) -> Self {
+    /// Two WABAs (or two phone numbers) sending the same bytes, or a template flipping back
+    /// to a state it had, are different events: the entry id, Meta's entry `time` and the
+    /// phone number are hashed with the bytes. A field name that could not stand in a header
+    /// is written `unknown`.
+    pub(crate) fn field(
+        field: &str,
+        waba_id: &str,
+        time: Option<&str>,
+        phone_number_id: Option<&str>,
+        bytes: &str,
+    ) -> Self {
         let mut hash = Sha256::new();
-        for part in [waba_id, time.unwrap_or_default(), bytes] {
+        for part in [
+            waba_id,
+            time.unwrap_or_default(),
+            phone_number_id.unwrap_or_default(),
+            bytes,
+        ] {
             hash.update((part.len() as u64).to_be_bytes());
             hash.update(part.as_bytes());
         }
-        EventId(format!("{field}:{}", hex::encode(hash.finalize())))
+        let name = match field.len() <= 64 && field.bytes().all(|b| b.is_ascii_graphic()) {
+            true => field,
+            false => crate::split::UNKNOWN_FIELD,
+        };
+        EventId(format!("{name}:{}", hex::encode(hash.finalize())))
     }
 }
 
@@ -81,6 +98,9 @@ pub struct Event {
     pub collection: Option<String>,
     /// The entry id: the WABA id.
     pub waba_id: String,
+    /// The entry's `time` as Meta wrote it (JSON text), rebuilt into envelopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_time: Option<String>,
     /// The change's `field` (`messages`, `message_template_status_update`, ...).
     pub field: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +174,20 @@ impl ClaimCheck {
             ),
             id: event.id.clone(),
             field: event.field.clone(),
+        }
+    }
+
+    /// The same event under a new key (`<key>` + the time): the DLQ move and a redrive copy
+    /// the stored body there so it outlives the pointer that now holds it.
+    pub fn renewed(&self, now_ms: i64) -> Self {
+        let base = self
+            .claim_check
+            .strip_suffix(".json")
+            .unwrap_or(&self.claim_check);
+        let base = base.split('@').next().unwrap_or(base);
+        ClaimCheck {
+            claim_check: format!("{base}@{now_ms}.json"),
+            ..self.clone()
         }
     }
 
@@ -239,7 +273,7 @@ mod tests {
         let events = split_events(body.as_bytes()).unwrap();
         let change = br#"{"value":{"x":1},"field":"account_update"}"#;
         let mut hash = Sha256::new();
-        for part in [&b"W"[..], b"17", change] {
+        for part in [&b"W"[..], b"17", b"", change] {
             hash.update((part.len() as u64).to_be_bytes());
             hash.update(part);
         }

@@ -65,8 +65,15 @@ pub fn render(event: &Event, format: DeliveryFormat) -> Vec<u8> {
 }
 
 fn meta_envelope(event: &Event) -> String {
+    // Meta's entry `time` is the only timestamp of many WABA-level fields: kept as written.
+    let time = event
+        .entry_time
+        .as_deref()
+        .filter(|t| serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok())
+        .map(|t| format!(r#","time":{t}"#))
+        .unwrap_or_default();
     format!(
-        r#"{{"object":"{WHATSAPP_OBJECT}","entry":[{{"id":{},"changes":[{{"value":{},"field":{}}}]}}]}}"#,
+        r#"{{"object":"{WHATSAPP_OBJECT}","entry":[{{"id":{}{time},"changes":[{{"value":{},"field":{}}}]}}]}}"#,
         json_string(&event.waba_id),
         value_object(event),
         json_string(&event.field),

@@ -114,6 +114,8 @@ where
                     after: self.config.in_progress_for,
                 });
             }
+            // Another copy of this event failed recently: this one waits for the same turn.
+            Claim::NotYet(after) => return Ok(Outcome::Retry { after }),
             Claim::Acquired { failed_attempts } => failed_attempts,
         };
         // An event redriven from the DLQ after its schedule was spent starts a new schedule.
@@ -128,9 +130,14 @@ where
                     .await
                     .map(|()| Outcome::Delivered);
             }
-            Ok(Outcome::Retry { .. } | Outcome::Exhausted) => {
+            Ok(Outcome::Retry { after }) => {
                 self.idempotency
-                    .fail(&key, self.config.failed_kept_for)
+                    .fail(&key, *after, self.config.failed_kept_for)
+                    .await
+            }
+            Ok(Outcome::Exhausted) => {
+                self.idempotency
+                    .fail(&key, Duration::ZERO, self.config.failed_kept_for)
                     .await
             }
             Ok(Outcome::Duplicate | Outcome::Unroutable) | Err(_) => {

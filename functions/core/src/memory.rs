@@ -88,7 +88,8 @@ impl IdempotencyStore for MemoryIdempotency {
         Ok(())
     }
 
-    async fn fail(&self, key: &str, _: Duration) -> Result<(), Error> {
+    /// The in-memory store ignores `retry_after`: unit tests drive attempts back to back.
+    async fn fail(&self, key: &str, _: Duration, _: Duration) -> Result<(), Error> {
         let mut records = self.records.lock().unwrap();
         if let Some(Record::Busy(n)) = records.get(key).cloned() {
             records.insert(key.to_owned(), Record::Failed(n + 1));

@@ -28,6 +28,9 @@ pub enum Claim {
     Completed(Option<String>),
     /// Someone else is doing it right now.
     InProgress,
+    /// An attempt failed and the next is not due for this long (another copy of the same
+    /// event, from a duplicate POST, must not jump the schedule).
+    NotYet(Duration),
 }
 
 /// Idempotency records: IN_PROGRESS with an expiry, then COMPLETED, expiring after a TTL.
@@ -51,9 +54,14 @@ pub trait IdempotencyStore: Send + Sync {
     /// attempted, so the count of failed attempts stays as it was.
     fn release(&self, key: &str) -> impl Future<Output = Result<(), Error>> + Send;
     /// Gives an IN_PROGRESS key up after a failed attempt, counting it: the next claim's
-    /// `failed_attempts` is one higher. Kept for `keep_for`.
-    fn fail(&self, key: &str, keep_for: Duration)
-    -> impl Future<Output = Result<(), Error>> + Send;
+    /// `failed_attempts` is one higher, and claims before `retry_after` has passed get
+    /// `NotYet`. Kept for `keep_for`.
+    fn fail(
+        &self,
+        key: &str,
+        retry_after: Duration,
+        keep_for: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// What a tenant can own; each is a key of the Tenants table (`PHONE#<id>` ...).

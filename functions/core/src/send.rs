@@ -470,7 +470,7 @@ where
                     ))
                 });
             }
-            Claim::Completed(None) | Claim::InProgress => {
+            Claim::Completed(None) | Claim::InProgress | Claim::NotYet(_) => {
                 return Err(Error::Conflict(
                     "a request with this Idempotency-Key is still in progress",
                 ));

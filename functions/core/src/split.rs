@@ -23,6 +23,8 @@ pub struct Split {
     pub events: Vec<Event>,
     /// Parts that could not be split as Meta documents them, queued whole (a metric counts them).
     pub malformed: usize,
+    /// Entries and changes seen, so an original body is kept only when it holds one event.
+    parts: usize,
 }
 
 /// A scalar of any JSON type, or anything else (ignored): an unexpected type is never an error.
@@ -128,7 +130,8 @@ struct Entries<'a> {
 #[derive(Deserialize)]
 struct Entry<'a> {
     id: Option<Loose>,
-    time: Option<Loose>,
+    #[serde(borrow)]
+    time: Option<&'a RawValue>,
     #[serde(borrow)]
     changes: Option<RawList<'a>>,
 }
@@ -231,12 +234,14 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
         }
         None => return Err(invalid("field `object` is missing")),
     }
-    let entry = notification
-        .entry
-        .ok_or_else(|| invalid("field `entry` is missing"))?;
     let mut out = Split {
         events: Vec::new(),
         malformed: 0,
+        parts: 0,
+    };
+    // A notification without entries carries nothing to deliver.
+    let Some(entry) = notification.entry else {
+        return Ok(out);
     };
     let fast = serde_json::from_str::<Entries<'_>>(text_body)
         .ok()
@@ -263,7 +268,8 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
             None => out.whole(&Origin::default(), UNKNOWN_FIELD, None, entry, entry, true),
         }
     }
-    if out.events.len() == 1 {
+    // Meta's bytes go to the tenant unchanged only when they hold nothing but this event.
+    if out.events.len() == 1 && out.parts == 1 {
         out.events[0].original_body = Some(text_body.to_owned());
     }
     Ok(out)
@@ -273,13 +279,15 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
 #[derive(Default)]
 struct Origin {
     waba_id: String,
+    /// The entry's `time` as Meta wrote it (JSON text: a number, or a string).
     time: Option<String>,
 }
 
 fn split_entry(entry: Entry<'_>, raw: Option<&RawValue>, out: &mut Split) {
+    out.parts += 1;
     let origin = Origin {
         waba_id: text(entry.id).unwrap_or_default(),
-        time: text(entry.time),
+        time: entry.time.map(|t| t.get().to_owned()),
     };
     let changes = match entry.changes {
         Some(RawList::Items(changes)) => changes,
@@ -294,6 +302,8 @@ fn split_entry(entry: Entry<'_>, raw: Option<&RawValue>, out: &mut Split) {
             return;
         }
     };
+    // The entry itself counts as one part; each change beyond the first adds one.
+    out.parts += changes.len().saturating_sub(1);
     for change_raw in changes {
         match parse::<Change<'_>>(change_raw) {
             Some(Change {
@@ -322,13 +332,21 @@ impl Split {
         malformed: bool,
     ) {
         self.malformed += usize::from(malformed);
+        let phone_number_id = head.and_then(phone_number_id);
         self.events.push(Event {
-            id: EventId::field(field, &origin.waba_id, origin.time.as_deref(), hashed.get()),
+            id: EventId::field(
+                field,
+                &origin.waba_id,
+                origin.time.as_deref(),
+                phone_number_id.as_deref(),
+                hashed.get(),
+            ),
             kind: EventKind::Field,
             collection: None,
             waba_id: origin.waba_id.clone(),
+            entry_time: origin.time.clone(),
             field: field.to_owned(),
-            phone_number_id: head.and_then(phone_number_id),
+            phone_number_id,
             wamid: None,
             status: None,
             status_timestamp: None,
@@ -393,6 +411,10 @@ impl Split {
         let wamid = text(key.id);
         let contact = match collection.kind {
             EventKind::Message => match_contact(contacts, key.from, key.from_user_id),
+            // A call carries its caller's contact too (`from` is the caller's wa_id).
+            EventKind::Item if collection.id == ItemId::Call => {
+                match_contact(contacts, key.from, key.from_user_id)
+            }
             _ => None,
         };
         self.events.push(Event {
@@ -400,6 +422,7 @@ impl Split {
             kind: collection.kind,
             collection: Some(collection.name.to_owned()),
             waba_id: origin.waba_id.clone(),
+            entry_time: origin.time.clone(),
             field: field.to_owned(),
             phone_number_id: phone_number_id(head),
             status: text(key.status),
@@ -424,11 +447,11 @@ fn phone_number_id(head: &ValueHead<'_>) -> Option<String> {
 /// The event id of one item by its collection's scheme; `None` when the item has no id.
 fn item_id(scheme: ItemId, key: &ItemKey) -> Option<EventId> {
     let id = match &key.id {
-        Some(Loose::Text(s)) if !s.is_empty() => s.as_str(),
+        Some(Loose::Text(s)) if header_safe(s) => s.as_str(),
         _ => return None,
     };
     let part = |v: &Option<Loose>| match v {
-        Some(Loose::Text(s)) => Some(s.clone()),
+        Some(Loose::Text(s)) if header_safe(s) => Some(s.clone()),
         Some(Loose::Number(n)) => Some(n.to_string()),
         _ => None,
     };
@@ -442,6 +465,12 @@ fn item_id(scheme: ItemId, key: &ItemKey) -> Option<EventId> {
         }
         ItemId::Call => EventId::call(id, &part(&key.event)?),
     })
+}
+
+/// An id part that can stand in a `webhook-id` header and a DynamoDB key: visible ASCII, not
+/// empty, not huge. Anything else falls back to a hashed id.
+fn header_safe(part: &str) -> bool {
+    !part.is_empty() && part.len() <= 256 && part.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The contact of a message's sender: by `wa_id` = `from`, or `user_id` = `from_user_id`;
@@ -554,6 +583,73 @@ mod tests {
             assert_eq!(events[0].phone_number_id.as_deref(), Some("P9"), "{field}");
             assert_eq!(events[0].field, field);
         }
+    }
+
+    #[test]
+    fn the_original_body_is_kept_only_when_it_holds_nothing_but_the_event() {
+        let one = notification(r#"{"value":{"x":1},"field":"account_update"}"#);
+        assert!(
+            split_events(one.as_bytes()).unwrap()[0]
+                .original_body
+                .is_some()
+        );
+        // Another WABA's entry without changes must not travel with this tenant's event.
+        let two = one.replace(r#""entry":["#, r#""entry":[{"id":"OTHER","changes":[]},"#);
+        let events = split_events(two.as_bytes()).unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(events[0].original_body.is_none());
+        let rendered = crate::format::render(&events[0], crate::format::DeliveryFormat::Meta);
+        let rendered = String::from_utf8(rendered).unwrap();
+        assert!(!rendered.contains("OTHER"));
+        assert!(rendered.contains(r#""id":"W","time":5,"#), "{rendered}");
+    }
+
+    #[test]
+    fn a_notification_without_entries_is_accepted_and_carries_nothing() {
+        let split = split(br#"{"object":"whatsapp_business_account"}"#).unwrap();
+        assert!(split.events.is_empty());
+    }
+
+    #[test]
+    fn ids_that_could_not_stand_in_a_header_fall_back_to_a_hash() {
+        let body = notification(
+            r#"{"value":{"metadata":{"phone_number_id":"P"},"messages":[{"from":"1","id":"wamid.\r\nX-Evil: 1"}]},"field":"messages"}"#,
+        );
+        let split = split(body.as_bytes()).unwrap();
+        let id = split.events[0].id.as_str();
+        assert!(
+            id.starts_with("messages:") && id.len() == "messages:".len() + 64,
+            "{id}"
+        );
+        assert_eq!(split.malformed, 1);
+    }
+
+    #[test]
+    fn a_call_carries_its_callers_contact() {
+        let body = notification(
+            r#"{"value":{"metadata":{"phone_number_id":"P"},"contacts":[{"wa_id":"1","profile":{"name":"A"}},{"wa_id":"2","profile":{"name":"B"}}],"calls":[{"id":"wacid.9","from":"2","event":"connect"}]},"field":"calls"}"#,
+        );
+        let events = split_events(body.as_bytes()).unwrap();
+        assert!(
+            events[0]
+                .contact
+                .as_ref()
+                .unwrap()
+                .get()
+                .contains(r#""wa_id":"2""#)
+        );
+    }
+
+    #[test]
+    fn byte_identical_id_less_items_of_two_phone_numbers_are_two_events() {
+        let change = |p: &str| {
+            format!(
+                r#"{{"value":{{"metadata":{{"phone_number_id":"{p}"}},"messages":[{{"from":"1","type":"text"}}]}},"field":"messages"}}"#
+            )
+        };
+        let body = notification(&format!("{},{}", change("P1"), change("P2")));
+        let events = split_events(body.as_bytes()).unwrap();
+        assert_ne!(events[0].id, events[1].id);
     }
 
     #[test]

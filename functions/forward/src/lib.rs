@@ -12,6 +12,7 @@ use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::webhook_client::HttpWebhookSender;
 use gateway_aws::{Clients, Settings};
+use gateway_core::event::ClaimCheck;
 use gateway_core::forward::{ForwardConfig, Forwarder, Outcome};
 use gateway_core::metrics::{self, Metric};
 use gateway_core::retry::RetrySchedule;
@@ -67,7 +68,28 @@ enum Verdict {
     DeadLetter,
 }
 
-async fn forward_one(app: &ForwardApp, message: &SqsMessage) -> Verdict {
+/// Events read back from the bucket (up to 3 MB, held several times over while formatted and
+/// signed) delivered at once; the template gives the function the memory for this many.
+const LARGE_AT_ONCE: usize = 5;
+
+async fn forward_one(
+    app: &ForwardApp,
+    message: &SqsMessage,
+    large: &tokio::sync::Semaphore,
+) -> Verdict {
+    let is_large = message
+        .body
+        .as_deref()
+        .is_some_and(|b| ClaimCheck::from_queue_body(b).is_some());
+    let _permit = match is_large {
+        true => Some(
+            large
+                .acquire()
+                .await
+                .expect("the semaphore is never closed"),
+        ),
+        false => None,
+    };
     match attempt(app, message).await {
         Verdict::DeadLetter => dead_letter(app, message).await,
         verdict => verdict,
@@ -106,7 +128,7 @@ async fn attempt(app: &ForwardApp, message: &SqsMessage) -> Verdict {
 /// stays on the queue, offered again after the default visibility.
 async fn dead_letter(app: &ForwardApp, message: &SqsMessage) -> Verdict {
     let body = message.body.as_deref().unwrap_or_default();
-    match app.dead_letters.send_body(body).await {
+    match app.dead_letters.send_on(body).await {
         Ok(()) => {
             metrics::count(Metric::DeadLettered, 1, "forward");
             Verdict::Done
@@ -120,7 +142,8 @@ async fn dead_letter(app: &ForwardApp, message: &SqsMessage) -> Verdict {
 
 /// Forwards a batch; the response names the messages to deliver again.
 pub async fn handle(app: &ForwardApp, batch: SqsEvent) -> SqsBatchResponse {
-    let verdicts = join_all(batch.records.iter().map(|m| forward_one(app, m))).await;
+    let large = tokio::sync::Semaphore::new(LARGE_AT_ONCE);
+    let verdicts = join_all(batch.records.iter().map(|m| forward_one(app, m, &large))).await;
     let mut response = SqsBatchResponse::default();
     for (message, verdict) in batch.records.iter().zip(verdicts) {
         let Verdict::Again(delay) = verdict else {

@@ -45,7 +45,7 @@ struct Cli {
     /// The dead-letter queue (EventsDeadLetterQueueUrl), for `dlq`.
     #[arg(long, env = "DEAD_LETTER_QUEUE_URL", global = true)]
     dead_letter_queue_url: Option<String>,
-    /// The events bucket (EventsBucketName), for `unroutable`.
+    /// The events bucket (EventsBucketName), for `unroutable` and `dlq redrive`.
     #[arg(long, env = "EVENTS_BUCKET", global = true)]
     events_bucket: Option<String>,
     /// Allow http://127.0.0.1 webhook URLs (the local stack only).
@@ -387,7 +387,12 @@ async fn main() -> anyhow::Result<()> {
                 }
                 DlqCommand::Redrive => {
                     let queue = required(&cli.events_queue_url, "EVENTS_QUEUE_URL")?;
-                    let moved = dlq_redrive(&clients.sqs, dlq, queue).await?;
+                    let bucket = EventsBucket::new(
+                        clients.s3.clone(),
+                        required(&cli.events_bucket, "EVENTS_BUCKET")?,
+                    );
+                    let queue = SqsEventQueue::new(clients.sqs.clone(), queue, bucket);
+                    let moved = dlq_redrive(&clients.sqs, dlq, &queue).await?;
                     println!("{}", json!({"moved": moved}));
                 }
             }
