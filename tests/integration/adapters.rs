@@ -504,6 +504,44 @@ mod webhook_client {
         assert_eq!(receiver.received().len(), 2);
     }
 
+    /// A receiver answering every request with a 302 to `location`.
+    async fn redirecting_to(location: String) -> (String, tokio::task::JoinHandle<()>) {
+        let listener = gateway_local::http_server::bind(0).await.unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let task = tokio::spawn(gateway_local::http_server::serve(listener, move |_req| {
+            let location = location.clone();
+            async move {
+                lambda_http::Response::builder()
+                    .status(302)
+                    .header("location", location)
+                    .body(lambda_http::Body::Empty)
+                    .unwrap()
+            }
+        }));
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn a_redirect_with_a_location_is_a_failure_and_is_never_followed() {
+        // Followed, this would be a 2xx from the second receiver.
+        let target = Receiver::start(vec![200]).await;
+        let s = sender(TargetPolicy::AllowLoopbackHttp);
+        for location in [
+            format!("{}/stolen", target.url),
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+        ] {
+            let (url, task) = redirecting_to(location.clone()).await;
+            match s.deliver(&delivery(&url)).await {
+                DeliveryResult::Failed {
+                    status: Some(302), ..
+                } => {}
+                other => panic!("a 302 to {location} must fail as a 302, got {other:?}"),
+            }
+            task.abort();
+        }
+        assert!(target.received().is_empty(), "the redirect was followed");
+    }
+
     #[tokio::test]
     async fn a_receiver_that_never_answers_times_out_as_throttled() {
         // Accepted by the kernel's backlog, never answered.

@@ -248,9 +248,19 @@ async fn envelope_tenants_get_the_event_and_payload_envelope() {
 }
 
 #[tokio::test]
-async fn an_event_no_tenant_owns_is_acknowledged_and_delivered_nowhere() {
+async fn an_event_no_tenant_owns_is_parked_and_acknowledged_not_retried_or_misdelivered() {
     let stack = spawn_stack(stack_options("unroutable")).await;
+    // A tenant that owns another number and WABA: the event must not reach it.
     let receiver = Receiver::start(vec![200]).await;
+    let other = tenant_owning(
+        &stack.tenants(),
+        "106540352240001",
+        "102290129340001",
+        &receiver.url,
+        DeliveryFormat::Meta,
+    )
+    .await;
+    receiver.set_secret(&other.webhook_secret);
     assert_eq!(
         post_webhook(&stack, &fixture("message_video.json"))
             .await
@@ -258,5 +268,21 @@ async fn an_event_no_tenant_owns_is_acknowledged_and_delivered_nowhere() {
         200
     );
     wait_until_drained(&stack, WAIT).await;
+    // The retry schedule is scaled down here: a retried event would reach the DLQ in this time.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(receiver.received().is_empty());
+    assert_eq!(
+        queue_depth(&stack.clients.sqs, &stack.resources.dead_letter_queue_url).await,
+        0,
+        "an unroutable event is parked, not dead-lettered"
+    );
+    let bucket = gateway_aws::blob::EventsBucket::new(
+        stack.clients.s3.clone(),
+        &stack.resources.events_bucket,
+    );
+    let parked = gateway_aws::admin::unroutable_list(&bucket, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].phone_number_id.as_deref(), Some(PHONE_NUMBER_ID));
 }

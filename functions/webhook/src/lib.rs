@@ -134,6 +134,7 @@ async fn ingest(app: &WebhookApp, req: Request) -> Response<Body> {
         Ok(report) => {
             tracing::info!(
                 events = report.events,
+                malformed = report.malformed,
                 phone_number_id = report
                     .phone_number_id
                     .as_deref()
