@@ -30,6 +30,8 @@ struct RuntimeApi {
     first_next: Mutex<Option<Instant>>,
     answered: Mutex<usize>,
     errors: Mutex<Vec<String>>,
+    /// Every invocation's response document, in order.
+    responses: Mutex<Vec<String>>,
 }
 
 async fn runtime_api(api: Arc<RuntimeApi>, req: Request) -> Response<Body> {
@@ -62,6 +64,11 @@ async fn runtime_api(api: Arc<RuntimeApi>, req: Request) -> Response<Body> {
     }
     if path.ends_with("/error") {
         api.errors
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(req.body().as_ref()).into_owned());
+    } else if path.ends_with("/response") {
+        api.responses
             .lock()
             .unwrap()
             .push(String::from_utf8_lossy(req.body().as_ref()).into_owned());
@@ -144,9 +151,12 @@ async fn exec(binary: &PathBuf, env: &[(String, String)]) -> (Running, Duration)
 }
 
 impl Running {
-    async fn run(&mut self, events: Vec<String>) -> u64 {
+    /// Runs `events` and checks that every one was answered, successfully by `ok`; returns
+    /// the peak RSS.
+    async fn run(&mut self, events: Vec<String>, ok: impl Fn(&Value) -> bool) -> u64 {
         let n = events.len();
         let before = *self.api.answered.lock().unwrap();
+        let answered_before = self.api.responses.lock().unwrap().len();
         self.api.events.lock().unwrap().extend(events);
         let deadline = Instant::now() + Duration::from_secs(300);
         while *self.api.answered.lock().unwrap() < before + n && Instant::now() < deadline {
@@ -157,6 +167,19 @@ impl Running {
             errors.is_empty(),
             "invocations failed: {:?}",
             &errors[..errors.len().min(3)]
+        );
+        let responses = self.api.responses.lock().unwrap();
+        let mine = &responses[answered_before..];
+        assert_eq!(mine.len(), n, "every invocation must be answered");
+        let failed: Vec<&String> = mine
+            .iter()
+            .filter(|r| !serde_json::from_str::<Value>(r).is_ok_and(|v| ok(&v)))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{} of {n} invocations did not succeed, e.g. {:?}",
+            failed.len(),
+            &failed[..failed.len().min(2)]
         );
         peak_rss_kib(self.child.id().unwrap())
     }
@@ -268,7 +291,16 @@ async fn main() {
                 }
             })
             .collect();
-        let rss = running.run(events).await;
+        // A 403 or 500 answered quickly is no measurement: every answer must be the success.
+        let rss = running
+            .run(events, |response| match name {
+                "webhook" => response["statusCode"] == 200,
+                "send" => response["statusCode"] == 202,
+                _ => response["batchItemFailures"]
+                    .as_array()
+                    .is_some_and(|f| f.is_empty()),
+            })
+            .await;
         running.stop().await;
         println!(
             "{name:<10} {:>9.1} MiB {:>11.1} ms {:>11.1} ms {:>18.1} MiB",

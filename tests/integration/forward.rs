@@ -286,3 +286,47 @@ async fn an_event_no_tenant_owns_is_parked_and_acknowledged_not_retried_or_misde
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].phone_number_id.as_deref(), Some(PHONE_NUMBER_ID));
 }
+
+#[tokio::test]
+async fn under_the_production_policy_a_webhook_resolving_to_loopback_is_never_connected() {
+    let mut options = stack_options("prodpolicy");
+    options.target_policy = gateway_core::tenant::TargetPolicy::PublicHttpsOnly;
+    // The production policy wants an https Graph API too; this test never sends.
+    options.graph_api_base_url = "https://graph.facebook.com".to_owned();
+    let stack = spawn_stack(options).await;
+    // A TCP listener that counts connections: the guard must refuse before connecting.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    let accept = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    // An https name (so no scheme rule refuses it) that resolves to 127.0.0.1.
+    let url = format!("https://localhost:{port}/hook");
+    tenant_for_fixtures(&stack, &url, DeliveryFormat::Meta).await;
+    assert_eq!(
+        post_webhook(&stack, &fixture("message_text.json"))
+            .await
+            .status(),
+        200
+    );
+    let dlq = &stack.resources.dead_letter_queue_url;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while queue_depth(&stack.clients.sqs, dlq).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refused event should spend its attempts and reach the DLQ"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the SSRF guard let a connection to loopback through"
+    );
+    accept.abort();
+}

@@ -178,6 +178,33 @@ async fn a_graph_send_passes_through_with_the_real_token_and_records_the_message
 }
 
 #[tokio::test]
+async fn mark_as_read_with_a_typing_indicator_passes_through_as_meta_answers_it() {
+    let w = world("mark-read").await;
+    let read = json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.HBgLMTY1MDU1NTAxMDEVAgASGBQ1MTJDQ0MyQzcyNzE0ODUwQ0VENQA=", "typing_indicator": {"type": "text"}});
+    let (status, body) = w
+        .post(&messages_path(PHONE_NUMBER_ID), &w.tenant.api_key, &read)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"success": true}));
+    let seen = w.graph.seen();
+    let sent = seen
+        .iter()
+        .find(|r| r.path == messages_path(PHONE_NUMBER_ID))
+        .expect("forwarded to Meta");
+    assert_eq!(serde_json::from_slice::<Value>(&sent.body).unwrap(), read);
+    // Meta's own check: no messaging_product, Meta's (#100).
+    let (status, body) = w
+        .post(
+            &messages_path(PHONE_NUMBER_ID),
+            &w.tenant.api_key,
+            &json!({"status": "read", "message_id": "wamid.X"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], 100);
+}
+
+#[tokio::test]
 async fn missing_or_unknown_api_keys_are_refused_in_metas_error_shape() {
     let w = world("auth").await;
     let no_key = http()
@@ -386,9 +413,17 @@ async fn an_idempotency_key_replays_conflicts_and_refuses_a_different_body() {
     assert_eq!(s3, 422, "{body}");
     assert_eq!(w.sends_to("4915166666666"), 0);
 
-    // A repeat while the first is still with Meta (the fake holds ...5555 for 1.5 s).
+    // A repeat while the first is still with Meta: the fake holds ...5555 for 3 s, and the
+    // repeat goes only once the fake has the first (a condition, not a guessed sleep).
     let (a, b) = tokio::join!(send("order-2", "4915155555555"), async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while w.sends_to("4915155555555") == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the first send never reached Meta"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         send("order-2", "4915155555555").await
     });
     let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
@@ -588,4 +623,89 @@ async fn media_is_uploaded_described_downloaded_and_deleted_only_by_its_owner() 
         .await
         .unwrap();
     assert_eq!(delete.status(), 200);
+}
+
+#[tokio::test]
+async fn another_tenant_cannot_reach_media_by_any_spelling_of_the_query() {
+    let w = world("media-isolation").await;
+    let owner = &w.tenant.api_key;
+    let boundary = "isolationboundary";
+    let mut multipart = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n").into_bytes();
+    multipart.extend_from_slice(b"\x89PNG secret");
+    multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let upload = http()
+        .post(w.url(&format!("/v23.0/{PHONE_NUMBER_ID}/media")))
+        .bearer_auth(owner)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(multipart)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(upload).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (mine, theirs) = (PHONE_NUMBER_ID, OTHER_PHONE);
+    let intruder = &w.other.api_key;
+    // (path and query, status the gateway itself must answer; None: Meta decides and refuses;
+    // either way never a 2xx)
+    let rows: Vec<(String, Option<u16>)> = vec![
+        (format!("/v23.0/{id}"), Some(403)),
+        (format!("/v23.0/{id}?phone_number_id={mine}"), Some(403)),
+        (
+            format!("/v23.0/{id}?phone_number_id={theirs}&phone_number_id={mine}"),
+            Some(403),
+        ),
+        (
+            format!("/v23.0/{id}?phone_number_id={theirs}&phone%5Fnumber%5Fid={mine}"),
+            Some(403),
+        ),
+        (format!("/v23.0/{id}?phone%5fnumber%5fid={mine}"), Some(403)),
+        (format!("/v23.0/{id}?phone_number_id=abc"), Some(400)),
+        // Its own number: the gateway lets it ask, and Meta (the fake, as Meta documents)
+        // refuses media uploaded on another number.
+        (format!("/v23.0/{id}?phone_number_id={theirs}"), None),
+        (format!("/v1/media/{id}"), Some(403)),
+        (
+            format!("/v1/media/{id}?phone_number_id={theirs}&phone%5Fnumber%5Fid={mine}"),
+            Some(403),
+        ),
+        (format!("/v1/media/{id}?phone_number_id={mine}"), Some(403)),
+        (format!("/v1/media/{id}?phone_number_id={theirs}"), None),
+    ];
+    let mut failures = Vec::new();
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        for (path, expected) in &rows {
+            if method == reqwest::Method::DELETE && path.starts_with("/v1/") {
+                continue;
+            }
+            let response = http()
+                .request(method.clone(), w.url(path))
+                .bearer_auth(intruder)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            let ok = match expected {
+                Some(s) => status == *s,
+                None => !(200..300).contains(&status),
+            };
+            if !ok || text.contains("secret") || text.contains("_media") {
+                failures.push(format!("{method} {path}: {status} {text}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    // The owner still has it, and no intruder request reached Meta with the owner's number.
+    assert_eq!(w.get(&format!("/v23.0/{id}"), owner).await.0, 200);
+    let leaked: Vec<_> = w
+        .graph
+        .seen()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&id) && r.query.as_deref().is_some_and(|q| q.contains(mine)))
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
 }

@@ -216,7 +216,9 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
             "WEBHOOK_TIMEOUT_SECS".into(),
             options.webhook_timeout.as_secs().max(1).to_string(),
         );
-        variables.insert("ALLOW_LOOPBACK_HTTP_TARGETS".into(), "true".into());
+        if options.target_policy == gateway_core::tenant::TargetPolicy::AllowLoopbackHttp {
+            variables.insert("ALLOW_LOOPBACK_HTTP_TARGETS".into(), "true".into());
+        }
         let timeout: i32 = scalar(&props["Timeout"])
             .and_then(|t| t.parse().ok())
             .unwrap_or(30);

@@ -1,6 +1,7 @@
 //! Meta's Graph API over HTTPS with the gateway's access token. Retries only where Meta provably
 //! did not accept the request: the connection never carried it (refused, DNS, TLS), or Meta
-//! answered 429 with 130429/131056, while the deadline allows. A 5xx after sending is returned.
+//! answered a 4xx carrying 130429/131056 (Meta uses 400 for them), while the deadline allows.
+//! A 5xx after sending is returned.
 
 use std::time::{Duration, Instant};
 

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod mask;
 pub mod metrics;
 pub mod ports;
+pub mod query;
 pub mod retry;
 pub mod send;
 pub mod signature;

@@ -3,6 +3,16 @@
 //! permission). template.yaml's alarms name the same namespace, metric and dimension.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Off until a Lambda entry point turns it on: in tests and the local stack the lines would
+/// only interleave with other output (the same counts are in the WARN log lines).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Publishes metrics from now on (the Lambda functions' `main`).
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
 
 pub const NAMESPACE: &str = "WhatsAppGateway";
 
@@ -46,7 +56,7 @@ pub fn emf_line(metric: Metric, value: u64, service: &str, timestamp_ms: i64) ->
 
 /// Publishes `value` of `metric` (nothing when it is zero).
 pub fn count(metric: Metric, value: u64, service: &str) {
-    if value == 0 {
+    if value == 0 || !ENABLED.load(Ordering::Relaxed) {
         return;
     }
     let now_ms = std::time::SystemTime::now()

@@ -17,6 +17,7 @@ use crate::ports::{
     Claim, GraphApi, GraphRequest, GraphResponse, HttpMethod, IdempotencyStore, MessageRecord,
     MessageStore, OwnerKind, TenantDirectory,
 };
+use crate::query::Query;
 use crate::tenant::{CallbackUrl, TargetPolicy, Tenant};
 
 /// A repeat of an Idempotency-Key within this window replays the first response.
@@ -150,7 +151,10 @@ fn is_success(status: u16) -> bool {
 /// Whether a Meta answer says the request was throttled before it was accepted: 429 with
 /// 130429 (throughput) or 131056 (pair rate limit). Only these are retried.
 pub fn is_retryable_meta_throttle(status: u16, body: &[u8]) -> bool {
-    status == 429
+    // Meta answers these codes with HTTP 400 (its error-code reference) and some paths with
+    // 429; Meta says to decide by `code`, so any 4xx carrying one is a throttle. A 5xx is not:
+    // Meta may have accepted the message.
+    (400..500).contains(&status)
         && serde_json::from_slice::<Value>(body)
             .ok()
             .and_then(|v| v["error"]["code"].as_i64())
@@ -550,10 +554,10 @@ where
             content_type,
             body,
         } = call;
-        let with_query = |path: String| match query {
-            Some(q) if !q.is_empty() => format!("{path}?{q}"),
-            _ => path,
-        };
+        // Checked and forwarded as the same decoded pairs: no spelling of a key can reach Meta
+        // unchecked.
+        let query = Query::parse(query);
+        let with_query = |path: String| query.append_to(path);
         let mut request = GraphRequest {
             method,
             path_and_query: String::new(),
@@ -641,7 +645,7 @@ where
                 Ok(ApiResponse::from_graph(response))
             }
             GraphRoute::Media { media_id } => {
-                self.require_media(tenant, media_id, query).await?;
+                self.require_media(tenant, media_id, &query).await?;
                 request.path_and_query = with_query(format!("/{version}/{media_id}"));
                 Ok(ApiResponse::from_graph(self.graph.call(request).await?))
             }
@@ -655,32 +659,31 @@ where
         &self,
         tenant: &Tenant,
         media_id: &str,
-        query: Option<&str>,
+        query: &Query,
     ) -> Result<(), Error> {
-        if self
+        // Every phone_number_id the request names goes to Meta, so every one must be the
+        // tenant's, whether or not the media is.
+        let phones: Vec<&str> = query.values("phone_number_id").collect();
+        for phone in &phones {
+            self.require_owner(
+                tenant,
+                OwnerKind::Phone,
+                &numeric_id(phone, "phone_number_id")?,
+            )
+            .await?;
+        }
+        let owned = self
             .tenants
             .owner(OwnerKind::Media, media_id)
             .await?
             .as_ref()
-            == Some(&tenant.id)
-        {
+            == Some(&tenant.id);
+        // Media the gateway has not seen is reachable only with one of the tenant's numbers,
+        // which Meta then checks the media belongs to.
+        if owned || !phones.is_empty() {
             return Ok(());
         }
-        let phone = query.and_then(|q| {
-            q.split('&')
-                .find_map(|pair| pair.strip_prefix("phone_number_id=").map(str::to_owned))
-        });
-        match phone {
-            Some(phone) => {
-                self.require_owner(
-                    tenant,
-                    OwnerKind::Phone,
-                    &numeric_id(&phone, "phone_number_id")?,
-                )
-                .await
-            }
-            None => Err(Error::Forbidden("this API key may not use that id")),
-        }
+        Err(Error::Forbidden("this API key may not use that id"))
     }
 
     /// `POST /v1/messages`.
@@ -775,11 +778,9 @@ where
         query: Option<&str>,
     ) -> Result<ApiResponse, Error> {
         let media_id = numeric_id(media_id, "media_id")?;
-        self.require_media(tenant, &media_id, query).await?;
-        let path = match query {
-            Some(q) if !q.is_empty() => format!("/{}/{media_id}?{q}", self.graph_version),
-            _ => format!("/{}/{media_id}", self.graph_version),
-        };
+        let query = Query::parse(query);
+        self.require_media(tenant, &media_id, &query).await?;
+        let path = query.append_to(format!("/{}/{media_id}", self.graph_version));
         let info = self
             .graph
             .call(GraphRequest {
@@ -932,10 +933,22 @@ mod tests {
     }
 
     #[test]
-    fn only_metas_throughput_429s_are_retried() {
+    fn metas_throughput_and_pair_rate_codes_are_retried_whatever_4xx_carries_them() {
         assert!(is_retryable_meta_throttle(
             429,
             br#"{"error":{"code":130429}}"#
+        ));
+        assert!(is_retryable_meta_throttle(
+            400,
+            br#"{"error":{"code":130429}}"#
+        ));
+        assert!(is_retryable_meta_throttle(
+            400,
+            br#"{"error":{"code":131056}}"#
+        ));
+        assert!(!is_retryable_meta_throttle(
+            400,
+            br#"{"error":{"code":131047}}"#
         ));
         assert!(is_retryable_meta_throttle(
             429,

@@ -8,6 +8,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
+    gateway_core::metrics::enable();
     let settings = Settings::from_env()?;
     let clients = Clients::new(&sdk_config().await);
     let app = ForwardApp::from_settings(&clients, &settings)?;

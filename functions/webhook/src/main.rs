@@ -7,6 +7,7 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
+    gateway_core::metrics::enable();
     let settings = Settings::from_env()?;
     let clients = Clients::new(&sdk_config().await);
     let app = WebhookApp::from_env(&clients, &settings).await?;

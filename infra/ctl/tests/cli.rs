@@ -360,8 +360,34 @@ async fn dead_letters_are_listed_and_redriven_with_a_count() {
     for id in ["wamid.d1", "wamid.d2", "wamid.d3"] {
         assert!(listed.stdout.contains(id));
     }
-    // Listing leaves them in place (once their brief hiding ends).
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    // Listing leaves them in place: wait until all three are visible again (their brief
+    // hiding ends), a condition rather than a guessed sleep.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let attrs = ctl
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&ctl.resources.dead_letter_queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        let visible = attrs
+            .get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        if visible == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "listed messages never became visible again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     assert_eq!(ctl.json(&["dlq", "redrive"])["moved"], 3);
     let back = ctl
         .clients

@@ -4,9 +4,10 @@
 //!
 //! Recipients choose the behaviour by their last digits:
 //! - `...131047`: 400 with error 131047 (re-engagement window closed), every time;
-//! - `...130429`: 429 with error 130429 (throughput) the first time, then accepted;
+//! - `...130429`: 400 with error 130429 (throughput, as Meta answers it) the first time, then
+//!   accepted;
 //! - `...500`: 500 with Meta's unknown error, every time;
-//! - `...5555`: accepted, but only after 1.5 s (a send still in flight).
+//! - `...5555`: accepted, but only after 3 s (a send still in flight).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,9 @@ pub struct SeenRequest {
     pub body: Vec<u8>,
 }
 
+/// An uploaded file: bytes, mime type, and the phone number it was uploaded on.
+type StoredMedia = (Vec<u8>, String, String);
+
 struct State {
     access_token: Secret,
     app_secret: Secret,
@@ -38,7 +42,7 @@ struct State {
     status_delay: Duration,
     counter: AtomicU64,
     throttled: Mutex<HashSet<String>>,
-    media: Mutex<HashMap<String, (Vec<u8>, String)>>,
+    media: Mutex<HashMap<String, StoredMedia>>,
     seen: Mutex<Vec<SeenRequest>>,
     http: reqwest::Client,
 }
@@ -141,7 +145,7 @@ async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["_media", id]) => match state.media.lock().unwrap().get(*id) {
-            Some((bytes, mime)) => Response::builder()
+            Some((bytes, mime, _)) => Response::builder()
                 .status(200)
                 .header("content-type", mime.as_str())
                 .body(Body::Binary(bytes.clone()))
@@ -151,7 +155,7 @@ async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
         ("POST", [_, phone, "messages"]) => {
             let to: Value = serde_json::from_slice(&body).unwrap_or_default();
             if to["to"].as_str().is_some_and(|t| t.ends_with("5555")) {
-                tokio::time::sleep(Duration::from_millis(1500)).await;
+                tokio::time::sleep(Duration::from_millis(3000)).await;
             }
             send_message(&state, phone, &body)
         }
@@ -176,8 +180,20 @@ async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
         ("DELETE", [_, _, "message_templates"]) => json_response(200, json!({"success": true})),
         ("POST", [_, phone, "media"]) => upload_media(&state, phone, &req, &body),
         ("POST", [_, _template_id]) => json_response(200, json!({"success": true})),
+        ("GET" | "DELETE", [_, media_id])
+            if !media_phone_matches(&state, media_id, query.as_deref()) =>
+        {
+            // Meta: with phone_number_id, the call is processed only when the media was
+            // uploaded on that number.
+            meta_error(
+                400,
+                100,
+                "(#100) Invalid parameter",
+                Some("The media does not belong to phone_number_id"),
+            )
+        }
         ("GET", [_, media_id]) => match state.media.lock().unwrap().get(*media_id) {
-            Some((bytes, mime)) => json_response(
+            Some((bytes, mime, _)) => json_response(
                 200,
                 json!({
                     "messaging_product": "whatsapp",
@@ -203,6 +219,17 @@ async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
     }
 }
 
+/// Whether every `phone_number_id` of the query is the number the media was uploaded on.
+fn media_phone_matches(state: &State, media_id: &str, query: Option<&str>) -> bool {
+    let media = state.media.lock().unwrap();
+    let Some((_, _, uploaded_on)) = media.get(media_id) else {
+        return true;
+    };
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "phone_number_id")
+        .all(|(_, v)| v == uploaded_on.as_str())
+}
+
 fn sha256(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).to_vec()
@@ -223,6 +250,26 @@ fn send_message(state: &Arc<State>, phone_number_id: &str, body: &[u8]) -> Respo
     if request.get("callback_url").is_some() {
         return meta_error(400, 100, "(#100) Param callback_url is not valid", None);
     }
+    if request["messaging_product"] != "whatsapp" {
+        return meta_error(
+            400,
+            100,
+            "(#100) The parameter messaging_product is required.",
+            None,
+        );
+    }
+    // Mark as read (optionally with a typing indicator): no `to`, a `message_id`.
+    if request["status"] == "read" {
+        return match request["message_id"].as_str() {
+            Some(_) => json_response(200, json!({"success": true})),
+            None => meta_error(
+                400,
+                100,
+                "(#100) The parameter message_id is required.",
+                None,
+            ),
+        };
+    }
     let Some(to) = request["to"]
         .as_str()
         .map(|t| t.trim_start_matches('+').to_owned())
@@ -239,9 +286,10 @@ fn send_message(state: &Arc<State>, phone_number_id: &str, body: &[u8]) -> Respo
             ),
         );
     }
+    // Meta answers its throughput limit with HTTP 400 and code 130429 (error-code reference).
     if to.ends_with("130429") && state.throttled.lock().unwrap().insert(to.clone()) {
         return meta_error(
-            429,
+            400,
             130_429,
             "(#130429) Rate limit hit",
             Some("Cloud API message throughput has been reached."),
@@ -321,7 +369,7 @@ fn gateway_core_now() -> i64 {
 }
 
 /// Takes the `file` part of a multipart upload, as Meta's media endpoint does.
-fn upload_media(state: &Arc<State>, _phone: &str, req: &Request, body: &[u8]) -> Response<Body> {
+fn upload_media(state: &Arc<State>, phone: &str, req: &Request, body: &[u8]) -> Response<Body> {
     let content_type = req
         .headers()
         .get("content-type")
@@ -342,7 +390,7 @@ fn upload_media(state: &Arc<State>, _phone: &str, req: &Request, body: &[u8]) ->
         .media
         .lock()
         .unwrap()
-        .insert(id.clone(), (bytes, mime));
+        .insert(id.clone(), (bytes, mime, phone.to_owned()));
     json_response(200, json!({"id": id}))
 }
 

@@ -47,6 +47,9 @@ pub struct StackOptions {
     pub webhook_timeout: Duration,
     /// Run the forward poller (tests of ingest alone turn it off to inspect the queue).
     pub forward: bool,
+    /// Loopback http:// targets are allowed locally (receivers run on this machine); a test of
+    /// the production default sets `PublicHttpsOnly`.
+    pub target_policy: TargetPolicy,
 }
 
 impl StackOptions {
@@ -63,6 +66,7 @@ impl StackOptions {
             retry_scale: 1.0,
             webhook_timeout: Duration::from_secs(10),
             forward: true,
+            target_policy: TargetPolicy::AllowLoopbackHttp,
         }
     }
 }
@@ -93,7 +97,7 @@ impl LocalStack {
             webhook_timeout: options.webhook_timeout,
             retry_scale: options.retry_scale,
             // The one place loopback http:// targets are allowed: receivers run on this machine.
-            target_policy: TargetPolicy::AllowLoopbackHttp,
+            target_policy: options.target_policy,
         };
         let webhook = Arc::new(WebhookApp::new(
             SqsEventQueue::new(

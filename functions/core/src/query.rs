@@ -1,0 +1,64 @@
+//! A request's query string as pairs: parsed once (keys and values percent-decoded, `+` as a
+//! space), checked on the pairs, and rebuilt from them. What Meta receives is exactly what the
+//! gateway checked: `phone%5Fnumber%5Fid` is `phone_number_id` in both places.
+
+/// The decoded pairs of a query string, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Self {
+        Query {
+            pairs: url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        }
+    }
+
+    /// Every value of `key`, however it was encoded.
+    pub fn values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `path` with the query rebuilt from the checked pairs (nothing added when empty).
+    pub fn append_to(&self, path: String) -> String {
+        if self.pairs.is_empty() {
+            return path;
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.pairs)
+            .finish();
+        format!("{path}?{query}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_a_key_is_one_key_and_meta_gets_the_canonical_form() {
+        let q = Query::parse(Some(
+            "phone_number_id=1&phone%5Fnumber%5Fid=2&phone_number_id=3+4&fields=a%2Cb",
+        ));
+        assert_eq!(
+            q.values("phone_number_id").collect::<Vec<_>>(),
+            ["1", "2", "3 4"]
+        );
+        assert_eq!(
+            q.append_to("/v23.0/9".into()),
+            "/v23.0/9?phone_number_id=1&phone_number_id=2&phone_number_id=3+4&fields=a%2Cb"
+        );
+    }
+
+    #[test]
+    fn an_empty_query_adds_nothing() {
+        assert_eq!(Query::parse(None).append_to("/x".into()), "/x");
+        assert_eq!(Query::parse(Some("")).append_to("/x".into()), "/x");
+    }
+}
