@@ -138,11 +138,6 @@ impl Event {
         }
     }
 
-    /// The phone number or WABA to route by, for logs.
-    pub fn owner_key(&self) -> &str {
-        self.phone_number_id.as_deref().unwrap_or(&self.waba_id)
-    }
-
     pub fn to_queue_body(&self) -> String {
         serde_json::to_string(self).expect("an event always serializes")
     }
@@ -356,6 +351,38 @@ mod tests {
             Some(check)
         );
         assert_eq!(ClaimCheck::from_queue_body(&body), None);
+    }
+
+    #[test]
+    fn the_size_limit_is_the_documented_3_mib() {
+        assert_eq!(MAX_WEBHOOK_BYTES, 3_145_728);
+    }
+
+    #[test]
+    fn a_field_name_that_could_not_stand_in_a_header_is_written_unknown() {
+        for bad in [
+            "a".repeat(65),
+            "two words".to_owned(),
+            "tab\tfield".to_owned(),
+        ] {
+            let id = EventId::field(&bad, "W", None, None, "{}");
+            assert!(id.as_str().starts_with("unknown:"), "{bad}: {id}");
+        }
+        let long_ok = "a".repeat(64);
+        let id = EventId::field(&long_ok, "W", None, None, "{}");
+        assert!(id.as_str().starts_with(&format!("{long_ok}:")));
+    }
+
+    #[test]
+    fn a_renewed_claim_check_names_a_new_object_of_the_same_body() {
+        let events = split_events(BATCH.as_bytes()).unwrap();
+        let check = ClaimCheck::for_body(&events[0], "body");
+        let renewed = check.renewed(1_700_000_000_000);
+        let base = check.claim_check.trim_end_matches(".json");
+        assert_eq!(renewed.claim_check, format!("{base}@1700000000000.json"));
+        assert_eq!(renewed.id, check.id);
+        // Renewing again replaces the time instead of stacking them.
+        assert_eq!(renewed.renewed(5).claim_check, format!("{base}@5.json"));
     }
 
     #[test]

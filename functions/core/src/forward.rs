@@ -428,6 +428,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn two_events_are_two_deliveries_not_one_and_a_duplicate() {
+        let (f, sender, _) = forwarder(vec![ok()]);
+        let other = String::from_utf8(STATUS.to_vec())
+            .unwrap()
+            .replace("wamid.1", "wamid.2");
+        for body in [STATUS, other.as_bytes()] {
+            let event = split_events(body).unwrap().remove(0);
+            assert_eq!(
+                f.forward(&event, 100, 0.5).await.unwrap(),
+                Outcome::Delivered
+            );
+        }
+        assert_eq!(sender.sent.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn media_in_a_delivered_message_becomes_the_tenants_and_statuses_name_none() {
+        let tenants = MemoryTenants::default();
+        tenants.add(tenant("acme", "https://acme.example/hook"), &["P"], &["W"]);
+        let f = Forwarder::new(
+            MemoryIdempotency::default(),
+            tenants.clone(),
+            MemoryMessages::default(),
+            ScriptedSender::new(vec![ok()]),
+            MemoryParking::default(),
+            ForwardConfig::default(),
+        );
+        let image = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"metadata":{"phone_number_id":"P"},"messages":[{"from":"1","id":"wamid.i","type":"image","image":{"id":"777"}}]},"field":"messages"}]}]}"#;
+        let event = split_events(image).unwrap().remove(0);
+        f.forward(&event, 100, 0.5).await.unwrap();
+        assert_eq!(
+            tenants.owner(OwnerKind::Media, "777").await.unwrap(),
+            Some(TenantId("acme".into()))
+        );
+        // A status that happens to carry a media-shaped object names no media.
+        let status = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"metadata":{"phone_number_id":"P"},"statuses":[{"id":"wamid.s","status":"sent","x":{"type":"image","image":{"id":"888"}}}]},"field":"messages"}]}]}"#;
+        let event = split_events(status).unwrap().remove(0);
+        f.forward(&event, 100, 0.5).await.unwrap();
+        assert_eq!(tenants.owner(OwnerKind::Media, "888").await.unwrap(), None);
+    }
+
+    #[tokio::test]
     async fn a_suspended_tenants_event_is_deferred_not_dropped() {
         let tenants = MemoryTenants::default();
         let mut suspended = tenant("acme", "https://acme.example/hook");

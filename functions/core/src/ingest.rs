@@ -124,6 +124,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_of_exactly_the_limit_is_not_too_large() {
+        let edge = vec![b' '; MAX_WEBHOOK_BYTES];
+        let err = ingest(MemoryQueue::default())
+            .ingest(&edge, None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.status(),
+            401,
+            "checked for a signature, not refused for size"
+        );
+    }
+
+    #[tokio::test]
     async fn an_oversized_body_is_refused_before_verification() {
         let big = vec![b' '; MAX_WEBHOOK_BYTES + 1];
         let err = ingest(MemoryQueue::default())

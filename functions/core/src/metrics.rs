@@ -54,23 +54,38 @@ pub fn emf_line(metric: Metric, value: u64, service: &str, timestamp_ms: i64) ->
     .to_string()
 }
 
-/// Publishes `value` of `metric` (nothing when it is zero).
-pub fn count(metric: Metric, value: u64, service: &str) {
+/// The line `count` would print now: none while metrics are off, or for a zero.
+fn line_now(metric: Metric, value: u64, service: &str) -> Option<String> {
     if value == 0 || !ENABLED.load(Ordering::Relaxed) {
-        return;
+        return None;
     }
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default();
-    let line = emf_line(metric, value, service, now_ms);
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    Some(emf_line(metric, value, service, now_ms))
+}
+
+/// Publishes `value` of `metric` (nothing when it is zero).
+pub fn count(metric: Metric, value: u64, service: &str) {
+    if let Some(line) = line_now(metric, value, service) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn once_enabled_a_count_is_a_line_and_a_zero_is_none() {
+        enable();
+        let line = line_now(Metric::DeadLettered, 2, "forward").expect("a line once enabled");
+        let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(line["DeadLettered"], 2);
+        assert!(line_now(Metric::DeadLettered, 0, "forward").is_none());
+    }
 
     #[test]
     fn an_emf_line_names_the_metric_its_dimension_and_its_value() {

@@ -113,6 +113,24 @@ mod tests {
     }
 
     #[test]
+    fn a_scale_that_is_not_a_positive_number_is_no_scale() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(
+                RetrySchedule::scaled(bad),
+                RetrySchedule::default(),
+                "{bad}"
+            );
+        }
+        assert_eq!(RetrySchedule::scaled(7.0), RetrySchedule::default());
+        assert_ne!(RetrySchedule::scaled(0.5), RetrySchedule::default());
+    }
+
+    #[test]
+    fn the_receive_backstop_is_three_times_the_attempts() {
+        assert_eq!(RetrySchedule::default().receive_backstop(), 24);
+    }
+
+    #[test]
     fn after_the_last_attempt_there_is_no_retry() {
         let s = RetrySchedule::default();
         assert_eq!(s.attempts(), 8);

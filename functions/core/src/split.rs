@@ -23,7 +23,8 @@ pub struct Split {
     pub events: Vec<Event>,
     /// Parts that could not be split as Meta documents them, queued whole (a metric counts them).
     pub malformed: usize,
-    /// Entries and changes seen, so an original body is kept only when it holds one event.
+    /// Entries seen (each change gives at least one event), so an original body is kept only
+    /// when it holds nothing but its one event.
     parts: usize,
 }
 
@@ -302,8 +303,6 @@ fn split_entry(entry: Entry<'_>, raw: Option<&RawValue>, out: &mut Split) {
             return;
         }
     };
-    // The entry itself counts as one part; each change beyond the first adds one.
-    out.parts += changes.len().saturating_sub(1);
     for change_raw in changes {
         match parse::<Change<'_>>(change_raw) {
             Some(Change {
@@ -653,6 +652,47 @@ mod tests {
     }
 
     #[test]
+    fn an_odd_entry_is_kept_whole_and_the_entries_beside_it_are_split_as_usual() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":{"a":1}},{"id":"W2","changes":[{"value":{"metadata":{"phone_number_id":"P"},"messages":[{"from":"1","id":"wamid.s1"},{"from":"1","id":"wamid.s2"}]},"field":"messages"}]}]}"#;
+        let split = split(body.as_bytes()).unwrap();
+        let ids: Vec<&str> = split.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        assert_eq!(&ids[1..], ["wamid.s1", "wamid.s2"]);
+        assert_eq!(split.malformed, 1);
+    }
+
+    #[test]
+    fn a_value_that_is_not_an_object_is_malformed_only_where_items_were_expected() {
+        let messages =
+            split(notification(r#"{"value":"x","field":"messages"}"#).as_bytes()).unwrap();
+        assert_eq!((messages.events.len(), messages.malformed), (1, 1));
+        let other =
+            split(notification(r#"{"value":"x","field":"account_alerts"}"#).as_bytes()).unwrap();
+        assert_eq!((other.events.len(), other.malformed), (1, 0));
+    }
+
+    #[test]
+    fn a_lone_contact_belongs_to_the_message_even_when_from_differs() {
+        let body = notification(
+            r#"{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"P"},"contacts":[{"wa_id":"111"}],"messages":[{"from":"999","id":"wamid.c1"}]},"field":"messages"}"#,
+        );
+        let events = split_events(body.as_bytes()).unwrap();
+        assert!(events[0].contact.as_ref().unwrap().get().contains("111"));
+        assert_eq!(events[0].messaging_product.as_deref(), Some("whatsapp"));
+    }
+
+    #[test]
+    fn status_parts_may_be_numbers_but_not_header_breaking_text() {
+        let body = notification(
+            r#"{"value":{"metadata":{"phone_number_id":"P"},"statuses":[{"id":"wamid.g","status":"read","recipient_participant_id":16505550101},{"id":"wamid.h","status":"read\r\nX-Evil: 1"}]},"field":"messages"}"#,
+        );
+        let split = split(body.as_bytes()).unwrap();
+        assert_eq!(split.events[0].id.as_str(), "wamid.g:read:16505550101");
+        assert!(split.events[1].id.as_str().starts_with("messages:"));
+        assert_eq!(split.malformed, 1);
+    }
+
+    #[test]
     fn every_collection_the_field_table_names_is_read_by_the_splitter() {
         for field in ["messages", "calls", "smb_message_echoes"] {
             for collection in collections_of(field) {
@@ -683,5 +723,14 @@ mod tests {
         assert!(events.iter().all(|e| e.kind == EventKind::Item));
         assert_eq!(events[2].collection.as_deref(), Some("statuses"));
         assert_eq!(events[3].collection.as_deref(), Some("message_echoes"));
+        // Only calls take a contact among items: an echo's `from` is the business.
+        let echo_with_contacts = notification(
+            r#"{"value":{"metadata":{"phone_number_id":"P"},"contacts":[{"wa_id":"1"}],"message_echoes":[{"id":"wamid.e2","from":"1"}]},"field":"smb_message_echoes"}"#,
+        );
+        assert!(
+            split_events(echo_with_contacts.as_bytes()).unwrap()[0]
+                .contact
+                .is_none()
+        );
     }
 }
