@@ -151,3 +151,46 @@ impl Error {
         .to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(body: &str) -> serde_json::Value {
+        serde_json::from_str(body).unwrap()
+    }
+
+    #[test]
+    fn the_gateway_body_names_code_message_and_field() {
+        let err = Error::invalid("unknown_field", "colour", "unknown field `colour`");
+        let body = json(&err.gateway_body());
+        assert_eq!(body["error"]["code"], "unknown_field");
+        assert_eq!(body["error"]["message"], "unknown field `colour`");
+        assert_eq!(body["error"]["field"], "colour");
+        let forbidden = json(&Error::Forbidden("no").gateway_body());
+        assert_eq!(forbidden["error"]["code"], "forbidden");
+        assert!(forbidden["error"].get("field").is_none());
+    }
+
+    #[test]
+    fn internals_never_leak_into_a_public_message() {
+        let err = Error::Internal(anyhow::anyhow!("table tenants-prod: access denied"));
+        assert_eq!(err.public_message(), "internal error");
+        assert!(!err.gateway_body().contains("tenants-prod"));
+        assert!(!err.graph_body("T").contains("tenants-prod"));
+        assert_eq!(Error::Forbidden("no way").public_message(), "no way");
+    }
+
+    #[test]
+    fn the_graph_body_is_metas_error_shape() {
+        let body = json(&Error::Unauthorized("bad key").graph_body("AbC"));
+        assert_eq!(body["error"]["type"], "OAuthException");
+        assert_eq!(body["error"]["code"], 190);
+        assert_eq!(body["error"]["message"], "bad key");
+        assert_eq!(body["error"]["fbtrace_id"], "AbC");
+        let body = json(&Error::Forbidden("x").graph_body("T"));
+        assert_eq!(body["error"]["code"], 200);
+        let body = json(&Error::NotFound("x").graph_body("T"));
+        assert_eq!(body["error"]["type"], "GraphMethodException");
+    }
+}

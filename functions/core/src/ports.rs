@@ -224,3 +224,23 @@ pub trait GraphApi: Send + Sync {
     /// Fetches a media URL Meta handed out (it needs the access token).
     fn download(&self, url: &str) -> impl Future<Output = Result<GraphResponse, Error>> + Send;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_rank_in_the_order_meta_sends_them() {
+        let order = ["whatever", "sent", "delivered", "read", "played"];
+        let ranks: Vec<u8> = order.iter().map(|s| status_rank(s)).collect();
+        assert_eq!(ranks, [0, 1, 2, 3, 4]);
+        assert_eq!(status_rank("failed"), status_rank("delivered"));
+    }
+
+    #[test]
+    fn methods_are_named_as_http_names_them() {
+        assert_eq!(HttpMethod::Get.as_str(), "GET");
+        assert_eq!(HttpMethod::Post.as_str(), "POST");
+        assert_eq!(HttpMethod::Delete.as_str(), "DELETE");
+    }
+}

@@ -151,6 +151,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_url_of_exactly_the_limit_passes_and_keeps_its_text() {
+        let base = "https://example.com/";
+        let url = format!("{base}{}", "a".repeat(MAX_URL_LEN - base.len()));
+        let target = TargetUrl::parse(&url, TargetPolicy::default()).unwrap();
+        assert_eq!(target.as_str(), url);
+        assert!(TargetUrl::parse("https://:pw@example.com/", TargetPolicy::default()).is_err());
+        let callback = CallbackUrl::parse(
+            "https://hooks.acme.example/s",
+            &["acme.example".to_owned()],
+            TargetPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(callback.as_str(), "https://hooks.acme.example/s");
+        assert_eq!(TenantId("t-1".into()).as_str(), "t-1");
+    }
+
+    #[test]
     fn https_public_targets_are_accepted() {
         assert!(TargetUrl::parse("https://hooks.example.com/wa", TargetPolicy::default()).is_ok());
         assert!(TargetUrl::parse("https://8.8.8.8/x", TargetPolicy::default()).is_ok());
