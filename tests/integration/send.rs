@@ -79,6 +79,26 @@ async fn world(name: &str) -> World {
 }
 
 impl World {
+    /// Uploads `image` as a PNG on the fixtures' phone number, as an SDK's multipart upload.
+    async fn upload_png(&self, key: &str, image: &[u8]) -> (u16, Value) {
+        let boundary = "gatewayboundary";
+        let mut multipart = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n").into_bytes();
+        multipart.extend_from_slice(image);
+        multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let upload = http()
+            .post(self.url(&format!("/v23.0/{PHONE_NUMBER_ID}/media")))
+            .bearer_auth(key)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(multipart)
+            .send()
+            .await
+            .unwrap();
+        status_and_json(upload).await
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.stack.url())
     }
@@ -572,22 +592,7 @@ async fn media_is_uploaded_described_downloaded_and_deleted_only_by_its_owner() 
     let w = world("media").await;
     let key = &w.tenant.api_key;
     let image: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
-    let boundary = "gatewayboundary";
-    let mut multipart = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n").into_bytes();
-    multipart.extend_from_slice(&image);
-    multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let upload = http()
-        .post(w.url(&format!("/v23.0/{PHONE_NUMBER_ID}/media")))
-        .bearer_auth(key)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(multipart)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_and_json(upload).await;
+    let (status, body) = w.upload_png(key, &image).await;
     assert_eq!(status, 200, "{body}");
     let media_id = body["id"].as_str().unwrap().to_owned();
 
@@ -629,22 +634,7 @@ async fn media_is_uploaded_described_downloaded_and_deleted_only_by_its_owner() 
 async fn another_tenant_cannot_reach_media_by_any_spelling_of_the_query() {
     let w = world("media-isolation").await;
     let owner = &w.tenant.api_key;
-    let boundary = "isolationboundary";
-    let mut multipart = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n").into_bytes();
-    multipart.extend_from_slice(b"\x89PNG secret");
-    multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let upload = http()
-        .post(w.url(&format!("/v23.0/{PHONE_NUMBER_ID}/media")))
-        .bearer_auth(owner)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(multipart)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_and_json(upload).await;
+    let (status, body) = w.upload_png(owner, b"\x89PNG secret").await;
     assert_eq!(status, 200, "{body}");
     let id = body["id"].as_str().unwrap().to_owned();
     let (mine, theirs) = (PHONE_NUMBER_ID, OTHER_PHONE);
