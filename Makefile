@@ -26,7 +26,7 @@ test:
 	$(CARGO) test --workspace --no-run
 	@mkdir -p $(CACHE)
 	set -o pipefail; scripts/emulator.sh run $(CARGO) test --workspace 2>&1 | tee $(CACHE)/test.log
-	@awk '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, s}' $(CACHE)/test.log
+	@awk '/Running |Doc-tests / {target = $$0} /^running 0 tests/ {empty = empty "\n  " target} /^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, s; if (empty != "") {printf "test binaries that ran no test:%s\n", empty; exit 1}}' $(CACHE)/test.log
 
 # The filtered suite below runs this many tests today; fewer means a filter stopped matching.
 E2E_LAMBDA_MIN_TESTS ?= 42

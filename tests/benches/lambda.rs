@@ -208,7 +208,7 @@ async fn main() {
         0,
         Secret::new("bench-token"),
         Secret::new(APP_SECRET),
-        WABA_ID,
+        &[(WABA_ID, &[PHONE_NUMBER_ID])],
     )
     .await
     .unwrap();

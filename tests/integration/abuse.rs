@@ -62,7 +62,7 @@ async fn bad_input_to_every_route_gets_its_status_and_leaves_nothing_behind() {
         0,
         Secret::new("abuse-token"),
         Secret::new(APP_SECRET),
-        WABA_ID,
+        &[(WABA_ID, &[PHONE_NUMBER_ID])],
     )
     .await
     .unwrap();

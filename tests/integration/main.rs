@@ -7,6 +7,7 @@ mod fidelity;
 mod forward;
 mod handlers;
 mod ingest;
+mod retry;
 mod send;
 mod soak;
 mod template;

@@ -30,7 +30,7 @@ async fn world(name: &str) -> World {
         0,
         Secret::new(ACCESS_TOKEN),
         Secret::new(APP_SECRET),
-        WABA_ID,
+        &[(WABA_ID, &[PHONE_NUMBER_ID]), (OTHER_WABA, &[OTHER_PHONE])],
     )
     .await
     .unwrap();
@@ -492,6 +492,41 @@ async fn a_throughput_429_is_retried_and_then_accepted() {
     assert_eq!(status, 200, "{body}");
     assert!(body["messages"][0]["id"].is_string());
     assert_eq!(w.sends_to("4915100130429"), 2);
+}
+
+/// Meta may have acted on each of these: a 500, no answer within the gateway's 10 s, and a
+/// connection dropped after the request went. A repeat with the same key must not send again.
+#[tokio::test]
+async fn an_outcome_that_may_have_reached_meta_is_sent_once_whatever_the_repeats() {
+    let w = world("idempotency-unknown").await;
+    let send = |recipient: &'static str| {
+        http()
+            .post(w.url(&messages_path(PHONE_NUMBER_ID)))
+            .bearer_auth(&w.tenant.api_key)
+            .header("idempotency-key", format!("unknown-{recipient}"))
+            .json_body(&text_to(recipient))
+            .send()
+    };
+    for (recipient, first_status) in [
+        ("4915100000500", 500),
+        ("4915100000504", 504),
+        ("4915100000666", 502),
+    ] {
+        let (status, body) = status_and_json(send(recipient).await.unwrap()).await;
+        assert_eq!(status, first_status, "{recipient}: {body}");
+        for _ in 0..2 {
+            let (status, body) = status_and_json(send(recipient).await.unwrap()).await;
+            assert_eq!(status, 409, "{recipient}: {body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("may have reached Meta"),
+                "{body}"
+            );
+        }
+        assert_eq!(w.sends_to(recipient), 1, "{recipient} sent more than once");
+    }
 }
 
 #[tokio::test]

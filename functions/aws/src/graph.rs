@@ -69,7 +69,9 @@ impl HttpGraphApi {
 }
 
 fn transport_error(e: &reqwest::Error) -> Error {
-    if e.is_timeout() {
+    if e.is_connect() {
+        Error::Unreachable
+    } else if e.is_timeout() {
         Error::Upstream {
             status: 504,
             message: "Meta did not answer in time".to_owned(),
@@ -77,7 +79,7 @@ fn transport_error(e: &reqwest::Error) -> Error {
     } else {
         Error::Upstream {
             status: 502,
-            message: "Meta could not be reached".to_owned(),
+            message: "Meta's answer was lost on the way".to_owned(),
         }
     }
 }
@@ -123,6 +125,8 @@ impl GraphApi for HttpGraphApi {
                 // Never carried the request: safe to try again.
                 Err(e) if e.is_connect() => (backoff, Err(transport_error(&e))),
                 Err(e) => {
+                    // Without the URL: its query is the tenant's.
+                    let e = e.without_url();
                     tracing::warn!(method = request.method.as_str(), error = %e, "Graph API call failed after sending; not retried");
                     return Err(transport_error(&e));
                 }

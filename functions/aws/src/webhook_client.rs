@@ -129,6 +129,8 @@ impl WebhookSender for HttpWebhookSender {
             }
             Err(e) if e.is_timeout() => failed(FailureKind::Throttled, "timed out"),
             Err(e) => {
+                // The URL is the tenant's and may carry a secret in its query: never in a log.
+                let e = e.without_url();
                 let mut reason = e.to_string();
                 let mut source = std::error::Error::source(&e);
                 while let Some(inner) = source {

@@ -36,9 +36,20 @@ pub enum Error {
         context: String,
         retry_after: Option<Duration>,
     },
-    /// Meta could not be reached or did not answer: 502, or 504 for a timeout.
+    /// The request never reached Meta (the connection was refused, DNS or TLS failed): 502.
+    /// Sending it again cannot send twice.
+    #[error("Meta could not be reached")]
+    Unreachable,
+    /// Meta was sent the request but gave no usable answer: 502, or 504 for a timeout. Meta may
+    /// have acted on it.
     #[error("{message}")]
     Upstream { status: u16, message: String },
+    /// An earlier request with this Idempotency-Key may have reached Meta and its outcome is
+    /// unknown: 409. It is not sent again; the client looks the message up.
+    #[error(
+        "an earlier request with this Idempotency-Key may have reached Meta ({0}); it is not sent again: look the message up (status webhook, GET /v1/messages/{{id}}) before sending it with a new key"
+    )]
+    OutcomeUnknown(String),
     /// A bug or an unexpected state: logged with context, answered with a bare 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -80,9 +91,10 @@ impl Error {
             Error::Unauthorized(_) => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
-            Error::Conflict(_) => 409,
+            Error::Conflict(_) | Error::OutcomeUnknown(_) => 409,
             Error::Unprocessable(_) => 422,
             Error::Unavailable { .. } => 503,
+            Error::Unreachable => 502,
             Error::Upstream { status, .. } => *status,
             Error::Internal(_) => 500,
         }
@@ -97,10 +109,11 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
+            Error::OutcomeUnknown(_) => "idempotency_outcome_unknown",
             Error::Unprocessable(_) => "idempotency_key_reused",
             Error::Unavailable { .. } => "unavailable",
             Error::Upstream { status: 504, .. } => "upstream_timeout",
-            Error::Upstream { .. } => "upstream_unreachable",
+            Error::Unreachable | Error::Upstream { .. } => "upstream_unreachable",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -137,10 +150,11 @@ impl Error {
             | Error::PayloadTooLarge { .. }
             | Error::Unprocessable(_) => ("OAuthException", 100),
             Error::NotFound(_) => ("GraphMethodException", 100),
-            Error::Conflict(_) => ("OAuthException", 100),
-            Error::Unavailable { .. } | Error::Upstream { .. } | Error::Internal(_) => {
-                ("OAuthException", 2)
-            }
+            Error::Conflict(_) | Error::OutcomeUnknown(_) => ("OAuthException", 100),
+            Error::Unavailable { .. }
+            | Error::Unreachable
+            | Error::Upstream { .. }
+            | Error::Internal(_) => ("OAuthException", 2),
         };
         serde_json::json!({"error": {
             "message": self.public_message(),

@@ -39,8 +39,7 @@ impl EventQueue for MemoryQueue {
     }
 }
 
-/// Key -> (completed, stored result).
-/// Key -> state: `Done(result)`, `Busy`, or `Failed(attempts)`.
+/// Key -> state: `Done(result)`, `Busy(attempts)`, or `Failed(attempts)`.
 #[derive(Clone)]
 enum Record {
     Done(Option<String>),
@@ -53,10 +52,35 @@ type IdempotencyRecords = HashMap<String, Record>;
 #[derive(Clone, Default)]
 pub struct MemoryIdempotency {
     records: Arc<Mutex<IdempotencyRecords>>,
+    fingerprints: Arc<Mutex<HashMap<String, String>>>,
+    failing_completes: Arc<Mutex<bool>>,
+}
+
+impl MemoryIdempotency {
+    /// Makes `complete` fail (the store is down after the work was done).
+    pub fn fail_completes(&self, on: bool) {
+        *self.failing_completes.lock().unwrap() = on;
+    }
 }
 
 impl IdempotencyStore for MemoryIdempotency {
-    async fn claim(&self, key: &str, _: Option<&str>, _: Duration) -> Result<Claim, Error> {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: Option<&str>,
+        _: Duration,
+    ) -> Result<Claim, Error> {
+        if let Some(fingerprint) = fingerprint {
+            let mut known = self.fingerprints.lock().unwrap();
+            let first = known
+                .entry(key.to_owned())
+                .or_insert_with(|| fingerprint.to_owned());
+            if first != fingerprint {
+                return Err(Error::Unprocessable(
+                    "this Idempotency-Key was used with a different request",
+                ));
+            }
+        }
         let mut records = self.records.lock().unwrap();
         Ok(match records.get(key).cloned() {
             Some(Record::Done(result)) => Claim::Completed(result),
@@ -73,6 +97,9 @@ impl IdempotencyStore for MemoryIdempotency {
     }
 
     async fn complete(&self, key: &str, result: Option<&str>, _: Duration) -> Result<(), Error> {
+        if *self.failing_completes.lock().unwrap() {
+            return Err(Error::unavailable("idempotency store down"));
+        }
         self.records
             .lock()
             .unwrap()
@@ -234,5 +261,80 @@ impl UnroutableStore for MemoryParking {
         }
         self.parked.lock().unwrap().push(event.clone());
         Ok(())
+    }
+}
+
+/// What the scripted Graph API answers a call with.
+#[derive(Clone, Debug)]
+pub enum GraphAnswer {
+    Json(u16, serde_json::Value),
+    /// The request never left (`Error::Unreachable`).
+    Unreachable,
+    /// The request left and no answer came in time (`Error::Upstream` 504).
+    Timeout,
+}
+
+/// A Graph API that answers calls from a script (then `200 {}`) and downloads with
+/// `download_answer`, recording every request.
+#[derive(Clone)]
+pub struct ScriptedGraph {
+    script: Arc<Mutex<std::collections::VecDeque<GraphAnswer>>>,
+    download: Arc<Mutex<GraphResponse>>,
+    pub calls: Arc<Mutex<Vec<GraphRequest>>>,
+    pub downloads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Default for ScriptedGraph {
+    fn default() -> Self {
+        ScriptedGraph {
+            script: Arc::default(),
+            download: Arc::new(Mutex::new(GraphResponse {
+                status: 200,
+                content_type: Some("image/png".to_owned()),
+                body: b"PNG".to_vec(),
+            })),
+            calls: Arc::default(),
+            downloads: Arc::default(),
+        }
+    }
+}
+
+impl ScriptedGraph {
+    pub fn answer(&self, answer: GraphAnswer) -> &Self {
+        self.script.lock().unwrap().push_back(answer);
+        self
+    }
+
+    pub fn download_answer(&self, response: GraphResponse) {
+        *self.download.lock().unwrap() = response;
+    }
+
+    pub fn paths(&self) -> Vec<String> {
+        let calls = self.calls.lock().unwrap();
+        calls.iter().map(|c| c.path_and_query.clone()).collect()
+    }
+}
+
+impl GraphApi for ScriptedGraph {
+    async fn call(&self, request: GraphRequest) -> Result<GraphResponse, Error> {
+        self.calls.lock().unwrap().push(request);
+        let next = self.script.lock().unwrap().pop_front();
+        match next.unwrap_or(GraphAnswer::Json(200, serde_json::json!({}))) {
+            GraphAnswer::Json(status, body) => Ok(GraphResponse {
+                status,
+                content_type: Some("application/json".to_owned()),
+                body: body.to_string().into_bytes(),
+            }),
+            GraphAnswer::Unreachable => Err(Error::Unreachable),
+            GraphAnswer::Timeout => Err(Error::Upstream {
+                status: 504,
+                message: "Meta did not answer in time".to_owned(),
+            }),
+        }
+    }
+
+    async fn download(&self, url: &str) -> Result<GraphResponse, Error> {
+        self.downloads.lock().unwrap().push(url.to_owned());
+        Ok(self.download.lock().unwrap().clone())
     }
 }

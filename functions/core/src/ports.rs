@@ -216,7 +216,8 @@ pub struct GraphResponse {
 
 pub trait GraphApi: Send + Sync {
     /// Calls the Graph API, retrying only where Meta provably did not accept the request.
-    /// Transport failures are `Error::Upstream` (502, or 504 for a timeout).
+    /// A request that never left is `Error::Unreachable`; one sent without a usable answer is
+    /// `Error::Upstream` (502, or 504 for a timeout).
     fn call(
         &self,
         request: GraphRequest,

@@ -86,10 +86,15 @@ impl RetrySchedule {
     }
 }
 
+/// The longest `Retry-After` taken from anyone: SQS's longest visibility timeout (12 h).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(12 * 3600);
+
 /// Parses `Retry-After` in its delta-seconds form (the HTTP-date form is rare from webhooks
-/// and is ignored, leaving the schedule in charge).
+/// and is ignored, leaving the schedule in charge), capped at [`MAX_RETRY_AFTER`] so no
+/// answer can make a wait overflow.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let secs = value.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -198,5 +203,15 @@ mod tests {
     fn retry_after_is_read_in_seconds() {
         assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        // A huge value from Meta or a tenant is capped, never an overflow.
+        assert_eq!(
+            parse_retry_after(&u64::MAX.to_string()),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after("43201"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("43200"),
+            Some(Duration::from_secs(43_200))
+        );
     }
 }

@@ -7,7 +7,14 @@
 //! - `...130429`: 400 with error 130429 (throughput, as Meta answers it) the first time, then
 //!   accepted;
 //! - `...500`: 500 with Meta's unknown error, every time;
-//! - `...5555`: accepted, but only after 3 s (a send still in flight).
+//! - `...5555`: accepted, but only after 3 s (a send still in flight);
+//! - `...0504`: accepted, but only after 11 s (longer than the gateway waits for Meta);
+//! - `...0666`: taken in, then the connection is dropped without an answer.
+//!
+//! As Meta does, it answers only for the accounts its token can see: the WABAs and phone numbers
+//! it was started with (one token for every tenant, as the gateway's system user token is).
+//! Anything else is Meta's "object does not exist" error, and so is a template or media id it
+//! never handed out.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,10 +40,15 @@ pub struct SeenRequest {
 /// An uploaded file: bytes, mime type, and the phone number it was uploaded on.
 type StoredMedia = (Vec<u8>, String, String);
 
+/// Template name -> id, per WABA.
+type Templates = HashMap<String, HashMap<String, String>>;
+
 struct State {
     access_token: Secret,
     app_secret: Secret,
-    waba_id: String,
+    /// The phone numbers the token can use, and the WABA each belongs to.
+    phones: HashMap<String, String>,
+    templates: Mutex<Templates>,
     base_url: String,
     webhook_url: Mutex<Option<String>>,
     status_delay: Duration,
@@ -54,19 +66,36 @@ pub struct FakeGraph {
 }
 
 impl FakeGraph {
-    /// Serves on 127.0.0.1:`port` (0 for any free port).
+    /// Serves on 127.0.0.1:`port` (0 for any free port) the `accounts` its token can see:
+    /// `(waba_id, [phone_number_id])`. Each WABA starts with an approved `hello_world`.
     pub async fn start(
         port: u16,
         access_token: Secret,
         app_secret: Secret,
-        waba_id: &str,
+        accounts: &[(&str, &[&str])],
     ) -> anyhow::Result<FakeGraph> {
         let listener = http_server::bind(port).await?;
         let url = format!("http://{}", listener.local_addr()?);
+        let phones = accounts
+            .iter()
+            .flat_map(|(waba, phones)| phones.iter().map(|p| (p.to_string(), waba.to_string())))
+            .collect();
+        let templates = accounts
+            .iter()
+            .enumerate()
+            .map(|(i, (waba, _))| {
+                let hello = HashMap::from([(
+                    "hello_world".to_owned(),
+                    (1_234_567_890_123 + i as u64).to_string(),
+                )]);
+                (waba.to_string(), hello)
+            })
+            .collect();
         let state = Arc::new(State {
             access_token,
             app_secret,
-            waba_id: waba_id.to_owned(),
+            phones,
+            templates: Mutex::new(templates),
             base_url: url.clone(),
             webhook_url: Mutex::new(None),
             status_delay: Duration::from_millis(300),
@@ -152,34 +181,94 @@ async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
                 .unwrap(),
             None => meta_error(404, 100, "Media not found", None),
         },
+        ("POST", [_, phone, "messages" | "media"]) if !state.phones.contains_key(*phone) => {
+            no_such_object("post", phone)
+        }
+        ("GET" | "POST" | "DELETE", [_, waba, "message_templates"])
+            if !state.templates.lock().unwrap().contains_key(*waba) =>
+        {
+            no_such_object(&method.to_lowercase(), waba)
+        }
         ("POST", [_, phone, "messages"]) => {
             let to: Value = serde_json::from_slice(&body).unwrap_or_default();
-            if to["to"].as_str().is_some_and(|t| t.ends_with("5555")) {
+            let to = to["to"].as_str().unwrap_or_default();
+            if to.ends_with("5555") {
                 tokio::time::sleep(Duration::from_millis(3000)).await;
+            } else if to.ends_with("0504") {
+                tokio::time::sleep(Duration::from_secs(11)).await;
             }
-            send_message(&state, phone, &body)
+            let mut response = send_message(&state, phone, &body);
+            if to.ends_with("0666") {
+                response
+                    .extensions_mut()
+                    .insert(http_server::ResetConnection);
+            }
+            response
         }
-        ("GET", [_, _, "message_templates"]) => json_response(
-            200,
-            json!({
-                "data": [{"name": "hello_world", "parameter_format": "POSITIONAL", "components": [{"type": "BODY", "text": "Hello World"}], "language": "en_US", "status": "APPROVED", "category": "UTILITY", "id": "1234567890123"}],
-                "paging": {"cursors": {"before": "MAZDZD", "after": "MjQZD"}}
-            }),
-        ),
-        ("POST", [_, _, "message_templates"]) => {
-            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
-            if request["name"].as_str().is_none_or(str::is_empty) {
-                return meta_error(400, 100, "Invalid parameter", Some("name is required"));
-            }
-            let id = 2_000_000_000_000 + state.counter.fetch_add(1, Ordering::Relaxed);
+        ("GET", [_, waba, "message_templates"]) => {
+            let templates = state.templates.lock().unwrap();
+            let data: Vec<Value> = templates[*waba]
+                .iter()
+                .map(|(name, id)| json!({"name": name, "parameter_format": "POSITIONAL", "components": [{"type": "BODY", "text": "Hello World"}], "language": "en_US", "status": "APPROVED", "category": "UTILITY", "id": id}))
+                .collect();
             json_response(
                 200,
-                json!({"id": id.to_string(), "status": "PENDING", "category": request["category"].as_str().unwrap_or("UTILITY")}),
+                json!({"data": data, "paging": {"cursors": {"before": "MAZDZD", "after": "MjQZD"}}}),
             )
         }
-        ("DELETE", [_, _, "message_templates"]) => json_response(200, json!({"success": true})),
+        ("POST", [_, waba, "message_templates"]) => {
+            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let Some(name) = request["name"].as_str().filter(|n| !n.is_empty()) else {
+                return meta_error(400, 100, "Invalid parameter", Some("name is required"));
+            };
+            let id =
+                (2_000_000_000_000 + state.counter.fetch_add(1, Ordering::Relaxed)).to_string();
+            let mut templates = state.templates.lock().unwrap();
+            templates
+                .get_mut(*waba)
+                .unwrap()
+                .insert(name.to_owned(), id.clone());
+            json_response(
+                200,
+                json!({"id": id, "status": "PENDING", "category": request["category"].as_str().unwrap_or("UTILITY")}),
+            )
+        }
+        ("DELETE", [_, waba, "message_templates"]) => {
+            // Meta deletes by `name` (and `hsm_id` for one language); `name` is required.
+            let name = url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v.into_owned());
+            let Some(name) = name else {
+                return meta_error(400, 100, "(#100) The parameter name is required.", None);
+            };
+            match state
+                .templates
+                .lock()
+                .unwrap()
+                .get_mut(*waba)
+                .unwrap()
+                .remove(&name)
+            {
+                Some(_) => json_response(200, json!({"success": true})),
+                None => meta_error(
+                    400,
+                    100,
+                    "Invalid parameter",
+                    Some("Message template not found"),
+                ),
+            }
+        }
         ("POST", [_, phone, "media"]) => upload_media(&state, phone, &req, &body),
-        ("POST", [_, _template_id]) => json_response(200, json!({"success": true})),
+        ("POST", [_, template_id]) => {
+            let templates = state.templates.lock().unwrap();
+            match templates
+                .values()
+                .any(|t| t.values().any(|id| id == template_id))
+            {
+                true => json_response(200, json!({"success": true})),
+                false => no_such_object("post", template_id),
+            }
+        }
         ("GET" | "DELETE", [_, media_id])
             if !media_phone_matches(&state, media_id, query.as_deref()) =>
         {
@@ -228,6 +317,17 @@ fn media_phone_matches(state: &State, media_id: &str, query: Option<&str>) -> bo
     url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(k, _)| k == "phone_number_id")
         .all(|(_, v)| v == uploaded_on.as_str())
+}
+
+/// Meta's answer for an id the token cannot see or that does not exist (code 100, subcode 33).
+fn no_such_object(verb: &str, id: &str) -> Response<Body> {
+    let message = format!(
+        "Unsupported {verb} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+    );
+    json_response(
+        400,
+        json!({"error": {"message": message, "type": "GraphMethodException", "code": 100, "error_subcode": 33, "fbtrace_id": "AFakeTraceId"}}),
+    )
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
@@ -340,7 +440,8 @@ async fn post_statuses(
             item["pricing"] =
                 json!({"billable": true, "pricing_model": "PMP", "category": "service"});
         }
-        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": state.waba_id, "changes": [{"value": {
+        let waba_id = &state.phones[&phone_number_id];
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": waba_id, "changes": [{"value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
             "statuses": [item]

@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         graph_port,
         options.access_token.clone(),
         options.app_secrets[0].clone(),
-        DEMO_WABA_ID,
+        &[(DEMO_WABA_ID, &[DEMO_PHONE_NUMBER_ID])],
     )
     .await?;
     options.graph_api_base_url = graph.url.clone();

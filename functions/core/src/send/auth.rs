@@ -1,0 +1,102 @@
+//! API keys and ownership: which tenant a key is, and whether it owns an id.
+
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+use crate::ports::{GraphApi, IdempotencyStore, MessageStore, OwnerKind, TenantDirectory};
+use crate::tenant::Tenant;
+
+use super::SendService;
+use super::route::numeric_id;
+
+/// The API key from `Authorization: Bearer <key>` or `x-api-key`.
+pub fn api_key<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -> Option<&'a str> {
+    let bearer = authorization.and_then(|h| {
+        let (scheme, token) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    bearer
+        .or(x_api_key.map(str::trim))
+        .filter(|k| !k.is_empty())
+}
+
+pub(super) fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl<T, M, I, G> SendService<T, M, I, G>
+where
+    T: TenantDirectory,
+    M: MessageStore,
+    I: IdempotencyStore,
+    G: GraphApi,
+{
+    /// The tenant behind an API key; 401 when there is none or it is unknown.
+    pub async fn authenticate(&self, key: Option<&str>) -> Result<Tenant, Error> {
+        let key = key.ok_or(Error::Unauthorized(
+            "missing API key: send `Authorization: Bearer <key>`",
+        ))?;
+        let id = self
+            .tenants
+            .owner(OwnerKind::ApiKey, &key_hash(key))
+            .await?
+            .ok_or(Error::Unauthorized("unknown API key"))?;
+        self.tenants
+            .tenant(&id)
+            .await?
+            .filter(|t| t.active)
+            .ok_or(Error::Unauthorized("unknown API key"))
+    }
+
+    /// 403 unless `tenant` owns `id`; never says whether someone else does.
+    pub(super) async fn require_owner(
+        &self,
+        tenant: &Tenant,
+        kind: OwnerKind,
+        id: &str,
+    ) -> Result<(), Error> {
+        match self.tenants.owner(kind, id).await? {
+            Some(owner) if owner == tenant.id => Ok(()),
+            _ => Err(Error::Forbidden("this API key may not use that id")),
+        }
+    }
+
+    pub(super) async fn remember_owned(
+        &self,
+        tenant: &Tenant,
+        kind: OwnerKind,
+        ids: impl IntoIterator<Item = String>,
+    ) {
+        for id in ids {
+            if numeric_id(&id, "id").is_err() {
+                continue;
+            }
+            match self.tenants.record_owner(kind, &id, &tenant.id).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    kind = kind.prefix(),
+                    id,
+                    "id already recorded for another tenant"
+                ),
+                Err(e) => {
+                    tracing::warn!(kind = kind.prefix(), id, error = %e, "could not record ownership")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_key_comes_from_bearer_or_x_api_key() {
+        assert_eq!(api_key(Some("Bearer abc"), None), Some("abc"));
+        assert_eq!(api_key(Some("bearer  abc "), None), Some("abc"));
+        assert_eq!(api_key(None, Some("xyz")), Some("xyz"));
+        assert_eq!(api_key(Some("Basic abc"), None), None);
+        assert_eq!(api_key(Some("Bearer "), None), None);
+        assert_eq!(api_key(None, None), None);
+    }
+}

@@ -1,0 +1,399 @@
+//! Ownership on every route, and the bookkeeping of what Meta answered.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::memory::GraphAnswer;
+
+#[tokio::test]
+async fn a_key_is_its_tenants_and_a_suspended_or_unknown_key_is_refused() {
+    let w = world().await;
+    assert_eq!(
+        w.service.authenticate(Some("key-a")).await.unwrap().id,
+        w.a.id
+    );
+    assert_eq!(
+        w.service.authenticate(Some("key-b")).await.unwrap().id,
+        w.b.id
+    );
+    for key in [Some("key-c"), Some(""), None] {
+        assert_eq!(w.service.authenticate(key).await.unwrap_err().status(), 401);
+    }
+    let mut suspended = w.a.clone();
+    suspended.active = false;
+    w.tenants.add(suspended, &[], &[]);
+    let err = w.service.authenticate(Some("key-a")).await.unwrap_err();
+    assert_eq!(err.status(), 401, "a suspended tenant's key is refused");
+}
+
+#[tokio::test]
+async fn another_tenants_phone_waba_and_template_are_403_and_meta_is_never_called() {
+    let w = world().await;
+    let text = json!({"messaging_product": "whatsapp", "to": "4915112345678", "type": "text", "text": {"body": "x"}});
+    use HttpMethod::*;
+    let tries: [(HttpMethod, &str, Option<&str>); 6] = [
+        (Post, "/v23.0/222/messages", None),
+        (Post, "/v23.0/222/media", None),
+        (Get, "/v23.0/22/message_templates", None),
+        (Post, "/v23.0/22/message_templates", None),
+        (
+            Delete,
+            "/v23.0/22/message_templates",
+            Some("name=b_template"),
+        ),
+        (Post, "/v23.0/999/messages", None),
+    ];
+    for (method, path, query) in tries {
+        let err = w.graph(&w.a, method, path, query, &text).await.unwrap_err();
+        assert_eq!(err.status(), 403, "{method:?} {path}");
+    }
+    assert_eq!(w.calls(), 0, "nothing reached Meta");
+    w.graph(&w.a, Post, "/v23.0/111/messages", None, &text)
+        .await
+        .unwrap();
+    assert_eq!(w.graph.paths(), ["/v23.0/111/messages"]);
+}
+
+#[tokio::test]
+async fn templates_meta_lists_or_creates_become_the_tenants_and_only_theirs() {
+    let w = world().await;
+    use HttpMethod::*;
+    w.graph.answer(GraphAnswer::Json(
+        200,
+        json!({"data": [{"id": "501"}, {"id": "502"}]}),
+    ));
+    w.graph(&w.a, Get, "/v23.0/11/message_templates", None, &json!({}))
+        .await
+        .unwrap();
+    w.graph.answer(GraphAnswer::Json(
+        200,
+        json!({"id": "503", "status": "PENDING"}),
+    ));
+    w.graph(
+        &w.a,
+        Post,
+        "/v23.0/11/message_templates",
+        None,
+        &json!({"name": "t"}),
+    )
+    .await
+    .unwrap();
+    // A failed create records nothing, even when Meta's error names an id.
+    w.graph.answer(GraphAnswer::Json(
+        400,
+        json!({"id": "504", "error": {"code": 100}}),
+    ));
+    w.graph(
+        &w.a,
+        Post,
+        "/v23.0/11/message_templates",
+        None,
+        &json!({"name": "t"}),
+    )
+    .await
+    .unwrap();
+    for id in ["501", "502", "503"] {
+        let edit = format!("/v23.0/{id}");
+        w.graph(&w.a, Post, &edit, None, &json!({"category": "UTILITY"}))
+            .await
+            .unwrap();
+        let err = w
+            .graph(&w.b, Post, &edit, None, &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 403, "B edits A's template {id}");
+    }
+    let err = w
+        .graph(&w.a, Post, "/v23.0/504", None, &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403, "an id from an error answer is nobody's");
+    assert_eq!(w.calls(), 6);
+}
+
+#[tokio::test]
+async fn a_graph_send_records_the_message_with_metas_wa_id_and_its_callback() {
+    let w = world().await;
+    let body = json!({"messaging_product": "whatsapp", "to": "+49 151 1234", "type": "text", "text": {"body": "x"}, "callback_url": "https://a.example/cb"});
+    w.graph.answer(sent("wamid.ONE", Some("491511234")));
+    let r = w
+        .graph(&w.a, HttpMethod::Post, "/v23.0/111/messages", None, &body)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let forwarded: Value = serde_json::from_slice(&w.graph.calls.lock().unwrap()[0].body).unwrap();
+    assert!(
+        forwarded.get("callback_url").is_none(),
+        "the gateway's extension is taken out"
+    );
+    let record = w.messages.get("wamid.ONE").await.unwrap().unwrap();
+    assert_eq!(record.tenant_id, w.a.id);
+    assert_eq!(record.phone_number_id, "111");
+    assert_eq!(record.recipient, "491511234");
+    assert_eq!(record.callback_url.as_deref(), Some("https://a.example/cb"));
+    // Without contacts in Meta's answer the recipient is what the tenant sent.
+    w.graph.answer(sent("wamid.TWO", None));
+    let body = json!({"messaging_product": "whatsapp", "to": "4915100000", "type": "text", "text": {"body": "x"}});
+    w.graph(&w.a, HttpMethod::Post, "/v23.0/111/messages", None, &body)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.messages
+            .get("wamid.TWO")
+            .await
+            .unwrap()
+            .unwrap()
+            .recipient,
+        "4915100000"
+    );
+    // Meta refusing it records nothing.
+    w.graph.answer(GraphAnswer::Json(
+        400,
+        json!({"messages": [{"id": "wamid.NO"}]}),
+    ));
+    let r = w
+        .graph(&w.a, HttpMethod::Post, "/v23.0/111/messages", None, &body)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(w.messages.get("wamid.NO").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_callback_url_outside_the_tenants_domains_is_refused_before_meta() {
+    let w = world().await;
+    let graph_body = json!({"to": "4915100000", "type": "text", "text": {"body": "x"}, "callback_url": "https://b.example/cb"});
+    let err = w
+        .graph(
+            &w.a,
+            HttpMethod::Post,
+            "/v23.0/111/messages",
+            None,
+            &graph_body,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 400);
+    let simple = r#"{"recipient":"4915100000","type":"text","text":{"body":"x"},"callback_url":"https://b.example/cb"}"#;
+    let err = w
+        .service
+        .send_simple(&w.a, simple.as_bytes(), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 400);
+    assert_eq!(w.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_v1_send_uses_the_only_number_and_answers_with_the_wamid() {
+    let w = world().await;
+    w.graph.answer(sent("wamid.V1", Some("4915112345678")));
+    let r = w
+        .service
+        .send_simple(&w.a, TEXT.as_bytes(), 7)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, body_json(&r)),
+        (202, json!({"id": "wamid.V1", "status": "accepted"}))
+    );
+    assert_eq!(w.graph.paths(), ["/v23.0/111/messages"]);
+    let status = w.service.message_status(&w.a, "wamid.V1").await.unwrap();
+    assert_eq!(body_json(&status)["created_at"], 7);
+    let err = w
+        .service
+        .message_status(&w.b, "wamid.V1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 404, "B cannot read A's message");
+    // Meta accepting without an id is a 502, not a made-up id.
+    w.graph
+        .answer(GraphAnswer::Json(200, json!({"messages": []})));
+    let err = w
+        .service
+        .send_simple(&w.a, TEXT.as_bytes(), 7)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 502);
+    // Meta's refusal keeps Meta's status and details in the gateway's shape.
+    w.graph.answer(GraphAnswer::Json(
+        400,
+        json!({"error": {"code": 131047, "message": "Re-engagement"}}),
+    ));
+    let r = w
+        .service
+        .send_simple(&w.a, TEXT.as_bytes(), 7)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(body_json(&r)["error"]["meta"]["code"], 131047);
+    assert_eq!(body_json(&r)["error"]["message"], "Re-engagement");
+}
+
+#[tokio::test]
+async fn a_v1_send_without_phone_number_id_needs_exactly_one_number() {
+    let w = world().await;
+    for (phones, needle) in [
+        (vec![], "no phone number yet"),
+        (vec!["111", "112"], "several"),
+    ] {
+        let mut t = w.a.clone();
+        t.phone_number_ids = phones.iter().map(|p| p.to_string()).collect();
+        let err = w
+            .service
+            .send_simple(&t, TEXT.as_bytes(), 1)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    let named = r#"{"recipient":"4915112345678","type":"text","text":{"body":"hi"},"phone_number_id":"222"}"#;
+    let err = w
+        .service
+        .send_simple(&w.a, named.as_bytes(), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert_eq!(w.calls(), 0);
+}
+
+#[tokio::test]
+async fn media_is_the_uploaders_and_otherwise_needs_one_of_the_tenants_numbers() {
+    let w = world().await;
+    use HttpMethod::*;
+    w.graph
+        .answer(GraphAnswer::Json(200, json!({"id": "7001"})));
+    w.graph(&w.a, Post, "/v23.0/111/media", None, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.tenants.owner(OwnerKind::Media, "7001").await.unwrap(),
+        Some(w.a.id.clone())
+    );
+    w.graph(&w.a, Get, "/v23.0/7001", None, &json!({}))
+        .await
+        .unwrap();
+    let refused: [(&Tenant, &str, Option<&str>); 5] = [
+        (&w.b, "/v23.0/7001", None),
+        (&w.b, "/v23.0/7001", Some("phone_number_id=111")),
+        (
+            &w.b,
+            "/v23.0/7001",
+            Some("phone_number_id=222&phone_number_id=111"),
+        ),
+        (&w.b, "/v23.0/7001", Some("phone%5Fnumber%5Fid=111")),
+        (&w.a, "/v23.0/7002", None),
+    ];
+    for (t, path, query) in refused {
+        let err = w
+            .graph(t, Delete, path, query, &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 403, "{} {path}?{query:?}", t.id.as_str());
+    }
+    let err = w
+        .graph(
+            &w.a,
+            Get,
+            "/v23.0/7002",
+            Some("phone_number_id=x1"),
+            &json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 400, "a phone number id that is not numeric");
+    // Unseen media with the tenant's own number goes to Meta, which checks it.
+    w.graph(
+        &w.a,
+        Get,
+        "/v23.0/7002",
+        Some("phone_number_id=111"),
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.graph.paths()[1..],
+        ["/v23.0/7001", "/v23.0/7002?phone_number_id=111"]
+    );
+}
+
+#[tokio::test]
+async fn v1_media_is_downloaded_with_metas_type_and_failures_are_not_200() {
+    let w = world().await;
+    w.tenants
+        .record_owner(OwnerKind::Media, "7001", &w.a.id)
+        .await
+        .unwrap();
+    let info = json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": "image/jpeg"});
+    w.graph.answer(GraphAnswer::Json(200, info.clone()));
+    let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
+    assert_eq!(
+        (r.status, r.content_type.as_str(), r.body.as_slice()),
+        (200, "image/jpeg", &b"PNG"[..])
+    );
+    assert_eq!(
+        w.graph.downloads.lock().unwrap().as_slice(),
+        ["https://lookaside.fbsbx.com/x"]
+    );
+    assert_eq!(
+        w.service
+            .media_bytes(&w.b, "7001", None)
+            .await
+            .unwrap_err()
+            .status(),
+        403
+    );
+    w.graph.answer(GraphAnswer::Json(
+        404,
+        json!({"error": {"code": 100, "message": "gone"}}),
+    ));
+    let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
+    assert_eq!(r.status, 404, "Meta's refusal of the description");
+    w.graph.answer(GraphAnswer::Json(200, info));
+    w.graph.download_answer(GraphResponse {
+        status: 403,
+        content_type: None,
+        body: vec![],
+    });
+    let err = w.service.media_bytes(&w.a, "7001", None).await.unwrap_err();
+    assert_eq!(err.status(), 502, "the download failing");
+    w.graph
+        .answer(GraphAnswer::Json(200, json!({"mime_type": "image/png"})));
+    assert_eq!(
+        w.service
+            .media_bytes(&w.a, "7001", None)
+            .await
+            .unwrap_err()
+            .status(),
+        502
+    );
+    assert_eq!(w.graph.downloads.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_control_character_in_metas_mime_type_never_reaches_a_header() {
+    let w = world().await;
+    w.tenants
+        .record_owner(OwnerKind::Media, "7001", &w.a.id)
+        .await
+        .unwrap();
+    for (mime, download_type, expected) in [
+        (
+            "image/png\r\nset-cookie: x",
+            Some("image/webp"),
+            "image/webp",
+        ),
+        ("image/png\u{0}", None, "application/octet-stream"),
+    ] {
+        let info = json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": mime});
+        w.graph.answer(GraphAnswer::Json(200, info));
+        w.graph.download_answer(GraphResponse {
+            status: 200,
+            content_type: download_type.map(str::to_owned),
+            body: b"X".to_vec(),
+        });
+        let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
+        assert_eq!(r.content_type, expected);
+    }
+}

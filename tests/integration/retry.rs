@@ -1,0 +1,149 @@
+//! The forward handler's retry delay, seen on the emulator's queue: a tenant's 429 with
+//! `Retry-After` lengthens the wait, and the delay is written back to the message itself.
+//! The handler runs in process on a batch received here, so the test owns the receive.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::QueueAttributeName;
+use gateway_aws::config::Settings;
+use gateway_aws::dynamo::DynamoIdempotency;
+use gateway_core::format::DeliveryFormat;
+use gateway_core::ports::{Claim, IdempotencyStore};
+use gateway_core::tenant::TargetPolicy;
+use gateway_forward::{ForwardApp, handle};
+use gateway_local::http_server;
+use gateway_tests::*;
+
+const RETRY_AFTER_SECS: u64 = 3600;
+
+/// A tenant webhook that answers every delivery `429 Retry-After: 3600`, counting them.
+async fn throttling_receiver() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let listener = http_server::bind(0).await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let task = tokio::spawn(http_server::serve(listener, move |_req| {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            lambda_http::Response::builder()
+                .status(429)
+                .header("retry-after", RETRY_AFTER_SECS.to_string())
+                .body(lambda_http::Body::Empty)
+                .unwrap()
+        }
+    }));
+    (url, hits, task)
+}
+
+#[tokio::test]
+async fn a_tenants_429_retry_after_is_the_delay_written_back_to_the_queue() {
+    let mut options = stack_options("retry-after");
+    options.forward = false;
+    let stack = spawn_stack(options).await;
+    if stack.is_lambda() {
+        eprintln!("SKIPPED: this test drives the forward handler in process");
+        return;
+    }
+    let (url, hits, receiver) = throttling_receiver().await;
+    tenant_for_fixtures(&stack, &url, DeliveryFormat::Meta).await;
+    let r = &stack.resources;
+    let settings = Settings {
+        tenants_table: r.tenants_table.clone(),
+        messages_table: r.messages_table.clone(),
+        idempotency_table: r.idempotency_table.clone(),
+        events_queue_url: r.events_queue_url.clone(),
+        dead_letter_queue_url: r.dead_letter_queue_url.clone(),
+        events_bucket: r.events_bucket.clone(),
+        graph_api_base_url: "http://127.0.0.1:9".into(),
+        graph_api_version: "v23.0".into(),
+        webhook_timeout: Duration::from_secs(2),
+        // The production schedule: its first delay is seconds, far below the tenant's hour.
+        retry_scale: 1.0,
+        target_policy: TargetPolicy::AllowLoopbackHttp,
+    };
+    let app = ForwardApp::from_settings(&stack.clients, &settings).unwrap();
+    assert_eq!(
+        post_webhook(&stack, &fixture("message_text.json"))
+            .await
+            .status(),
+        200
+    );
+
+    let sqs = &stack.clients.sqs;
+    let queue = &r.events_queue_url;
+    // Received with a 1 s visibility: without a delay written back, it is offered again in 1 s.
+    let received = sqs
+        .receive_message()
+        .queue_url(queue)
+        .wait_time_seconds(5)
+        .visibility_timeout(1)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1);
+    let mut record = SqsMessage::default();
+    record.message_id = received[0].message_id.clone();
+    record.receipt_handle = received[0].receipt_handle.clone();
+    record.body = received[0].body.clone();
+    let mut batch = SqsEvent::default();
+    batch.records = vec![record];
+    let response = handle(&app, batch).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "left for redelivery");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    let again = sqs
+        .receive_message()
+        .queue_url(queue)
+        .wait_time_seconds(4)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert!(
+        again.is_empty(),
+        "offered again before the tenant's Retry-After"
+    );
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let in_flight = attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        .cloned();
+    assert_eq!(
+        in_flight.as_deref(),
+        Some("1"),
+        "still on the queue, waiting"
+    );
+
+    // The failed attempt is recorded with the tenant's wait: another copy waits as long.
+    let event = gateway_core::event::Event::from_queue_body(received[0].body().unwrap()).unwrap();
+    let store = DynamoIdempotency::new(stack.clients.dynamodb.clone(), &r.idempotency_table);
+    match store
+        .claim(
+            &format!("EVENT#{}", event.id),
+            None,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+    {
+        Claim::NotYet(wait) => assert!(
+            wait > Duration::from_secs(RETRY_AFTER_SECS - 60),
+            "the next attempt is due in {wait:?}, not after the tenant's Retry-After"
+        ),
+        other => panic!("expected the attempt to wait for the tenant, got {other:?}"),
+    }
+    receiver.abort();
+}
