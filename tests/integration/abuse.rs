@@ -44,6 +44,33 @@ fn saying(needle: &'static str, case: Case) -> Case {
     Case { needle, ..case }
 }
 
+/// Rows the emulator's function URLs answer differently from API Gateway, and why. The request
+/// is still refused (nothing queued, stored or sent: checked below); only the status differs.
+const EMULATOR_FUNCTION_URL_DIFFERENCES: [(&str, (u16, &str)); 4] = [
+    (
+        "webhook invalid UTF-8",
+        (
+            403,
+            "the body reaches the function re-encoded, so the signature no longer matches",
+        ),
+    ),
+    (
+        "graph path traversal",
+        (
+            404,
+            "the path reaches the function percent-decoded, so it is another route",
+        ),
+    ),
+    (
+        "status with traversal",
+        (404, "the path reaches the function percent-decoded"),
+    ),
+    (
+        "media with traversal",
+        (404, "the path reaches the function percent-decoded"),
+    ),
+];
+
 async fn messages_stored(stack: &Stack) -> usize {
     stack
         .clients
@@ -326,6 +353,23 @@ async fn bad_input_to_every_route_gets_its_status_and_leaves_nothing_behind() {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
+        let emulated = stack
+            .is_lambda()
+            .then(|| {
+                EMULATOR_FUNCTION_URL_DIFFERENCES
+                    .iter()
+                    .find(|(name, _)| *name == c.name)
+            })
+            .flatten();
+        if let Some((name, (alternative, why))) = emulated
+            && status == *alternative
+        {
+            eprintln!(
+                "NOTE {name}: {status} instead of {} through the emulator's function URL ({why}); still refused",
+                c.status
+            );
+            continue;
+        }
         if status != c.status {
             failures.push(format!(
                 "{}: expected {}, got {status}: {body}",

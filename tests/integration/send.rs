@@ -264,6 +264,45 @@ async fn missing_or_unknown_api_keys_are_refused_in_metas_error_shape() {
 }
 
 #[tokio::test]
+async fn a_suspended_tenants_key_is_refused_on_every_route_until_it_is_resumed() {
+    let w = world("suspended").await;
+    let key = &w.tenant.api_key;
+    let suspend = |active| gateway_aws::admin::TenantChanges {
+        active: Some(active),
+        ..Default::default()
+    };
+    let tenants = w.stack.tenants();
+    let id = &w.tenant.tenant_id;
+    gateway_aws::admin::update_tenant(
+        &tenants,
+        id,
+        suspend(false),
+        TargetPolicy::AllowLoopbackHttp,
+    )
+    .await
+    .unwrap();
+    let templates = format!("/v23.0/{WABA_ID}/message_templates");
+    let simple = json!({"recipient": "4915112345678", "type": "text", "text": {"body": "x"}});
+    assert_eq!(
+        w.post(
+            &messages_path(PHONE_NUMBER_ID),
+            key,
+            &text_to("4915112345678")
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(w.post("/v1/messages", key, &simple).await.0, 401);
+    assert_eq!(w.get(&templates, key).await.0, 401);
+    assert!(w.graph.seen().is_empty(), "a suspended tenant reached Meta");
+    gateway_aws::admin::update_tenant(&tenants, id, suspend(true), TargetPolicy::AllowLoopbackHttp)
+        .await
+        .unwrap();
+    assert_eq!(w.get(&templates, key).await.0, 200);
+}
+
+#[tokio::test]
 async fn another_tenants_ids_are_forbidden_and_reveal_nothing() {
     let w = world("ownership").await;
     let key = &w.tenant.api_key;
@@ -291,6 +330,17 @@ async fn another_tenants_ids_are_forbidden_and_reveal_nothing() {
         403
     );
     assert_eq!(w.get("/v23.0/888888", key).await.0, 403);
+    let templates = format!("/v23.0/{OTHER_WABA}/message_templates");
+    let create =
+        json!({"name": "stolen", "language": "en_US", "category": "UTILITY", "components": []});
+    assert_eq!(w.post(&templates, key, &create).await.0, 403);
+    let delete = http()
+        .delete(w.url(&format!("{templates}?name=hello_world")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 403);
     let (status, body) = w.post("/v1/messages", key, &json!({"recipient": "4915112345678", "type": "text", "text": {"body": "x"}, "phone_number_id": OTHER_PHONE})).await;
     assert_eq!(status, 403);
     assert_eq!(body["error"]["code"], "forbidden");
