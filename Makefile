@@ -9,6 +9,11 @@ CFN_LINT_VERSION := 1.58.0
 SAM_VERSION := 1.170.0
 CARGO_LAMBDA_VERSION := 1.9.2
 MUTANTS_VERSION := 27.1.0
+# The WhatsApp SDKs `make test` runs against the local stack (tests/integration/sdks.rs).
+PYWA_VERSION := 4.5.0
+WHATSAPP_API_JS_VERSION := 6.3.0
+SDK_PYWA := $(CACHE)/sdk-pywa-$(PYWA_VERSION)
+SDK_WHATSAPP_API_JS := $(CACHE)/sdk-whatsapp-api-js-$(WHATSAPP_API_JS_VERSION)
 LINT_VENV := $(CACHE)/cfn-lint-$(CFN_LINT_VERSION)
 SAM_VENV := $(CACHE)/sam-$(SAM_VERSION)
 
@@ -22,10 +27,11 @@ run:
 	scripts/emulator.sh run target/debug/gateway-local
 
 ## test: every test, against an emulator started and stopped for the run
-test:
+test: $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_JS)/.installed
 	$(CARGO) test --workspace --no-run
 	@mkdir -p $(CACHE)
-	set -o pipefail; scripts/emulator.sh run $(CARGO) test --workspace 2>&1 | tee $(CACHE)/test.log
+	set -o pipefail; GATEWAY_SDK_PYWA=$(abspath $(SDK_PYWA)) GATEWAY_SDK_WHATSAPP_API_JS=$(abspath $(SDK_WHATSAPP_API_JS)) \
+	  scripts/emulator.sh run $(CARGO) test --workspace 2>&1 | tee $(CACHE)/test.log
 	@awk '/Running |Doc-tests / {target = $$0} /^running 0 tests/ {empty = empty "\n  " target} /^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, s; if (empty != "") {printf "test binaries that ran no test:%s\n", empty; exit 1}}' $(CACHE)/test.log
 
 # The filtered suite below runs this many tests today; fewer means a filter stopped matching.
@@ -71,6 +77,17 @@ bench:
 	$(PYTHON) scripts/bench-report.py target/criterion
 	scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench e2e
 	GATEWAY_LAMBDA_BIN_DIR=$(abspath target/release) scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench lambda
+
+$(SDK_PYWA)/.installed:
+	$(PYTHON) -m venv $(SDK_PYWA)
+	$(SDK_PYWA)/bin/pip install --quiet --disable-pip-version-check pywa==$(PYWA_VERSION)
+	@touch $@
+
+$(SDK_WHATSAPP_API_JS)/.installed:
+	@mkdir -p $(SDK_WHATSAPP_API_JS)
+	cd $(SDK_WHATSAPP_API_JS) && echo '{"private":true}' > package.json && \
+	  npm install --silent --no-audit --no-fund --ignore-scripts whatsapp-api-js@$(WHATSAPP_API_JS_VERSION)
+	@touch $@
 
 ## lint: formatting, clippy with warnings denied, cfn-lint on template.yaml
 lint: $(LINT_VENV)/.installed

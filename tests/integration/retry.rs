@@ -64,6 +64,7 @@ async fn a_tenants_429_retry_after_is_the_delay_written_back_to_the_queue() {
         // The production schedule: its first delay is seconds, far below the tenant's hour.
         retry_scale: 1.0,
         target_policy: TargetPolicy::AllowLoopbackHttp,
+        media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
     };
     let app = ForwardApp::from_settings(&stack.clients, &settings).unwrap();
     assert_eq!(

@@ -72,8 +72,12 @@ pub struct Stack {
 
 /// Held only to be dropped with the stack: that stops what it started.
 enum Running {
-    Local { _stack: LocalStack },
-    Lambda { _deployment: lambda::Deployment },
+    Local {
+        _stack: Box<LocalStack>,
+    },
+    Lambda {
+        _deployment: Box<lambda::Deployment>,
+    },
 }
 
 impl Stack {
@@ -102,7 +106,7 @@ pub async fn spawn_stack(options: StackOptions) -> Stack {
                 resources: deployment.resources.clone(),
                 clients: deployment.clients.clone(),
                 _running: Running::Lambda {
-                    _deployment: deployment,
+                    _deployment: Box::new(deployment),
                 },
             }
         }
@@ -114,11 +118,66 @@ pub async fn spawn_stack(options: StackOptions) -> Stack {
                 url: local.url(),
                 resources: local.resources.clone(),
                 clients: local.clients.clone(),
-                _running: Running::Local { _stack: local },
+                _running: Running::Local {
+                    _stack: Box::new(local),
+                },
             }
         }
         Ok(other) => panic!("GATEWAY_E2E_TARGET must be `local` or `lambda`, not `{other}`"),
     }
+}
+
+/// The platform token the fake Graph API accepts in tests that use [`stack_with_fake_graph`].
+pub const ACCESS_TOKEN: &str = "test-access-token";
+/// A second tenant's phone number and WABA, both visible to the fake Graph API's token.
+pub const OTHER_PHONE: &str = "999000111";
+pub const OTHER_WABA: &str = "999000222";
+
+/// A fake Graph API whose token sees the fixtures' account and the other tenant's, and a stack
+/// that calls it with [`ACCESS_TOKEN`] and receives its status webhooks.
+pub async fn stack_with_fake_graph(name: &str) -> (Stack, gateway_local::fake_graph::FakeGraph) {
+    let graph = gateway_local::fake_graph::FakeGraph::start(
+        0,
+        Secret::new(ACCESS_TOKEN),
+        Secret::new(APP_SECRET),
+        &[(WABA_ID, &[PHONE_NUMBER_ID]), (OTHER_WABA, &[OTHER_PHONE])],
+    )
+    .await
+    .expect("the fake Graph API starts");
+    let mut options = stack_options(name);
+    options.graph_api_base_url = graph.url.clone();
+    options.access_token = Secret::new(ACCESS_TOKEN);
+    let stack = spawn_stack(options).await;
+    graph.set_webhook_url(format!("{}/webhook", stack.url()));
+    (stack, graph)
+}
+
+/// A second tenant owning [`OTHER_PHONE`] and [`OTHER_WABA`], with a webhook nobody serves.
+pub async fn other_tenant(stack: &Stack) -> NewTenant {
+    let tenants = stack.tenants();
+    let other = create_tenant(
+        &tenants,
+        TenantSpec {
+            name: "other".into(),
+            webhook_url: "https://other.example/hook".into(),
+            format: DeliveryFormat::Meta,
+            callback_domains: vec![],
+        },
+        TargetPolicy::AllowLoopbackHttp,
+    )
+    .await
+    .expect("the other tenant is created");
+    let id = TenantId(other.tenant_id.clone());
+    for (kind, owned) in [
+        (OwnerKind::Phone, OTHER_PHONE),
+        (OwnerKind::Waba, OTHER_WABA),
+    ] {
+        tenants
+            .add_owner(kind, owned, &id)
+            .await
+            .expect("the other tenant's account is recorded");
+    }
+    other
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {

@@ -24,6 +24,20 @@ pub struct Settings {
     pub webhook_timeout: Duration,
     pub retry_scale: f64,
     pub target_policy: TargetPolicy,
+    /// The hosts a media `url` from Meta may name: the access token goes nowhere else
+    /// (`*.example.com` for any subdomain). The Graph API's own host is always allowed.
+    pub media_hosts: Vec<String>,
+}
+
+/// Meta's media hosts (`META_MEDIA_HOSTS` replaces the list).
+pub const META_MEDIA_HOSTS: &str = "lookaside.fbsbx.com,*.fbsbx.com,*.fbcdn.net,*.whatsapp.net";
+
+/// A comma-separated host list.
+pub fn host_list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect()
 }
 
 pub fn env(name: &str) -> anyhow::Result<String> {
@@ -59,6 +73,7 @@ impl Settings {
             webhook_timeout: Duration::from_secs(timeout_secs),
             retry_scale,
             target_policy,
+            media_hosts: host_list(&env_or("META_MEDIA_HOSTS", META_MEDIA_HOSTS)),
         })
     }
 }

@@ -20,8 +20,19 @@ pub struct HttpGraphApi {
     base_url: String,
     access_token: Secret,
     policy: TargetPolicy,
+    /// The hosts a media URL may name for the token to go there (`*.` for subdomains).
+    media_hosts: Vec<String>,
     /// Retries stop once this much time has gone by since the first try.
     deadline: Duration,
+}
+
+/// Whether `host` is one of `allowed` (`*.example.com` matches subdomains of example.com).
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let host = host.to_ascii_lowercase();
+    allowed.iter().any(|a| match a.strip_prefix("*.") {
+        Some(domain) => host.ends_with(&format!(".{domain}")),
+        None => host == *a,
+    })
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -32,14 +43,19 @@ impl HttpGraphApi {
         access_token: Secret,
         timeout: Duration,
         policy: TargetPolicy,
+        media_hosts: &[String],
     ) -> anyhow::Result<Self> {
-        TargetUrl::parse(base_url, policy)
+        let base = TargetUrl::parse(base_url, policy)
             .map_err(|why| anyhow::anyhow!("GRAPH_API_BASE_URL {why}"))?;
+        let mut media_hosts = media_hosts.to_vec();
+        // A recorder or the fake Graph API serves its media itself.
+        media_hosts.extend(base.url().host_str().map(str::to_ascii_lowercase));
         Ok(HttpGraphApi {
             client: guarded_client(timeout, policy)?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             access_token,
             policy,
+            media_hosts,
             deadline: Duration::from_secs(8),
         })
     }
@@ -150,6 +166,18 @@ impl GraphApi for HttpGraphApi {
             status: 502,
             message: format!("media URL {why}"),
         })?;
+        let host = target.url().host_str().unwrap_or_default();
+        if !host_allowed(host, &self.media_hosts) {
+            tracing::warn!(
+                host,
+                "media URL on a host that is not Meta's; the token is not sent"
+            );
+            return Err(Error::Upstream {
+                status: 502,
+                message: "Meta's media URL names a host that is not one of Meta's media hosts"
+                    .to_owned(),
+            });
+        }
         let response = self
             .client
             .get(target.url().clone())
@@ -158,5 +186,32 @@ impl GraphApi for HttpGraphApi {
             .await
             .map_err(|e| transport_error(&e))?;
         into_response(response).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_goes_only_to_the_listed_media_hosts() {
+        let allowed = crate::config::host_list(crate::config::META_MEDIA_HOSTS);
+        for host in [
+            "lookaside.fbsbx.com",
+            "LOOKASIDE.FBSBX.COM",
+            "scontent.xx.fbcdn.net",
+            "mmg.whatsapp.net",
+        ] {
+            assert!(host_allowed(host, &allowed), "{host}");
+        }
+        for host in [
+            "fbsbx.com.evil.example",
+            "evilfbsbx.com",
+            "fbcdn.net",
+            "169.254.169.254",
+            "example.com",
+        ] {
+            assert!(!host_allowed(host, &allowed), "{host}");
+        }
     }
 }

@@ -75,6 +75,8 @@ pub enum OwnerKind {
     Template,
     /// A media object uploaded through the gateway or received on the tenant's number.
     Media,
+    /// A WhatsApp Flow created or listed through the gateway.
+    Flow,
 }
 
 impl OwnerKind {
@@ -85,6 +87,7 @@ impl OwnerKind {
             OwnerKind::ApiKey => "KEY",
             OwnerKind::Template => "TEMPLATE",
             OwnerKind::Media => "MEDIA",
+            OwnerKind::Flow => "FLOW",
         }
     }
 }

@@ -2,6 +2,8 @@
 //! space), checked on the pairs, and rebuilt from them. What Meta receives is exactly what the
 //! gateway checked: `phone%5Fnumber%5Fid` is `phone_number_id` in both places.
 
+use crate::Error;
+
 /// The decoded pairs of a query string, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
@@ -15,6 +17,27 @@ impl Query {
                 .into_owned()
                 .collect(),
         }
+    }
+
+    /// A tenant's query as it may go to Meta: a key given twice is refused (400 naming it),
+    /// and the tenant's own `access_token` or `appsecret_proof` are dropped, so the
+    /// gateway's token is the only one Meta sees.
+    pub fn for_meta(raw: Option<&str>) -> Result<Self, Error> {
+        let mut query = Query::parse(raw);
+        query
+            .pairs
+            .retain(|(k, _)| k != "access_token" && k != "appsecret_proof");
+        let mut seen = std::collections::HashSet::new();
+        for (key, _) in &query.pairs {
+            if !seen.insert(key.as_str()) {
+                return Err(Error::invalid(
+                    "duplicate_query_key",
+                    key.clone(),
+                    format!("the query names `{key}` more than once"),
+                ));
+            }
+        }
+        Ok(query)
     }
 
     /// Every value of `key`, however it was encoded.
@@ -54,6 +77,24 @@ mod tests {
             q.append_to("/v23.0/9".into()),
             "/v23.0/9?phone_number_id=1&phone_number_id=2&phone_number_id=3+4&fields=a%2Cb"
         );
+    }
+
+    #[test]
+    fn for_meta_a_key_is_named_once_and_the_tenants_tokens_are_dropped() {
+        for twice in [
+            "phone_number_id=1&phone%5Fnumber%5Fid=2",
+            "a=1&a=1",
+            "fields=x&fields=y",
+        ] {
+            let err = Query::for_meta(Some(twice)).unwrap_err();
+            assert_eq!(
+                (err.status(), err.code()),
+                (400, "duplicate_query_key"),
+                "{twice}"
+            );
+        }
+        let q = Query::for_meta(Some("fields=id&access_token=theirs&appsecret%5Fproof=p")).unwrap();
+        assert_eq!(q.append_to("/x".into()), "/x?fields=id");
     }
 
     #[test]

@@ -34,6 +34,7 @@ impl SendApp {
             access_token,
             GRAPH_TIMEOUT,
             settings.target_policy,
+            &settings.media_hosts,
         )?;
         Ok(SendApp {
             service: SendService::new(
@@ -59,6 +60,22 @@ impl SendApp {
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The gateway's base URL as the tenant reached it: `X-Forwarded-Proto` (API Gateway and
+/// function URLs set it; `http` without it, as on the local stack) and `Host`.
+fn public_base(req: &Request) -> String {
+    let scheme = match header(req, "x-forwarded-proto") {
+        Some("https") => "https",
+        Some(_) | None => "http",
+    };
+    let host = header(req, "host")
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    format!("{scheme}://{host}")
 }
 
 fn respond(response: ApiResponse) -> Response<Body> {
@@ -197,14 +214,15 @@ async fn route(app: &SendApp, req: &Request, path: &str) -> Result<ApiResponse, 
         };
     }
 
-    let (version, graph_route) = GraphRoute::parse(method, path)?;
+    let graph_route = GraphRoute::parse(method, path)?;
+    let public_base = public_base(req);
     let call = GraphCall {
         method,
-        version: &version,
         route: &graph_route,
         query,
         content_type: header(req, "content-type"),
         body,
+        public_base: &public_base,
     };
     let call = service.graph(&tenant, call, now);
     if method == HttpMethod::Post {

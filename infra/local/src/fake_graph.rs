@@ -49,6 +49,10 @@ struct State {
     /// The phone numbers the token can use, and the WABA each belongs to.
     phones: HashMap<String, String>,
     templates: Mutex<Templates>,
+    /// QR code -> (phone number, prefilled message).
+    qr_codes: Mutex<HashMap<String, (String, String)>>,
+    /// Phone number -> its business profile's `about`.
+    profiles: Mutex<HashMap<String, String>>,
     base_url: String,
     webhook_url: Mutex<Option<String>>,
     status_delay: Duration,
@@ -96,6 +100,8 @@ impl FakeGraph {
             app_secret,
             phones,
             templates: Mutex::new(templates),
+            qr_codes: Mutex::default(),
+            profiles: Mutex::default(),
             base_url: url.clone(),
             webhook_url: Mutex::new(None),
             status_delay: Duration::from_millis(300),
@@ -181,9 +187,49 @@ async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
                 .unwrap(),
             None => meta_error(404, 100, "Media not found", None),
         },
-        ("POST", [_, phone, "messages" | "media"]) if !state.phones.contains_key(*phone) => {
-            no_such_object("post", phone)
+        (
+            _,
+            [
+                _,
+                phone,
+                "messages"
+                | "media"
+                | "whatsapp_business_profile"
+                | "message_qrdls"
+                | "block_users",
+                ..,
+            ],
+        ) if !state.phones.contains_key(*phone) => no_such_object(&method.to_lowercase(), phone),
+        (_, [_, waba, "phone_numbers" | "flows"])
+            if !state.templates.lock().unwrap().contains_key(*waba) =>
+        {
+            no_such_object(&method.to_lowercase(), waba)
         }
+        (
+            _,
+            [
+                _,
+                _,
+                "whatsapp_business_profile" | "message_qrdls" | "block_users",
+                ..,
+            ],
+        ) => phone_edge(&state, &method, &segments[1..], query.as_deref(), &body),
+        ("GET", [_, waba, "phone_numbers"]) => {
+            let data: Vec<Value> = state
+                .phones
+                .iter()
+                .filter(|(_, w)| w == waba)
+                .map(|(id, _)| json!({"verified_name": "Gateway Test", "code_verification_status": "VERIFIED", "display_phone_number": "+1 555-000-1111", "quality_rating": "GREEN", "platform_type": "CLOUD_API", "throughput": {"level": "STANDARD"}, "id": id}))
+                .collect();
+            json_response(
+                200,
+                json!({"data": data, "paging": {"cursors": {"before": "QVFIUk", "after": "QVFIUk"}}}),
+            )
+        }
+        ("GET", [_, _, "flows"]) => json_response(
+            200,
+            json!({"data": [{"id": "9100000000001", "name": "appointment", "status": "DRAFT", "categories": ["APPOINTMENT_BOOKING"], "validation_errors": [], "json_version": "6.0", "data_api_version": "3.0", "updated_at": "2024-01-01T00:00:00+0000"}], "paging": {"cursors": {"before": "QVFIUk", "after": "QVFIUk"}}}),
+        ),
         ("GET" | "POST" | "DELETE", [_, waba, "message_templates"])
             if !state.templates.lock().unwrap().contains_key(*waba) =>
         {
@@ -211,9 +257,10 @@ async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
                 .iter()
                 .map(|(name, id)| json!({"name": name, "parameter_format": "POSITIONAL", "components": [{"type": "BODY", "text": "Hello World"}], "language": "en_US", "status": "APPROVED", "category": "UTILITY", "id": id}))
                 .collect();
+            let count = data.len();
             json_response(
                 200,
-                json!({"data": data, "paging": {"cursors": {"before": "MAZDZD", "after": "MjQZD"}}}),
+                json!({"data": data, "paging": {"cursors": {"before": "MAZDZD", "after": "MjQZD"}}, "summary": {"total_count": count, "message_template_count": count, "message_template_limit": 250, "are_translations_complete": true}}),
             )
         }
         ("POST", [_, waba, "message_templates"]) => {
@@ -317,6 +364,142 @@ fn media_phone_matches(state: &State, media_id: &str, query: Option<&str>) -> bo
     url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(k, _)| k == "phone_number_id")
         .all(|(_, v)| v == uploaded_on.as_str())
+}
+
+/// Business profile, QR codes and blocking on one phone number, in Meta's shapes.
+fn phone_edge(
+    state: &State,
+    method: &str,
+    path: &[&str],
+    query: Option<&str>,
+    body: &[u8],
+) -> Response<Body> {
+    let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    let param = |key: &str| {
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    };
+    let phone = path[0];
+    match (method, &path[1..]) {
+        ("GET", ["whatsapp_business_profile"]) => {
+            let about = state
+                .profiles
+                .lock()
+                .unwrap()
+                .get(phone)
+                .cloned()
+                .unwrap_or_else(|| "Hello".to_owned());
+            json_response(
+                200,
+                json!({"data": [{"about": about, "address": "1 Main St", "description": "A test business", "email": "hi@example.com", "profile_picture_url": "https://pps.whatsapp.net/v/t61/x.jpg", "websites": ["https://example.com/"], "vertical": "OTHER", "messaging_product": "whatsapp"}]}),
+            )
+        }
+        ("POST", ["whatsapp_business_profile"]) => {
+            if request["messaging_product"] != "whatsapp" {
+                return meta_error(
+                    400,
+                    100,
+                    "(#100) The parameter messaging_product is required.",
+                    None,
+                );
+            }
+            if let Some(about) = request["about"].as_str() {
+                state
+                    .profiles
+                    .lock()
+                    .unwrap()
+                    .insert(phone.to_owned(), about.to_owned());
+            }
+            json_response(200, json!({"success": true}))
+        }
+        ("POST", ["message_qrdls"] | ["message_qrdls", _]) => {
+            let message = request["prefilled_message"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| param("prefilled_message"));
+            let Some(message) = message else {
+                return meta_error(
+                    400,
+                    100,
+                    "(#100) The parameter prefilled_message is required.",
+                    None,
+                );
+            };
+            let code = match &path[1..] {
+                [_, code] => code.to_string(),
+                _ => request["code"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| {
+                        format!("QR{:010}", state.counter.fetch_add(1, Ordering::Relaxed))
+                    }),
+            };
+            state
+                .qr_codes
+                .lock()
+                .unwrap()
+                .insert(code.clone(), (phone.to_owned(), message.clone()));
+            json_response(200, qr_json(&code, &message))
+        }
+        ("GET", ["message_qrdls"]) => {
+            let codes = state.qr_codes.lock().unwrap();
+            let data: Vec<Value> = codes
+                .iter()
+                .filter(|(_, (p, _))| p == phone)
+                .map(|(c, (_, m))| qr_json(c, m))
+                .collect();
+            json_response(200, json!({"data": data}))
+        }
+        ("GET" | "DELETE", ["message_qrdls", code]) => {
+            let mut codes = state.qr_codes.lock().unwrap();
+            match codes.get(*code).filter(|(p, _)| p == phone).cloned() {
+                Some((_, message)) if method == "GET" => {
+                    json_response(200, json!({"data": [qr_json(code, &message)]}))
+                }
+                Some(_) => {
+                    codes.remove(*code);
+                    json_response(200, json!({"success": true}))
+                }
+                None => no_such_object(&method.to_lowercase(), code),
+            }
+        }
+        ("POST" | "DELETE", ["block_users"]) => {
+            let users: Vec<Value> = request["block_users"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u["user"].as_str())
+                .map(|u| json!({"input": u, "wa_id": u.trim_start_matches('+')}))
+                .collect();
+            if users.is_empty() {
+                return meta_error(
+                    400,
+                    100,
+                    "(#100) The parameter block_users is required.",
+                    None,
+                );
+            }
+            let key = if method == "POST" {
+                "added_users"
+            } else {
+                "removed_users"
+            };
+            json_response(
+                200,
+                json!({"messaging_product": "whatsapp", "block_users": {key: users}}),
+            )
+        }
+        ("GET", ["block_users"]) => json_response(
+            200,
+            json!({"data": [], "paging": {"cursors": {"before": "", "after": ""}}}),
+        ),
+        _ => meta_error(400, 100, "Unsupported request", None),
+    }
+}
+
+fn qr_json(code: &str, message: &str) -> Value {
+    json!({"code": code, "prefilled_message": message, "deep_link_url": format!("https://wa.me/message/{code}"), "qr_image_url": format!("https://scontent.example/qr/{code}.png")})
 }
 
 /// Meta's answer for an id the token cannot see or that does not exist (code 100, subcode 33).

@@ -98,6 +98,7 @@ impl LocalStack {
             retry_scale: options.retry_scale,
             // The one place loopback http:// targets are allowed: receivers run on this machine.
             target_policy: options.target_policy,
+            media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
         };
         let webhook = Arc::new(WebhookApp::new(
             SqsEventQueue::new(

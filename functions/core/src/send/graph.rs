@@ -1,28 +1,69 @@
-//! The Graph-compatible pass-through: ownership checked, the gateway's `callback_url`
-//! extension taken out, Meta's answer returned unchanged.
+//! The Graph-compatible pass-through, driven by the route table: the object the path names
+//! must be the tenant's, the gateway's `callback_url` extension is taken out, ids in Meta's
+//! answers are learnt as the tenant's, and a media `url` is pointed at the gateway.
 
 use serde_json::Value;
 
 use crate::Error;
 use crate::ports::{
-    GraphApi, GraphRequest, HttpMethod, IdempotencyStore, MessageStore, OwnerKind, TenantDirectory,
+    GraphApi, GraphRequest, GraphResponse, HttpMethod, IdempotencyStore, MessageStore, OwnerKind,
+    TenantDirectory,
 };
 use crate::query::Query;
 use crate::tenant::Tenant;
 
 use super::SendService;
 use super::response::{ApiResponse, is_success, parse_json_object};
-use super::route::GraphRoute;
+use super::route::{Action, GraphRoute, WEBHOOK_OVERRIDE_REFUSED};
 
 /// One request on a Graph-compatible route.
 #[derive(Debug, Clone, Copy)]
 pub struct GraphCall<'a> {
     pub method: HttpMethod,
-    pub version: &'a str,
     pub route: &'a GraphRoute,
     pub query: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub body: &'a [u8],
+    /// The gateway's base URL as the tenant reached it (`https://host`): a media `url` in
+    /// Meta's answer is pointed there, so the SDK fetches it with the same API key.
+    pub public_base: &'a str,
+}
+
+/// The ids of a list (`data[].id`) or a create (`id`) in Meta's answer.
+fn answered_ids(body: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let listed = v["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_str());
+    listed.chain(v["id"].as_str()).map(str::to_owned).collect()
+}
+
+/// What the ownership check found for a route's id.
+enum Resolved {
+    Owned(OwnerKind),
+    /// No tenant's, on a media route with one of the tenant's numbers named.
+    UnseenMedia,
+}
+
+/// Whether Meta's answer describes a media object (`url`, `mime_type`, `sha256`).
+pub(super) fn is_media_description(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| {
+        ["url", "mime_type", "sha256"]
+            .iter()
+            .all(|field| v[field].is_string())
+    })
+}
+
+/// Meta's media description with `url` pointed at the gateway's download route.
+fn point_media_url_at_gateway(body: &[u8], download: &str) -> Option<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    v.get("url")?.as_str()?;
+    v["url"] = Value::String(download.to_owned());
+    Some(v.to_string().into_bytes())
 }
 
 impl<T, M, I, G> SendService<T, M, I, G>
@@ -32,117 +73,178 @@ where
     I: IdempotencyStore,
     G: GraphApi,
 {
-    /// A Graph-compatible call: ownership checked, the gateway's `callback_url` extension
-    /// taken out, Meta's answer returned unchanged.
+    /// A Graph-compatible call: refused, or checked and forwarded with the gateway's token.
     pub async fn graph(
         &self,
         tenant: &Tenant,
         call: GraphCall<'_>,
         now: i64,
     ) -> Result<ApiResponse, Error> {
-        let GraphCall {
-            method,
-            version,
-            route,
-            query,
-            content_type,
-            body,
-        } = call;
+        let route = call.route;
+        if let Action::Refuse(why) = route.rule.action {
+            return Err(Error::Forbidden(why));
+        }
         // Checked and forwarded as the same decoded pairs: no spelling of a key can reach Meta
         // unchecked.
-        let query = Query::parse(query);
-        let with_query = |path: String| query.append_to(path);
-        let mut request = GraphRequest {
-            method,
-            path_and_query: String::new(),
-            content_type: content_type.map(str::to_owned),
-            body: body.to_vec(),
+        let query = Query::for_meta(call.query)?;
+        let path_and_query = query.append_to(route.meta_path(&self.graph_version));
+        let (subject, probed) = match self.resolve(tenant, route, &query).await? {
+            Resolved::Owned(kind) => (kind, None),
+            Resolved::UnseenMedia => {
+                match self.probe_media(tenant, route, &path_and_query).await? {
+                    Ok(description) => (OwnerKind::Media, Some(description)),
+                    Err(refusal) => return Ok(refusal),
+                }
+            }
         };
-        match route {
-            GraphRoute::Messages { phone_number_id } => {
-                self.require_owner(tenant, OwnerKind::Phone, phone_number_id)
-                    .await?;
-                let mut map = parse_json_object(body)?;
-                let callback = match map.remove("callback_url") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(url)) => self.parse_callback(tenant, Some(&url))?,
-                    Some(_) => {
-                        return Err(Error::invalid(
-                            "invalid_callback_url",
-                            "callback_url",
-                            "callback_url must be a string",
-                        ));
-                    }
-                };
-                let to = map
-                    .get("to")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                if callback.is_some() {
-                    request.body = Value::Object(map).to_string().into_bytes();
-                    request.content_type = Some("application/json".to_owned());
-                }
-                request.path_and_query =
-                    with_query(format!("/{version}/{phone_number_id}/messages"));
-                let response = self.graph.call(request).await?;
-                if is_success(response.status) {
-                    self.record_sent(
-                        tenant,
-                        phone_number_id,
-                        &to,
-                        callback.as_ref(),
-                        &response,
-                        now,
-                    )
-                    .await;
-                }
-                Ok(ApiResponse::from_graph(response))
+        let request = GraphRequest {
+            method: call.method,
+            path_and_query,
+            content_type: call.content_type.map(str::to_owned),
+            body: call.body.to_vec(),
+        };
+        match route.rule.action {
+            Action::Send => return self.forward_send(tenant, &route.id, request, now).await,
+            Action::Forward
+                if subject == OwnerKind::Phone
+                    && call.method == HttpMethod::Post
+                    && route.tail.is_empty()
+                    && parse_json_object(call.body)
+                        .is_ok_and(|m| m.contains_key("webhook_configuration")) =>
+            {
+                return Err(Error::Forbidden(WEBHOOK_OVERRIDE_REFUSED));
             }
-            GraphRoute::Templates { waba_id } => {
-                self.require_owner(tenant, OwnerKind::Waba, waba_id).await?;
-                request.path_and_query =
-                    with_query(format!("/{version}/{waba_id}/message_templates"));
-                let response = self.graph.call(request).await?;
-                if is_success(response.status)
-                    && let Ok(v) = serde_json::from_slice::<Value>(&response.body)
-                {
-                    let listed = v["data"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|t| t["id"].as_str());
-                    let created = v["id"].as_str();
-                    let ids: Vec<String> = listed.chain(created).map(str::to_owned).collect();
-                    self.remember_owned(tenant, OwnerKind::Template, ids).await;
+            _ => {}
+        }
+        let mut response = match probed {
+            // The probe was this very GET.
+            Some(description) if call.method == HttpMethod::Get => description,
+            _ => self.graph.call(request).await?,
+        };
+        if !is_success(response.status) {
+            return Ok(ApiResponse::from_graph(response));
+        }
+        match route.rule.action {
+            Action::Upload => {
+                let ids = answered_ids(&response.body);
+                self.remember_owned(tenant, OwnerKind::Media, ids).await;
+            }
+            Action::Learn(kind) => {
+                let ids = answered_ids(&response.body);
+                self.remember_owned(tenant, kind, ids).await;
+            }
+            Action::Describe if subject == OwnerKind::Media => {
+                let download = query.append_to(format!(
+                    "{}/v1/media/{}",
+                    call.public_base.trim_end_matches('/'),
+                    route.id
+                ));
+                if let Some(body) = point_media_url_at_gateway(&response.body, &download) {
+                    response.body = body;
                 }
-                Ok(ApiResponse::from_graph(response))
             }
-            GraphRoute::TemplateEdit { template_id } => {
-                self.require_owner(tenant, OwnerKind::Template, template_id)
-                    .await?;
-                request.path_and_query = with_query(format!("/{version}/{template_id}"));
-                Ok(ApiResponse::from_graph(self.graph.call(request).await?))
-            }
-            GraphRoute::MediaUpload { phone_number_id } => {
-                self.require_owner(tenant, OwnerKind::Phone, phone_number_id)
-                    .await?;
-                request.path_and_query = with_query(format!("/{version}/{phone_number_id}/media"));
-                let response = self.graph.call(request).await?;
-                if is_success(response.status)
-                    && let Some(id) = serde_json::from_slice::<Value>(&response.body)
-                        .ok()
-                        .and_then(|v| v["id"].as_str().map(str::to_owned))
-                {
-                    self.remember_owned(tenant, OwnerKind::Media, [id]).await;
-                }
-                Ok(ApiResponse::from_graph(response))
-            }
-            GraphRoute::Media { media_id } => {
-                self.require_media(tenant, media_id, &query).await?;
-                request.path_and_query = with_query(format!("/{version}/{media_id}"));
-                Ok(ApiResponse::from_graph(self.graph.call(request).await?))
+            _ => {}
+        }
+        Ok(ApiResponse::from_graph(response))
+    }
+
+    /// What the route's id is for this tenant: the first of the rule's subjects it owns. An id
+    /// no tenant has, on a media route that names one of the tenant's numbers as
+    /// `phone_number_id`, may be media received on that number: Meta is asked first
+    /// (`probe_media`). 403 otherwise, the same whether or not the id exists.
+    async fn resolve(
+        &self,
+        tenant: &Tenant,
+        route: &GraphRoute,
+        query: &Query,
+    ) -> Result<Resolved, Error> {
+        let named_phones = self.require_named_phones(tenant, query).await?;
+        let mut someone_elses = false;
+        for &kind in route.rule.subjects {
+            match self.tenants.owner(kind, &route.id).await? {
+                Some(owner) if owner == tenant.id => return Ok(Resolved::Owned(kind)),
+                Some(_) => someone_elses = true,
+                None => {}
             }
         }
+        if route.rule.subjects.contains(&OwnerKind::Media) && named_phones > 0 && !someone_elses {
+            return Ok(Resolved::UnseenMedia);
+        }
+        Err(Error::Forbidden("this API key may not use that id"))
+    }
+
+    /// Asks Meta for an id the gateway has not seen, with the tenant's `phone_number_id`. Meta
+    /// answers a media id so only when the media belongs to that number, but any other object
+    /// ignores the parameter: only an answer that is a media description ties the id to the
+    /// tenant, which then owns it. `Err` holds Meta's own refusal, for the tenant.
+    async fn probe_media(
+        &self,
+        tenant: &Tenant,
+        route: &GraphRoute,
+        path_and_query: &str,
+    ) -> Result<Result<GraphResponse, ApiResponse>, Error> {
+        let probe = self
+            .graph
+            .call(GraphRequest {
+                method: HttpMethod::Get,
+                path_and_query: path_and_query.to_owned(),
+                content_type: None,
+                body: Vec::new(),
+            })
+            .await?;
+        if !is_success(probe.status) {
+            return Ok(Err(ApiResponse::from_graph(probe)));
+        }
+        if !is_media_description(&probe.body) {
+            return Err(Error::Forbidden("this API key may not use that id"));
+        }
+        self.remember_owned(tenant, OwnerKind::Media, [route.id.clone()])
+            .await;
+        Ok(Ok(probe))
+    }
+
+    /// A send on `POST /{phone}/messages`: the gateway's `callback_url` taken out, the message
+    /// recorded when Meta accepts it.
+    async fn forward_send(
+        &self,
+        tenant: &Tenant,
+        phone_number_id: &str,
+        mut request: GraphRequest,
+        now: i64,
+    ) -> Result<ApiResponse, Error> {
+        let mut map = parse_json_object(&request.body)?;
+        let callback = match map.remove("callback_url") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(url)) => self.parse_callback(tenant, Some(&url))?,
+            Some(_) => {
+                return Err(Error::invalid(
+                    "invalid_callback_url",
+                    "callback_url",
+                    "callback_url must be a string",
+                ));
+            }
+        };
+        let to = map
+            .get("to")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if callback.is_some() {
+            request.body = Value::Object(map).to_string().into_bytes();
+            request.content_type = Some("application/json".to_owned());
+        }
+        let response = self.graph.call(request).await?;
+        if is_success(response.status) {
+            self.record_sent(
+                tenant,
+                phone_number_id,
+                &to,
+                callback.as_ref(),
+                &response,
+                now,
+            )
+            .await;
+        }
+        Ok(ApiResponse::from_graph(response))
     }
 }

@@ -10,6 +10,7 @@ use crate::query::Query;
 use crate::tenant::Tenant;
 
 use super::SendService;
+use super::graph::is_media_description;
 use super::response::{ApiResponse, content_type, is_success, meta_error_v1};
 use super::route::numeric_id;
 
@@ -20,17 +21,13 @@ where
     I: IdempotencyStore,
     G: GraphApi,
 {
-    /// A media id is the tenant's when it was uploaded or received on one of its numbers, or
-    /// when the request names one of its numbers as `phone_number_id` (Meta then checks the
-    /// media belongs to that number).
-    pub(super) async fn require_media(
+    /// Every `phone_number_id` a request names goes to Meta, so each must be the tenant's;
+    /// the count of them.
+    pub(super) async fn require_named_phones(
         &self,
         tenant: &Tenant,
-        media_id: &str,
         query: &Query,
-    ) -> Result<(), Error> {
-        // Every phone_number_id the request names goes to Meta, so every one must be the
-        // tenant's, whether or not the media is.
+    ) -> Result<usize, Error> {
         let phones: Vec<&str> = query.values("phone_number_id").collect();
         for phone in &phones {
             self.require_owner(
@@ -40,16 +37,25 @@ where
             )
             .await?;
         }
-        let owned = self
-            .tenants
-            .owner(OwnerKind::Media, media_id)
-            .await?
-            .as_ref()
-            == Some(&tenant.id);
-        // Media the gateway has not seen is reachable only with one of the tenant's numbers,
-        // which Meta then checks the media belongs to.
-        if owned || !phones.is_empty() {
-            return Ok(());
+        Ok(phones.len())
+    }
+
+    /// Whether the media is the tenant's (`Ok(true)`: uploaded or received on one of its
+    /// numbers) or no tenant's, asked for with one of its numbers (`Ok(false)`: Meta's answer
+    /// must then show it is media of that number).
+    async fn require_media(
+        &self,
+        tenant: &Tenant,
+        media_id: &str,
+        query: &Query,
+    ) -> Result<bool, Error> {
+        let named_phones = self.require_named_phones(tenant, query).await?;
+        match self.tenants.owner(OwnerKind::Media, media_id).await? {
+            Some(owner) if owner == tenant.id => return Ok(true),
+            // Another tenant's media stays theirs, whichever number this one names.
+            Some(_) => {}
+            None if named_phones > 0 => return Ok(false),
+            None => {}
         }
         Err(Error::Forbidden("this API key may not use that id"))
     }
@@ -62,8 +68,8 @@ where
         query: Option<&str>,
     ) -> Result<ApiResponse, Error> {
         let media_id = numeric_id(media_id, "media_id")?;
-        let query = Query::parse(query);
-        self.require_media(tenant, &media_id, &query).await?;
+        let query = Query::for_meta(query)?;
+        let owned = self.require_media(tenant, &media_id, &query).await?;
         let path = query.append_to(format!("/{}/{media_id}", self.graph_version));
         let info = self
             .graph
@@ -76,6 +82,14 @@ where
             .await?;
         if !is_success(info.status) {
             return Ok(meta_error_v1(&info));
+        }
+        if !owned {
+            // Any other object ignores `phone_number_id`: only media ties the id to the number.
+            if !is_media_description(&info.body) {
+                return Err(Error::Forbidden("this API key may not use that id"));
+            }
+            self.remember_owned(tenant, OwnerKind::Media, [media_id.clone()])
+                .await;
         }
         let v: Value = serde_json::from_slice(&info.body).unwrap_or_default();
         let url = v["url"].as_str().ok_or_else(|| Error::Upstream {

@@ -17,7 +17,7 @@ pub use auth::api_key;
 pub use graph::GraphCall;
 pub use idempotency::IDEMPOTENCY_WINDOW;
 pub use response::{ApiResponse, is_retryable_meta_throttle};
-pub use route::GraphRoute;
+pub use route::{Action, GraphRoute, ROUTES, Rule};
 pub use simple::SimpleMessage;
 
 use crate::Error;

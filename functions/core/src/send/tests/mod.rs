@@ -95,15 +95,15 @@ impl World {
         query: Option<&str>,
         body: &Value,
     ) -> Result<ApiResponse, Error> {
-        let (version, route) = GraphRoute::parse(method, path)?;
+        let route = GraphRoute::parse(method, path)?;
         let body = body.to_string().into_bytes();
         let call = GraphCall {
             method,
-            version: &version,
             route: &route,
             query,
             content_type: Some("application/json"),
             body: &body,
+            public_base: "https://gw.example",
         };
         self.service.graph(tenant, call, 1_700_000_000).await
     }

@@ -273,23 +273,40 @@ async fn media_is_the_uploaders_and_otherwise_needs_one_of_the_tenants_numbers()
     w.graph(&w.a, Get, "/v23.0/7001", None, &json!({}))
         .await
         .unwrap();
-    let refused: [(&Tenant, &str, Option<&str>); 5] = [
-        (&w.b, "/v23.0/7001", None),
-        (&w.b, "/v23.0/7001", Some("phone_number_id=111")),
+    let refused: [(&Tenant, &str, Option<&str>, u16); 8] = [
+        (&w.b, "/v23.0/7001", None, 403),
+        // B's own number does not make A's media B's.
+        (&w.b, "/v23.0/7001", Some("phone_number_id=222"), 403),
+        (&w.b, "/7001", None, 403),
+        (&w.b, "/v23.0/7001", Some("phone_number_id=111"), 403),
         (
             &w.b,
             "/v23.0/7001",
             Some("phone_number_id=222&phone_number_id=111"),
+            400,
         ),
-        (&w.b, "/v23.0/7001", Some("phone%5Fnumber%5Fid=111")),
-        (&w.a, "/v23.0/7002", None),
+        (&w.b, "/v23.0/7001", Some("phone%5Fnumber%5Fid=111"), 403),
+        (
+            &w.b,
+            "/v23.0/7001",
+            Some("phone_number_id=222&phone%5Fnumber%5Fid=111"),
+            400,
+        ),
+        (&w.a, "/v23.0/7002", None, 403),
     ];
-    for (t, path, query) in refused {
-        let err = w
-            .graph(t, Delete, path, query, &json!({}))
-            .await
-            .unwrap_err();
-        assert_eq!(err.status(), 403, "{} {path}?{query:?}", t.id.as_str());
+    for (t, path, query, status) in refused {
+        for method in [Get, Delete] {
+            let err = w
+                .graph(t, method, path, query, &json!({}))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.status(),
+                status,
+                "{} {method:?} {path}?{query:?}",
+                t.id.as_str()
+            );
+        }
     }
     let err = w
         .graph(
@@ -302,20 +319,86 @@ async fn media_is_the_uploaders_and_otherwise_needs_one_of_the_tenants_numbers()
         .await
         .unwrap_err();
     assert_eq!(err.status(), 400, "a phone number id that is not numeric");
-    // Unseen media with the tenant's own number goes to Meta, which checks it.
+    // Unseen media with the tenant's own number goes to Meta, which checks it; only an answer
+    // that is a media description makes it the tenant's.
+    let media = json!({"messaging_product": "whatsapp", "url": "https://lookaside.fbsbx.com/m", "mime_type": "image/png", "sha256": "00", "file_size": 1, "id": "7002"});
+    w.graph.answer(GraphAnswer::Json(200, media));
+    let r = w
+        .graph(
+            &w.a,
+            Get,
+            "/v23.0/7002",
+            Some("phone_number_id=111"),
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        body_json(&r)["url"],
+        "https://gw.example/v1/media/7002?phone_number_id=111"
+    );
+    assert_eq!(
+        w.tenants.owner(OwnerKind::Media, "7002").await.unwrap(),
+        Some(w.a.id.clone())
+    );
+    assert_eq!(
+        w.graph.paths()[1..],
+        ["/v23.0/7001", "/v23.0/7002?phone_number_id=111"]
+    );
+    // An id that is not media (a template, a flow, another tenant's number: Meta ignores
+    // `phone_number_id` for those) is refused and its answer never reaches the tenant.
+    for method in [Get, Delete] {
+        w.graph.answer(GraphAnswer::Json(
+            200,
+            json!({"id": "7003", "name": "secret_template", "status": "APPROVED"}),
+        ));
+        let err = w
+            .graph(
+                &w.a,
+                method,
+                "/v23.0/7003",
+                Some("phone_number_id=111"),
+                &json!({}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 403, "{method:?}");
+    }
+    let probes = w
+        .graph
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .skip(3)
+        .map(|c| c.method)
+        .collect::<Vec<_>>();
+    assert_eq!(probes, [Get, Get], "only the probes, never the DELETE");
+    // Unseen media deleted: probed, then deleted.
+    w.graph.answer(GraphAnswer::Json(
+        200,
+        json!({"url": "u", "mime_type": "image/png", "sha256": "0"}),
+    ));
     w.graph(
         &w.a,
-        Get,
-        "/v23.0/7002",
+        Delete,
+        "/v23.0/7004",
         Some("phone_number_id=111"),
         &json!({}),
     )
     .await
     .unwrap();
-    assert_eq!(
-        w.graph.paths()[1..],
-        ["/v23.0/7001", "/v23.0/7002?phone_number_id=111"]
-    );
+    let last: Vec<_> = w
+        .graph
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .take(2)
+        .map(|c| c.method)
+        .collect();
+    assert_eq!(last, [Delete, Get]);
 }
 
 #[tokio::test]
@@ -372,6 +455,35 @@ async fn v1_media_is_downloaded_with_metas_type_and_failures_are_not_200() {
 }
 
 #[tokio::test]
+async fn v1_media_of_an_unseen_id_that_is_not_media_is_refused_and_not_downloaded() {
+    let w = world().await;
+    w.graph.answer(GraphAnswer::Json(
+        200,
+        json!({"id": "7009", "url": "https://lookaside.fbsbx.com/x"}),
+    ));
+    let err = w
+        .service
+        .media_bytes(&w.a, "7009", Some("phone_number_id=111"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert!(w.graph.downloads.lock().unwrap().is_empty());
+    let media =
+        json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": "image/png", "sha256": "0"});
+    w.graph.answer(GraphAnswer::Json(200, media));
+    let r = w
+        .service
+        .media_bytes(&w.a, "7010", Some("phone_number_id=111"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        w.tenants.owner(OwnerKind::Media, "7010").await.unwrap(),
+        Some(w.a.id.clone())
+    );
+}
+
+#[tokio::test]
 async fn a_control_character_in_metas_mime_type_never_reaches_a_header() {
     let w = world().await;
     w.tenants
@@ -396,4 +508,135 @@ async fn a_control_character_in_metas_mime_type_never_reaches_a_header() {
         let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
         assert_eq!(r.content_type, expected);
     }
+}
+
+#[tokio::test]
+async fn a_media_description_points_its_url_at_the_gateway_with_the_same_query() {
+    let w = world().await;
+    use HttpMethod::*;
+    w.tenants
+        .record_owner(OwnerKind::Media, "7001", &w.a.id)
+        .await
+        .unwrap();
+    // As Meta sends it: escaped slashes.
+    let meta: Value = serde_json::from_str(r#"{"messaging_product":"whatsapp","url":"https:\/\/lookaside.fbsbx.com\/whatsapp_business\/attachments\/?mid=1&hash=h","mime_type":"image\/jpeg","sha256":"ab","file_size":3,"id":"7001"}"#).unwrap();
+    for (query, url) in [
+        (None, "https://gw.example/v1/media/7001"),
+        (
+            Some("phone_number_id=111"),
+            "https://gw.example/v1/media/7001?phone_number_id=111",
+        ),
+    ] {
+        w.graph.answer(GraphAnswer::Json(200, meta.clone()));
+        let r = w
+            .graph(&w.a, Get, "/v23.0/7001", query, &json!({}))
+            .await
+            .unwrap();
+        let body = body_json(&r);
+        assert_eq!(body["url"], url);
+        assert_eq!(
+            (body["mime_type"].as_str(), body["file_size"].as_u64()),
+            (Some("image/jpeg"), Some(3))
+        );
+    }
+    // A template's description is Meta's, untouched.
+    w.tenants
+        .record_owner(OwnerKind::Template, "501", &w.a.id)
+        .await
+        .unwrap();
+    w.graph.answer(GraphAnswer::Json(
+        200,
+        json!({"id": "501", "url": "https://example.com/x"}),
+    ));
+    let r = w
+        .graph(&w.a, Get, "/v23.0/501", None, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(body_json(&r)["url"], "https://example.com/x");
+}
+
+#[tokio::test]
+async fn calls_that_take_webhooks_away_or_are_app_level_are_refused_before_meta() {
+    let w = world().await;
+    use HttpMethod::*;
+    let tries: [(HttpMethod, &str, Value); 4] = [
+        (
+            Post,
+            "/v23.0/11/subscribed_apps",
+            json!({"override_callback_uri": "https://evil.example", "verify_token": "x"}),
+        ),
+        (Delete, "/v23.0/11/subscribed_apps", json!({})),
+        (
+            Post,
+            "/v23.0/111",
+            json!({"webhook_configuration": {"override_callback_uri": "https://evil.example"}}),
+        ),
+        (
+            Post,
+            "/v23.0/11/subscriptions",
+            json!({"object": "whatsapp_business_account"}),
+        ),
+    ];
+    for (method, path, body) in tries {
+        let err = w.graph(&w.a, method, path, None, &body).await.unwrap_err();
+        assert_eq!(err.status(), 403, "{method:?} {path}");
+        assert!(err.to_string().contains("operator"), "{err}");
+    }
+    assert_eq!(w.calls(), 0);
+    // Reading the subscription and a two-step PIN on the tenant's own number go through.
+    w.graph(&w.a, Get, "/v23.0/11/subscribed_apps", None, &json!({}))
+        .await
+        .unwrap();
+    w.graph(&w.a, Post, "/v23.0/111", None, &json!({"pin": "123456"}))
+        .await
+        .unwrap();
+    assert_eq!(w.graph.paths(), ["/v23.0/11/subscribed_apps", "/v23.0/111"]);
+}
+
+#[tokio::test]
+async fn every_phone_and_waba_route_of_the_table_checks_the_owner_with_and_without_a_version() {
+    use super::super::route::ROUTES;
+    let w = world().await;
+    for rule in ROUTES {
+        if matches!(rule.action, super::super::route::Action::Refuse(_)) {
+            continue;
+        }
+        let (mine, theirs) = match rule.subjects.first() {
+            Some(OwnerKind::Phone) if rule.subjects.len() == 1 => ("111", "222"),
+            Some(OwnerKind::Waba) => ("11", "22"),
+            _ => continue,
+        };
+        let tail: Vec<&str> = rule
+            .tail
+            .iter()
+            .map(|t| if *t == "{code}" { "QR1" } else { t })
+            .collect();
+        for &method in rule.methods {
+            for version in ["/v23.0", ""] {
+                let path = |id: &str| format!("{version}/{id}/{}", tail.join("/"));
+                let before = w.calls();
+                let err = w
+                    .graph(&w.a, method, &path(theirs), None, &json!({"x": 1}))
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.status(), 403, "{method:?} {}", path(theirs));
+                assert_eq!(
+                    w.calls(),
+                    before,
+                    "{method:?} {} reached Meta",
+                    path(theirs)
+                );
+                w.graph(&w.a, method, &path(mine), None, &json!({"to": "1"}))
+                    .await
+                    .unwrap();
+                let sent = w.graph.paths().pop().unwrap();
+                assert_eq!(
+                    sent,
+                    format!("/v23.0/{mine}/{}", tail.join("/")),
+                    "{method:?}"
+                );
+            }
+        }
+    }
+    assert!(w.calls() > 40, "the table has its routes");
 }
