@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 
 const COLD_STARTS: usize = 15;
 const INVOCATIONS: usize = 300;
+const MEDIA_BYTES: usize = 50 * 1_000_000;
 
 /// The Runtime API: hands out queued events one by one and counts the answers.
 #[derive(Default)]
@@ -235,6 +236,8 @@ async fn main() {
         ("MESSAGES_TABLE", r.messages_table.clone()),
         ("IDEMPOTENCY_TABLE", r.idempotency_table.clone()),
         ("EVENTS_QUEUE_URL", r.events_queue_url.clone()),
+        ("DEAD_LETTER_QUEUE_URL", r.dead_letter_queue_url.clone()),
+        ("EVENTS_BUCKET", r.events_bucket.clone()),
         ("GRAPH_API_BASE_URL", graph.url.clone()),
         ("META_APP_SECRET", APP_SECRET.into()),
         ("META_VERIFY_TOKEN", VERIFY_TOKEN.into()),
@@ -311,6 +314,52 @@ async fn main() {
         );
     }
     println!("(load: {INVOCATIONS} invocations each; forward invocations carry 10 deliveries)");
+
+    // 50 MB of media through the send bootstrap: streamed into the bucket in parts, never held
+    // whole, and the tenant redirected to the copy.
+    let media: Vec<u8> = (0..MEDIA_BYTES).map(|i| (i % 251) as u8).collect();
+    let media_id = graph.add_media(media.clone(), "video/mp4", PHONE_NUMBER_ID);
+    stack
+        .tenants()
+        .add_owner(
+            gateway_core::ports::OwnerKind::Media,
+            &media_id,
+            &gateway_core::tenant::TenantId(tenant.tenant_id.clone()),
+        )
+        .await
+        .unwrap();
+    let (mut running, _) = exec(&bin_dir().join("send"), &env).await;
+    let download = apigw(
+        "GET",
+        &format!("/v1/media/{media_id}"),
+        json!({"authorization": format!("Bearer {}", tenant.api_key)}),
+        b"",
+    );
+    let rss = running
+        .run(vec![download], |r| r["statusCode"] == 302)
+        .await;
+    let answer: Value =
+        serde_json::from_str(running.api.responses.lock().unwrap().last().unwrap()).unwrap();
+    running.stop().await;
+    let location = answer["headers"]["location"].as_str().expect("a Location");
+    let fetched = http()
+        .get(location)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        fetched == media,
+        "the staged copy is the media ({} bytes fetched)",
+        fetched.len()
+    );
+    println!(
+        "send, {} MB media download: peak RSS {:.1} MiB (staged in the bucket, 302 to it)",
+        MEDIA_BYTES / 1_000_000,
+        rss as f64 / 1024.0
+    );
     let delivered = receiver.received().len();
     assert_eq!(
         delivered,

@@ -8,6 +8,7 @@ mod forward;
 mod handlers;
 mod ingest;
 mod isolation;
+mod media;
 mod retry;
 mod sdks;
 mod send;

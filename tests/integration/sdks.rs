@@ -7,6 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gateway_core::format::DeliveryFormat;
+use gateway_core::ports::OwnerKind;
+use gateway_core::tenant::TenantId;
+use sha2::Digest;
+
+const LARGE_MEDIA_BYTES: usize = 50 * 1_000_000;
 use gateway_tests::*;
 
 struct Sdk {
@@ -53,6 +58,19 @@ async fn run_sdk(name: &'static str) {
         DeliveryFormat::Meta,
     )
     .await;
+    // 50 MB: more than a function's response holds, so it is staged and redirected to.
+    let large: Vec<u8> = (0..LARGE_MEDIA_BYTES).map(|i| (i % 253) as u8).collect();
+    let large_sha256 = hex::encode(sha2::Sha256::digest(&large));
+    let large_id = graph.add_media(large, "video/mp4", PHONE_NUMBER_ID);
+    stack
+        .tenants()
+        .add_owner(
+            OwnerKind::Media,
+            &large_id,
+            &TenantId(tenant.tenant_id.clone()),
+        )
+        .await
+        .unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(sdk.script);
     let mut command = tokio::process::Command::new(&sdk.program);
     command
@@ -62,6 +80,9 @@ async fn run_sdk(name: &'static str) {
         .env("PHONE_ID", PHONE_NUMBER_ID)
         .env("WABA_ID", WABA_ID)
         .env("TO", "4915112345678")
+        .env("LARGE_MEDIA_ID", &large_id)
+        .env("LARGE_MEDIA_BYTES", LARGE_MEDIA_BYTES.to_string())
+        .env("LARGE_MEDIA_SHA256", &large_sha256)
         .envs(sdk.env.iter().map(|(k, v)| (*k, v.as_str())))
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(120), command.output())
@@ -102,9 +123,18 @@ async fn run_sdk(name: &'static str) {
             sdk.name
         );
     }
+    let media_fetches = seen
+        .iter()
+        .filter(|r| r.path.starts_with("/_media/"))
+        .count();
+    assert_eq!(
+        media_fetches, 2,
+        "{}: both downloads go through the gateway",
+        sdk.name
+    );
     assert!(
-        seen.iter().any(|r| r.path.starts_with("/_media/")),
-        "{}: the download did not go through the gateway",
+        stdout.contains("download_large_media"),
+        "{}: the large download ran",
         sdk.name
     );
     let sends = seen

@@ -99,6 +99,19 @@ if murl:
     step("download_media", download)
 else:
     failures.append("download_media(skipped)")
+LARGE_ID = os.environ.get("LARGE_MEDIA_ID")
+if LARGE_ID:
+    def download_large():
+        import hashlib
+        url = wa.get_media_url(media_id=LARGE_ID).url
+        data = wa.get_media_bytes(url=url)
+        digest = hashlib.sha256(data).hexdigest()
+        if len(data) != int(os.environ["LARGE_MEDIA_BYTES"]) or digest != os.environ["LARGE_MEDIA_SHA256"]:
+            raise AssertionError(f"downloaded {len(data)} bytes with sha256 {digest}")
+        return {"bytes": len(data)}
+
+    step("download_large_media", download_large)
+
 step("business_profile_get", lambda: wa.get_business_profile())
 step("business_profile_update", lambda: wa.update_business_profile(about="pywa smoke test"))
 step("templates_list", lambda: wa.get_templates())

@@ -101,6 +101,20 @@ if (info?.url) {
     });
 } else failures.push("download_media(skipped)");
 
+if (process.env.LARGE_MEDIA_ID) {
+    await step("download_large_media", async () => {
+        const { createHash } = await import("node:crypto");
+        const described = await wa.retrieveMedia(process.env.LARGE_MEDIA_ID);
+        const r = await wa.fetchMedia(described.url); // follows the redirect to the staged copy
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        const buf = Buffer.from(await r.arrayBuffer());
+        const digest = createHash("sha256").update(buf).digest("hex");
+        if (buf.length !== Number(process.env.LARGE_MEDIA_BYTES) || digest !== process.env.LARGE_MEDIA_SHA256)
+            throw new Error(`downloaded ${buf.length} bytes with sha256 ${digest}`);
+        return { bytes: buf.length, final_url_host: new URL(r.url).host };
+    });
+}
+
 await step("business_profile_get", () => raw(`/${PHONE_ID}/whatsapp_business_profile`,
     { query: { fields: "about,address,description,email,profile_picture_url,websites,vertical" } }));
 await step("business_profile_update", () => raw(`/${PHONE_ID}/whatsapp_business_profile`,

@@ -24,7 +24,12 @@ pub struct HttpGraphApi {
     media_hosts: Vec<String>,
     /// Retries stop once this much time has gone by since the first try.
     deadline: Duration,
+    /// Where media too large for a response is copied; `None`: such media is refused.
+    staging: Option<crate::media::MediaStaging>,
 }
+
+/// How long a staged copy may take to stream in (the send function has 29 s).
+const STAGING_DEADLINE: Duration = Duration::from_secs(25);
 
 /// Whether `host` is one of `allowed` (`*.example.com` matches subdomains of example.com).
 fn host_allowed(host: &str, allowed: &[String]) -> bool {
@@ -57,7 +62,39 @@ impl HttpGraphApi {
             policy,
             media_hosts,
             deadline: Duration::from_secs(8),
+            staging: None,
         })
+    }
+
+    /// Media too large for a response is staged in `staging`.
+    pub fn with_staging(mut self, staging: crate::media::MediaStaging) -> Self {
+        self.staging = Some(staging);
+        self
+    }
+
+    /// A GET of a media URL Meta handed out, with the token, only when the URL passes the SSRF
+    /// guard and names one of Meta's media hosts.
+    fn media_request(&self, url: &str) -> Result<reqwest::RequestBuilder, Error> {
+        let target = TargetUrl::parse(url, self.policy).map_err(|why| Error::Upstream {
+            status: 502,
+            message: format!("media URL {why}"),
+        })?;
+        let host = target.url().host_str().unwrap_or_default();
+        if !host_allowed(host, &self.media_hosts) {
+            tracing::warn!(
+                host,
+                "media URL on a host that is not Meta's; the token is not sent"
+            );
+            return Err(Error::Upstream {
+                status: 502,
+                message: "Meta's media URL names a host that is not one of Meta's media hosts"
+                    .to_owned(),
+            });
+        }
+        Ok(self
+            .client
+            .get(target.url().clone())
+            .bearer_auth(self.access_token.expose()))
     }
 
     async fn once(
@@ -162,30 +199,38 @@ impl GraphApi for HttpGraphApi {
 
     async fn download(&self, url: &str) -> Result<GraphResponse, Error> {
         // The URL comes from Meta's answer: it passes the SSRF guard like any other target.
-        let target = TargetUrl::parse(url, self.policy).map_err(|why| Error::Upstream {
-            status: 502,
-            message: format!("media URL {why}"),
-        })?;
-        let host = target.url().host_str().unwrap_or_default();
-        if !host_allowed(host, &self.media_hosts) {
-            tracing::warn!(
-                host,
-                "media URL on a host that is not Meta's; the token is not sent"
-            );
-            return Err(Error::Upstream {
-                status: 502,
-                message: "Meta's media URL names a host that is not one of Meta's media hosts"
-                    .to_owned(),
-            });
-        }
         let response = self
-            .client
-            .get(target.url().clone())
-            .bearer_auth(self.access_token.expose())
+            .media_request(url)?
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
         into_response(response).await
+    }
+
+    async fn stage_media(&self, url: &str, content_type: &str) -> Result<String, Error> {
+        let Some(staging) = &self.staging else {
+            return Err(Error::Upstream {
+                status: 502,
+                message:
+                    "the media is too large for a response and no bucket is configured to stage it"
+                        .to_owned(),
+            });
+        };
+        let response = self
+            .media_request(url)?
+            .timeout(STAGING_DEADLINE)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        if !response.status().is_success() {
+            return Err(Error::Upstream {
+                status: 502,
+                message: format!("Meta's media URL answered {}", response.status().as_u16()),
+            });
+        }
+        staging
+            .stage(response, content_type, gateway_core::send::MAX_MEDIA_BYTES)
+            .await
     }
 }
 

@@ -7,6 +7,7 @@ pub mod blob;
 pub mod config;
 pub mod dynamo;
 pub mod graph;
+pub mod media;
 pub mod queue;
 pub mod webhook_client;
 

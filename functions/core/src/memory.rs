@@ -282,6 +282,8 @@ pub struct ScriptedGraph {
     download: Arc<Mutex<GraphResponse>>,
     pub calls: Arc<Mutex<Vec<GraphRequest>>>,
     pub downloads: Arc<Mutex<Vec<String>>>,
+    /// `(url, content type)` of every staged media copy.
+    pub staged: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Default for ScriptedGraph {
@@ -295,6 +297,7 @@ impl Default for ScriptedGraph {
             })),
             calls: Arc::default(),
             downloads: Arc::default(),
+            staged: Arc::default(),
         }
     }
 }
@@ -336,5 +339,11 @@ impl GraphApi for ScriptedGraph {
     async fn download(&self, url: &str) -> Result<GraphResponse, Error> {
         self.downloads.lock().unwrap().push(url.to_owned());
         Ok(self.download.lock().unwrap().clone())
+    }
+
+    async fn stage_media(&self, url: &str, content_type: &str) -> Result<String, Error> {
+        let mut staged = self.staged.lock().unwrap();
+        staged.push((url.to_owned(), content_type.to_owned()));
+        Ok(format!("https://staged.example/{}", staged.len()))
     }
 }

@@ -227,6 +227,13 @@ pub trait GraphApi: Send + Sync {
     ) -> impl Future<Output = Result<GraphResponse, Error>> + Send;
     /// Fetches a media URL Meta handed out (it needs the access token).
     fn download(&self, url: &str) -> impl Future<Output = Result<GraphResponse, Error>> + Send;
+    /// Copies a media URL Meta handed out into short-lived storage as it streams in (never
+    /// whole in memory) and answers a URL the tenant can fetch the copy from, without a token.
+    fn stage_media(
+        &self,
+        url: &str,
+        content_type: &str,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
 }
 
 #[cfg(test)]

@@ -35,7 +35,11 @@ impl SendApp {
             GRAPH_TIMEOUT,
             settings.target_policy,
             &settings.media_hosts,
-        )?;
+        )?
+        .with_staging(gateway_aws::media::MediaStaging::new(
+            clients.s3.clone(),
+            &settings.events_bucket,
+        ));
         Ok(SendApp {
             service: SendService::new(
                 DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
@@ -94,6 +98,15 @@ fn respond(response: ApiResponse) -> Response<Body> {
     answer
         .headers_mut()
         .insert(http::header::CONTENT_TYPE, content_type);
+    if let Some(location) = response
+        .location
+        .as_deref()
+        .and_then(|l| http::HeaderValue::from_str(l).ok())
+    {
+        answer
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
+    }
     answer
 }
 

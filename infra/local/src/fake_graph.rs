@@ -123,6 +123,19 @@ impl FakeGraph {
         *self.state.webhook_url.lock().unwrap() = Some(url.into());
     }
 
+    /// Stores media as if uploaded on `phone` (for sizes no upload through a function carries);
+    /// returns its id.
+    pub fn add_media(&self, bytes: Vec<u8>, mime: &str, phone: &str) -> String {
+        let id =
+            (3_000_000_000_000 + self.state.counter.fetch_add(1, Ordering::Relaxed)).to_string();
+        self.state
+            .media
+            .lock()
+            .unwrap()
+            .insert(id.clone(), (bytes, mime.to_owned(), phone.to_owned()));
+        id
+    }
+
     /// Every request received so far.
     pub fn seen(&self) -> Vec<SeenRequest> {
         self.state.seen.lock().unwrap().clone()

@@ -14,6 +14,12 @@ use super::graph::is_media_description;
 use super::response::{ApiResponse, content_type, is_success, meta_error_v1};
 use super::route::numeric_id;
 
+/// Media up to this size is answered in the response (a function's response holds 6 MB, and
+/// binary bodies are base64-encoded on the way out).
+pub const INLINE_MEDIA_BYTES: u64 = 4 * 1024 * 1024;
+/// The largest media the gateway serves: Meta's limit for documents.
+pub const MAX_MEDIA_BYTES: u64 = 100 * 1_000_000;
+
 impl<T, M, I, G> SendService<T, M, I, G>
 where
     T: TenantDirectory,
@@ -60,7 +66,8 @@ where
         Err(Error::Forbidden("this API key may not use that id"))
     }
 
-    /// `GET /v1/media/{media_id}`: the media bytes (Meta's URL needs the token and expires).
+    /// `GET /v1/media/{media_id}`: the media bytes (Meta's URL needs the token and expires),
+    /// or, over [`INLINE_MEDIA_BYTES`] (or of unknown size), a redirect to a staged copy.
     pub async fn media_bytes(
         &self,
         tenant: &Tenant,
@@ -96,6 +103,28 @@ where
             status: 502,
             message: "Meta returned no media URL".to_owned(),
         })?;
+        let size = v["file_size"]
+            .as_u64()
+            .or_else(|| v["file_size"].as_str()?.parse().ok());
+        if size.is_some_and(|s| s > MAX_MEDIA_BYTES) {
+            return Err(Error::Upstream {
+                status: 502,
+                message: format!(
+                    "the media is larger than the {} MB the gateway serves",
+                    MAX_MEDIA_BYTES / 1_000_000
+                ),
+            });
+        }
+        let mime = content_type(v["mime_type"].as_str());
+        if size.is_none_or(|s| s > INLINE_MEDIA_BYTES) {
+            // Too large for a function's response: copied to the bucket as it streams in, and
+            // the tenant is sent to a short-lived URL of that copy.
+            let location = self
+                .graph
+                .stage_media(url, mime.as_deref().unwrap_or("application/octet-stream"))
+                .await?;
+            return Ok(ApiResponse::redirect(location));
+        }
         let media = self.graph.download(url).await?;
         if !is_success(media.status) {
             return Err(Error::Upstream {
@@ -104,13 +133,14 @@ where
             });
         }
         // Meta's `mime_type` first, then the download's header; neither may break the response.
-        let content_type = content_type(v["mime_type"].as_str())
+        let content_type = mime
             .or_else(|| content_type(media.content_type.as_deref()))
             .unwrap_or_else(|| "application/octet-stream".to_owned());
         Ok(ApiResponse {
             status: 200,
             content_type,
             body: media.body,
+            location: None,
         })
     }
 }

@@ -16,6 +16,7 @@ mod tests;
 pub use auth::api_key;
 pub use graph::GraphCall;
 pub use idempotency::IDEMPOTENCY_WINDOW;
+pub use media::{INLINE_MEDIA_BYTES, MAX_MEDIA_BYTES};
 pub use response::{ApiResponse, is_retryable_meta_throttle};
 pub use route::{Action, GraphRoute, ROUTES, Rule};
 pub use simple::SimpleMessage;

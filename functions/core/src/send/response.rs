@@ -16,6 +16,9 @@ pub struct ApiResponse {
     pub content_type: String,
     #[serde(with = "base64_bytes")]
     pub body: Vec<u8>,
+    /// A `Location` header: set on a redirect only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 mod base64_bytes {
@@ -35,7 +38,15 @@ impl ApiResponse {
             status,
             content_type: "application/json".to_owned(),
             body: value.to_string().into_bytes(),
+            location: None,
         }
+    }
+
+    /// `302 Found` to `location`, with a JSON body saying where, for clients that do not follow.
+    pub fn redirect(location: String) -> Self {
+        let mut response = ApiResponse::json(302, &serde_json::json!({ "url": location }));
+        response.location = Some(location);
+        response
     }
 
     pub(crate) fn from_graph(response: GraphResponse) -> Self {
@@ -44,6 +55,7 @@ impl ApiResponse {
             content_type: content_type(response.content_type.as_deref())
                 .unwrap_or_else(|| "application/json".to_owned()),
             body: response.body,
+            location: None,
         }
     }
 }
@@ -163,6 +175,7 @@ mod tests {
             status: 200,
             content_type: "application/json".into(),
             body: b"{\"a\":1}".to_vec(),
+            location: None,
         };
         let back: ApiResponse = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);

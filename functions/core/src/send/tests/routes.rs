@@ -408,7 +408,8 @@ async fn v1_media_is_downloaded_with_metas_type_and_failures_are_not_200() {
         .record_owner(OwnerKind::Media, "7001", &w.a.id)
         .await
         .unwrap();
-    let info = json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": "image/jpeg"});
+    let info =
+        json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": "image/jpeg", "file_size": 3});
     w.graph.answer(GraphAnswer::Json(200, info.clone()));
     let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
     assert_eq!(
@@ -468,8 +469,7 @@ async fn v1_media_of_an_unseen_id_that_is_not_media_is_refused_and_not_downloade
         .unwrap_err();
     assert_eq!(err.status(), 403);
     assert!(w.graph.downloads.lock().unwrap().is_empty());
-    let media =
-        json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": "image/png", "sha256": "0"});
+    let media = json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": "image/png", "sha256": "0", "file_size": 1});
     w.graph.answer(GraphAnswer::Json(200, media));
     let r = w
         .service
@@ -498,7 +498,8 @@ async fn a_control_character_in_metas_mime_type_never_reaches_a_header() {
         ),
         ("image/png\u{0}", None, "application/octet-stream"),
     ] {
-        let info = json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": mime});
+        let info =
+            json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": mime, "file_size": 1});
         w.graph.answer(GraphAnswer::Json(200, info));
         w.graph.download_answer(GraphResponse {
             status: 200,
@@ -639,4 +640,62 @@ async fn every_phone_and_waba_route_of_the_table_checks_the_owner_with_and_witho
         }
     }
     assert!(w.calls() > 40, "the table has its routes");
+}
+
+#[tokio::test]
+async fn v1_media_too_large_for_a_response_is_staged_and_redirected_and_too_large_is_refused() {
+    let w = world().await;
+    w.tenants
+        .record_owner(OwnerKind::Media, "7001", &w.a.id)
+        .await
+        .unwrap();
+    let url = "https://lookaside.fbsbx.com/big";
+    for (size, staged) in [
+        (json!(4 * 1024 * 1024), false),
+        (json!(4 * 1024 * 1024 + 1), true),
+        (json!("52428800"), true),
+        (Value::Null, true),
+    ] {
+        w.graph.answer(GraphAnswer::Json(
+            200,
+            json!({"url": url, "mime_type": "video/mp4", "file_size": size}),
+        ));
+        let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
+        match staged {
+            true => {
+                assert_eq!(r.status, 302, "{size}");
+                let location = r.location.clone().unwrap();
+                assert!(location.starts_with("https://staged.example/"));
+                assert_eq!(body_json(&r)["url"], location.as_str());
+            }
+            false => assert_eq!((r.status, r.location.as_deref()), (200, None), "{size}"),
+        }
+    }
+    assert_eq!(w.graph.staged.lock().unwrap().len(), 3);
+    assert_eq!(
+        w.graph.staged.lock().unwrap()[0],
+        (url.to_owned(), "video/mp4".to_owned())
+    );
+    assert_eq!(
+        w.graph.downloads.lock().unwrap().len(),
+        1,
+        "only the small one was read whole"
+    );
+    w.graph.answer(GraphAnswer::Json(
+        200,
+        json!({"url": url, "mime_type": "video/mp4", "file_size": 100_000_001}),
+    ));
+    assert_eq!(
+        w.service
+            .media_bytes(&w.a, "7001", None)
+            .await
+            .unwrap_err()
+            .status(),
+        502
+    );
+    assert_eq!(
+        w.graph.staged.lock().unwrap().len(),
+        3,
+        "nothing staged over the limit"
+    );
 }
