@@ -1,5 +1,6 @@
 //! `gateway-local`: the whole gateway on this machine against the AWS emulator named by
-//! AWS_ENDPOINT_URL (started by `make run`), with a demo tenant and its receiver.
+//! AWS_ENDPOINT_URL (started by `make run`), with a demo tenant and its receiver. The Graph API
+//! is the fake one, or the one GRAPH_API_BASE_URL names (with META_ACCESS_TOKEN).
 
 use std::sync::Arc;
 
@@ -46,16 +47,35 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     options.verify_token = Secret::new(var("META_VERIFY_TOKEN", "local-verify-token"));
     options.retry_scale = var("RETRY_SCALE", "0.01").parse().context("RETRY_SCALE")?;
-    let graph = FakeGraph::start(
-        graph_port,
-        options.access_token.clone(),
-        options.app_secrets[0].clone(),
-        &[(DEMO_WABA_ID, &[DEMO_PHONE_NUMBER_ID])],
-    )
-    .await?;
-    options.graph_api_base_url = graph.url.clone();
+    // The demo tenant's number and WABA: the fixtures' by default, your own against Meta.
+    let phone_number_id = var("PHONE_NUMBER_ID", DEMO_PHONE_NUMBER_ID);
+    let waba_id = var("WABA_ID", DEMO_WABA_ID);
+    // GRAPH_API_BASE_URL: a real Graph API (or a recorder) instead of the fake one.
+    let graph = match std::env::var("GRAPH_API_BASE_URL") {
+        Ok(url) => {
+            let token = std::env::var("META_ACCESS_TOKEN")
+                .context("META_ACCESS_TOKEN is required with GRAPH_API_BASE_URL")?;
+            options.access_token = Secret::new(token);
+            options.graph_api_base_url = url;
+            None
+        }
+        Err(_) => {
+            let fake = FakeGraph::start(
+                graph_port,
+                options.access_token.clone(),
+                options.app_secrets[0].clone(),
+                &[(waba_id.as_str(), &[phone_number_id.as_str()])],
+            )
+            .await?;
+            options.graph_api_base_url = fake.url.clone();
+            Some(fake)
+        }
+    };
+    let graph_url = options.graph_api_base_url.clone();
     let stack = LocalStack::start(options).await?;
-    graph.set_webhook_url(format!("{}/webhook", stack.url()));
+    if let Some(fake) = &graph {
+        fake.set_webhook_url(format!("{}/webhook", stack.url()));
+    }
 
     let receiver_listener = http_server::bind(receiver_port).await?;
     let tenants = stack.tenants();
@@ -72,8 +92,8 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let demo_id = TenantId(demo.tenant_id.clone());
     for (kind, id) in [
-        (OwnerKind::Phone, DEMO_PHONE_NUMBER_ID),
-        (OwnerKind::Waba, DEMO_WABA_ID),
+        (OwnerKind::Phone, phone_number_id.as_str()),
+        (OwnerKind::Waba, waba_id.as_str()),
     ] {
         match tenants.add_owner(kind, id, &demo_id).await {
             Ok(()) | Err(OwnershipError::Taken { .. }) => {}
@@ -97,14 +117,14 @@ async fn main() -> anyhow::Result<()> {
         r.events_bucket
     );
     println!(
-        "demo tenant {} (phone_number_id {DEMO_PHONE_NUMBER_ID}, WABA {DEMO_WABA_ID}) api_key={}",
+        "demo tenant {} (phone_number_id {phone_number_id}, WABA {waba_id}) api_key={}",
         demo.tenant_id, demo.api_key
     );
     println!(
         "ready gateway={} webhook={}/webhook graph={} receiver=http://127.0.0.1:{receiver_port}/webhook",
         stack.url(),
         stack.url(),
-        graph.url
+        graph_url
     );
 
     tokio::signal::ctrl_c().await?;

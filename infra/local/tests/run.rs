@@ -1,0 +1,91 @@
+//! `make run`'s binary, as a user starts it, against a Graph API of their choosing: with
+//! GRAPH_API_BASE_URL and META_ACCESS_TOKEN set it sends there (here a fake standing in for a
+//! recorder or Meta itself) instead of starting its own fake. Needs the emulator `make test`
+//! starts (AWS_ENDPOINT_URL).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use gateway_core::signature::Secret;
+use gateway_local::fake_graph::FakeGraph;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn make_run_sends_through_the_graph_api_that_graph_api_base_url_names() {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
+        eprintln!("SKIPPED: no emulator (AWS_ENDPOINT_URL unset): run `make test`");
+        return;
+    };
+    let (phone, waba) = ("123450000001", "123450000002");
+    let recorder = FakeGraph::start(
+        0,
+        Secret::new("my-meta-token"),
+        Secret::new("my-app-secret"),
+        &[(waba, &[phone])],
+    )
+    .await
+    .unwrap();
+    let gateway_port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway-local"))
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("GATEWAY_PORT", gateway_port.to_string())
+        .env("GRAPH_PORT", free_port().to_string())
+        .env("DEMO_RECEIVER_PORT", free_port().to_string())
+        .env("GRAPH_API_BASE_URL", &recorder.url)
+        .env("META_ACCESS_TOKEN", "my-meta-token")
+        .env("PHONE_NUMBER_ID", phone)
+        .env("WABA_ID", waba)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut api_key = None;
+    let started = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(key) = line.split("api_key=").nth(1) {
+                assert!(
+                    line.contains(phone),
+                    "the demo tenant has my number: {line}"
+                );
+                api_key = Some(key.trim().to_owned());
+            }
+            if line.starts_with("ready") {
+                assert!(line.contains(&format!("graph={}", recorder.url)), "{line}");
+                return;
+            }
+        }
+        panic!("gateway-local ended before it was ready");
+    })
+    .await;
+    assert!(started.is_ok(), "gateway-local was not ready in 60 s");
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://127.0.0.1:{gateway_port}/v1/messages"))
+        .bearer_auth(api_key.expect("the demo tenant's key was printed"))
+        .header("content-type", "application/json")
+        .body(r#"{"recipient":"4915112345678","type":"text","text":{"body":"hi"}}"#)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    assert_eq!(status, 202, "{}", answer.text().await.unwrap_or_default());
+    let seen = recorder.seen();
+    assert!(
+        seen.iter()
+            .any(|r| r.path == format!("/v23.0/{phone}/messages")),
+        "the send reached the Graph API I named: {seen:?}"
+    );
+    let _ = child.kill().await;
+}
