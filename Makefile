@@ -35,7 +35,7 @@ test: $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_JS)/.installed
 	@awk '/Running |Doc-tests / {target = $$0} /^running 0 tests/ {empty = empty "\n  " target} /^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, s; if (empty != "") {printf "test binaries that ran no test:%s\n", empty; exit 1}}' $(CACHE)/test.log
 
 # The filtered suite below runs this many tests today; fewer means a filter stopped matching.
-E2E_LAMBDA_MIN_TESTS ?= 46
+E2E_LAMBDA_MIN_TESTS ?= 47
 ## e2e-lambda: the end-to-end suite against the real Lambda bootstraps run by the emulator
 ## (function URLs, SQS event source mapping, SSM secrets, settings from template.yaml)
 e2e-lambda:
@@ -43,7 +43,7 @@ e2e-lambda:
 	$(CARGO) test -p gateway-tests --no-run
 	@mkdir -p $(CACHE)
 	set -o pipefail; EMULATOR=ministack GATEWAY_E2E_TARGET=lambda scripts/emulator.sh run \
-	  $(CARGO) test -p gateway-tests -- --test-threads=4 ingest:: forward:: send:: fidelity:: abuse:: 2>&1 | tee $(CACHE)/e2e-lambda.log
+	  $(CARGO) test -p gateway-tests -- --test-threads=4 ingest:: forward:: send:: send_media:: send_outcomes:: media:: fidelity:: abuse:: 2>&1 | tee $(CACHE)/e2e-lambda.log
 	@awk -v min=$(E2E_LAMBDA_MIN_TESTS) '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "e2e-lambda: %d passed, %d failed, %d skipped\n", p, f, s; if (p < min) {printf "e2e-lambda: expected at least %d tests to run\n", min; exit 1}}' $(CACHE)/e2e-lambda.log
 
 ## soak: the fault test at length (3000 events; `make test` runs 200); prints its counts

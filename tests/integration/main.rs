@@ -12,5 +12,7 @@ mod media;
 mod retry;
 mod sdks;
 mod send;
+mod send_media;
+mod send_outcomes;
 mod soak;
 mod template;

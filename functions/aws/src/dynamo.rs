@@ -7,7 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
 use gateway_core::Error;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{
@@ -443,55 +446,78 @@ impl DynamoTenants {
         id: &str,
         tenant: &TenantId,
     ) -> Result<(), OwnershipError> {
-        let out = self
-            .client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .item(PK, s(owner_key(kind, id)))
             .item("tenant_id", s(tenant.as_str()))
             .item("created_at", n(crate::now()))
             .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match out {
-            Ok(_) => {}
-            Err(e) if is_conditional_failure(&e) => {
-                return Err(OwnershipError::Taken {
-                    kind: kind.prefix(),
-                    id: id.to_owned(),
-                });
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("adding {} {id}", kind.prefix()))
-                    .into());
+            .build()
+            .context("building the ownership put")?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        items.extend(self.list_update(kind, tenant, id, "ADD")?);
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(Transact::ConditionFailed) => Err(OwnershipError::Taken {
+                kind: kind.prefix(),
+                id: id.to_owned(),
+            }),
+            Err(Transact::Failed(e)) => {
+                Err(e.context(format!("adding {} {id}", kind.prefix())).into())
             }
         }
-        if let Some(list) = listed_on_tenant(kind) {
-            self.list_owned(tenant, list, id, "ADD").await?;
-        }
-        Ok(())
     }
 
-    /// Keeps a list on the tenant record in step with its `PHONE#`/`KEY#` keys; `action` is
-    /// `ADD` or `DELETE`.
-    async fn list_owned(
+    /// The update that keeps a list on the tenant record in step with its `PHONE#`/`KEY#`
+    /// keys, written in the same transaction as the key; `action` is `ADD` or `DELETE`.
+    fn list_update(
         &self,
+        kind: OwnerKind,
         tenant: &TenantId,
-        list: &str,
         id: &str,
         action: &str,
-    ) -> anyhow::Result<()> {
-        self.client
-            .update_item()
+    ) -> anyhow::Result<Option<TransactWriteItem>> {
+        let Some(list) = listed_on_tenant(kind) else {
+            return Ok(None);
+        };
+        let update = Update::builder()
             .table_name(&self.table)
             .key(PK, s(tenant_key(tenant)))
             .update_expression(format!("{action} {list} :p"))
             .expression_attribute_values(":p", AttributeValue::Ss(vec![id.to_owned()]))
+            .build()
+            .context("building the tenant list update")?;
+        Ok(Some(TransactWriteItem::builder().update(update).build()))
+    }
+
+    /// Both writes or neither: a phone number's key and the tenant's list never disagree.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Transact> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
             .send()
             .await
-            .with_context(|| format!("updating {list} of tenant {}", tenant.as_str()))?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let condition_failed = e
+                    .as_service_error()
+                    .and_then(|se| match se {
+                        TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
+                        _ => None,
+                    })
+                    .is_some_and(|c| {
+                        c.cancellation_reasons()
+                            .iter()
+                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                    });
+                match condition_failed {
+                    true => Err(Transact::ConditionFailed),
+                    false => Err(Transact::Failed(anyhow::Error::new(e))),
+                }
+            }
+        }
     }
 
     /// Removes `id` from `tenant`; `Ok(false)` when it is not the tenant's.
@@ -501,29 +527,28 @@ impl DynamoTenants {
         id: &str,
         tenant: &TenantId,
     ) -> anyhow::Result<bool> {
-        let out = self
-            .client
-            .delete_item()
+        let delete = Delete::builder()
             .table_name(&self.table)
             .key(PK, s(owner_key(kind, id)))
             .condition_expression("tenant_id = :t")
             .expression_attribute_values(":t", s(tenant.as_str()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => {}
-            Err(e) if is_conditional_failure(&e) => return Ok(false),
-            Err(e) => {
-                return Err(
-                    anyhow::Error::new(e).context(format!("removing {} {id}", kind.prefix()))
-                );
-            }
+            .build()
+            .context("building the ownership delete")?;
+        let mut items = vec![TransactWriteItem::builder().delete(delete).build()];
+        items.extend(self.list_update(kind, tenant, id, "DELETE")?);
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(Transact::ConditionFailed) => Ok(false),
+            Err(Transact::Failed(e)) => Err(e.context(format!("removing {} {id}", kind.prefix()))),
         }
-        if let Some(list) = listed_on_tenant(kind) {
-            self.list_owned(tenant, list, id, "DELETE").await?;
-        }
-        Ok(true)
     }
+}
+
+/// How a transaction ended when it did not commit.
+enum Transact {
+    /// A condition of one of its writes did not hold: nothing was written.
+    ConditionFailed,
+    Failed(anyhow::Error),
 }
 
 fn tenant_from_item(item: &Item) -> Option<Tenant> {

@@ -28,6 +28,10 @@ pub struct HttpGraphApi {
     staging: Option<crate::media::MediaStaging>,
 }
 
+/// The most an inline media download reads (the core asks only for media up to
+/// `INLINE_MEDIA_BYTES`).
+const INLINE_DOWNLOAD_CAP: u64 = gateway_core::send::INLINE_MEDIA_BYTES + 64 * 1024;
+
 /// How long a staged copy may take to stream in (the send function has 29 s).
 const STAGING_DEADLINE: Duration = Duration::from_secs(25);
 
@@ -199,12 +203,33 @@ impl GraphApi for HttpGraphApi {
 
     async fn download(&self, url: &str) -> Result<GraphResponse, Error> {
         // The URL comes from Meta's answer: it passes the SSRF guard like any other target.
-        let response = self
+        let mut response = self
             .media_request(url)?
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
-        into_response(response).await
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // Read only as much as an inline answer may hold, whatever Meta said the size was.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > INLINE_DOWNLOAD_CAP {
+                return Err(Error::Upstream {
+                    status: 502,
+                    message: "Meta's media is larger than its description said".to_owned(),
+                });
+            }
+        }
+        Ok(GraphResponse {
+            status,
+            content_type,
+            body,
+        })
     }
 
     async fn stage_media(&self, url: &str, content_type: &str) -> Result<String, Error> {

@@ -80,6 +80,15 @@ pub enum OwnerKind {
 }
 
 impl OwnerKind {
+    /// The kinds a Meta object id can be recorded as.
+    pub const OBJECTS: [OwnerKind; 5] = [
+        OwnerKind::Phone,
+        OwnerKind::Waba,
+        OwnerKind::Template,
+        OwnerKind::Flow,
+        OwnerKind::Media,
+    ];
+
     pub fn prefix(self) -> &'static str {
         match self {
             OwnerKind::Phone => "PHONE",
@@ -106,6 +115,23 @@ pub trait TenantDirectory: Send + Sync {
         kind: OwnerKind,
         id: &str,
     ) -> impl Future<Output = Result<Option<TenantId>, Error>> + Send;
+    /// Every tenant that holds `id` as one of `kinds`. A Meta id is one object, so an id held
+    /// by anyone else as any kind is not this tenant's to use.
+    fn holders(
+        &self,
+        id: &str,
+        kinds: &[OwnerKind],
+    ) -> impl Future<Output = Result<Vec<(OwnerKind, TenantId)>, Error>> + Send {
+        async move {
+            let mut found = Vec::new();
+            for &kind in kinds {
+                if let Some(owner) = self.owner(kind, id).await? {
+                    found.push((kind, owner));
+                }
+            }
+            Ok(found)
+        }
+    }
     /// Records that `tenant` owns `id` (templates and media, learnt from Meta's answers);
     /// `Ok(false)` when another tenant already owns it.
     fn record_owner(

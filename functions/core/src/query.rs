@@ -27,6 +27,34 @@ impl Query {
         query
             .pairs
             .retain(|(k, _)| k != "access_token" && k != "appsecret_proof");
+        for (key, value) in &query.pairs {
+            // Graph's own request machinery: another method, several ids or requests at once,
+            // answers reshaped; and names that might be read as another key.
+            let machinery = [
+                "method",
+                "batch",
+                "ids",
+                "suppress_http_code",
+                "callback",
+                "jsonp",
+                "transport",
+            ];
+            if machinery.contains(&key.as_str()) || key.contains(['.', '[', ']']) {
+                return Err(Error::invalid(
+                    "forbidden_query_key",
+                    key.clone(),
+                    format!("the query key `{key}` is not passed to Meta"),
+                ));
+            }
+            // Field expansion reaches other objects; aliases disguise an answer.
+            if key == "fields" && (value.contains(['{', '}']) || value.contains(".as(")) {
+                return Err(Error::invalid(
+                    "forbidden_query_key",
+                    key.clone(),
+                    "`fields` may name fields and their modifiers, not nested objects or aliases",
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (key, _) in &query.pairs {
             if !seen.insert(key.as_str()) {
@@ -93,6 +121,24 @@ mod tests {
                 "{twice}"
             );
         }
+        for refused in [
+            "method=post",
+            "batch=[]",
+            "ids=1,2",
+            "suppress_http_code=1",
+            "phone.number.id=1",
+            "a[b]=1",
+            "fields=owner_business_info{id}",
+            "fields=name.as(url)",
+        ] {
+            let err = Query::for_meta(Some(refused)).unwrap_err();
+            assert_eq!(err.code(), "forbidden_query_key", "{refused}");
+        }
+        // What the SDKs send passes.
+        Query::for_meta(Some(
+            "fields=id%2Cname%2Cpreview.invalidate%28true%29%2Chealth_status&limit=10",
+        ))
+        .unwrap();
         let q = Query::for_meta(Some("fields=id&access_token=theirs&appsecret%5Fproof=p")).unwrap();
         assert_eq!(q.append_to("/x".into()), "/x?fields=id");
     }

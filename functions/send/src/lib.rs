@@ -168,6 +168,20 @@ pub async fn handle(app: &SendApp, req: Request) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let graph_shape = !path.starts_with("/v1/");
     match route(app, &req, &path).await {
+        Ok(response) if path.starts_with("/v1/media/") => {
+            // A customer's media is served from the API's origin: never rendered there.
+            let mut answer = respond(response);
+            let headers = answer.headers_mut();
+            headers.insert(
+                "x-content-type-options",
+                http::HeaderValue::from_static("nosniff"),
+            );
+            headers.insert(
+                http::header::CONTENT_DISPOSITION,
+                http::HeaderValue::from_static("attachment"),
+            );
+            answer
+        }
         Ok(response) => respond(response),
         Err(e) => error_response(&e, graph_shape),
     }

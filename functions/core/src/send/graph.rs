@@ -49,12 +49,15 @@ enum Resolved {
     UnseenMedia,
 }
 
-/// Whether Meta's answer describes a media object (`url`, `mime_type`, `sha256`).
-pub(super) fn is_media_description(body: &[u8]) -> bool {
+/// Whether Meta's answer describes the media `id`: WhatsApp's media shape, this id, a `url`,
+/// `mime_type` and `sha256`.
+pub(super) fn is_media_description(body: &[u8], id: &str) -> bool {
     serde_json::from_slice::<Value>(body).is_ok_and(|v| {
-        ["url", "mime_type", "sha256"]
-            .iter()
-            .all(|field| v[field].is_string())
+        v["messaging_product"] == "whatsapp"
+            && v["id"] == id
+            && ["url", "mime_type", "sha256"]
+                .iter()
+                .all(|field| v[field].is_string())
     })
 }
 
@@ -65,6 +68,18 @@ fn point_media_url_at_gateway(body: &[u8], download: &str) -> Option<Vec<u8>> {
     v["url"] = Value::String(download.to_owned());
     Some(v.to_string().into_bytes())
 }
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Ids a request names besides its path, and the kind the tenant must own them as.
+const NAMED_IDS: [(&str, OwnerKind); 2] = [
+    // `DELETE /{waba}/message_templates?name=..&hsm_id=..`
+    ("hsm_id", OwnerKind::Template),
+    // `POST /{waba}/flows` with `clone_flow_id`
+    ("clone_flow_id", OwnerKind::Flow),
+];
 
 impl<T, M, I, G> SendService<T, M, I, G>
 where
@@ -91,7 +106,8 @@ where
         let (subject, probed) = match self.resolve(tenant, route, &query).await? {
             Resolved::Owned(kind) => (kind, None),
             Resolved::UnseenMedia => {
-                match self.probe_media(tenant, route, &path_and_query).await? {
+                let phone = query.values("phone_number_id").next().unwrap_or_default();
+                match self.probe_media(tenant, route, phone).await? {
                     Ok(description) => (OwnerKind::Media, Some(description)),
                     Err(refusal) => return Ok(refusal),
                 }
@@ -105,17 +121,20 @@ where
         };
         match route.rule.action {
             Action::Send => return self.forward_send(tenant, &route.id, request, now).await,
+            // In the query, a JSON body or a form: any spelling of the override is refused.
             Action::Forward
                 if subject == OwnerKind::Phone
                     && call.method == HttpMethod::Post
                     && route.tail.is_empty()
-                    && parse_json_object(call.body)
-                        .is_ok_and(|m| m.contains_key("webhook_configuration")) =>
+                    && (query.values("webhook_configuration").next().is_some()
+                        || contains(call.body, b"webhook_configuration")) =>
             {
                 return Err(Error::Forbidden(WEBHOOK_OVERRIDE_REFUSED));
             }
             _ => {}
         }
+        self.require_named_ids(tenant, route, &query, call.body)
+            .await?;
         let mut response = match probed {
             // The probe was this very GET.
             Some(description) if call.method == HttpMethod::Get => description,
@@ -148,6 +167,32 @@ where
         Ok(ApiResponse::from_graph(response))
     }
 
+    /// Every id the query or a JSON body names in [`NAMED_IDS`] must be the tenant's as well.
+    async fn require_named_ids(
+        &self,
+        tenant: &Tenant,
+        route: &GraphRoute,
+        query: &Query,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        if !matches!(route.rule.action, Action::Learn(_)) {
+            return Ok(());
+        }
+        let json = parse_json_object(body).unwrap_or_default();
+        for (key, kind) in NAMED_IDS {
+            let in_body = json.get(key).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
+            for id in query.values(key).map(str::to_owned).chain(in_body) {
+                let id = super::route::numeric_id(&id, key)?;
+                self.require_owner(tenant, kind, &id).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// What the route's id is for this tenant: the first of the rule's subjects it owns. An id
     /// no tenant has, on a media route that names one of the tenant's numbers as
     /// `phone_number_id`, may be media received on that number: Meta is asked first
@@ -159,35 +204,43 @@ where
         query: &Query,
     ) -> Result<Resolved, Error> {
         let named_phones = self.require_named_phones(tenant, query).await?;
-        let mut someone_elses = false;
-        for &kind in route.rule.subjects {
-            match self.tenants.owner(kind, &route.id).await? {
-                Some(owner) if owner == tenant.id => return Ok(Resolved::Owned(kind)),
-                Some(_) => someone_elses = true,
-                None => {}
-            }
+        let holders = self.tenants.holders(&route.id, &OwnerKind::OBJECTS).await?;
+        // One Meta object: held by anyone else as any kind, it is not this tenant's.
+        if holders.iter().any(|(_, owner)| *owner != tenant.id) {
+            return Err(Error::Forbidden("this API key may not use that id"));
         }
-        if route.rule.subjects.contains(&OwnerKind::Media) && named_phones > 0 && !someone_elses {
+        if let Some(&kind) = route
+            .rule
+            .subjects
+            .iter()
+            .find(|k| holders.iter().any(|(held, _)| held == *k))
+        {
+            return Ok(Resolved::Owned(kind));
+        }
+        if holders.is_empty() && route.rule.subjects.contains(&OwnerKind::Media) && named_phones > 0
+        {
             return Ok(Resolved::UnseenMedia);
         }
         Err(Error::Forbidden("this API key may not use that id"))
     }
 
-    /// Asks Meta for an id the gateway has not seen, with the tenant's `phone_number_id`. Meta
-    /// answers a media id so only when the media belongs to that number, but any other object
-    /// ignores the parameter: only an answer that is a media description ties the id to the
-    /// tenant, which then owns it. `Err` holds Meta's own refusal, for the tenant.
+    /// Asks Meta for an id no tenant holds, with only the tenant's `phone_number_id` in the
+    /// query (nothing of the tenant's own query goes along). Meta answers a media id so only
+    /// when the media belongs to that number, but any other object ignores the parameter: only
+    /// an answer that describes this very media ties the id to the tenant, which then owns it.
+    /// `Err` holds Meta's own refusal, for the tenant.
     async fn probe_media(
         &self,
         tenant: &Tenant,
         route: &GraphRoute,
-        path_and_query: &str,
+        phone: &str,
     ) -> Result<Result<GraphResponse, ApiResponse>, Error> {
+        let version = route.version.as_deref().unwrap_or(&self.graph_version);
         let probe = self
             .graph
             .call(GraphRequest {
                 method: HttpMethod::Get,
-                path_and_query: path_and_query.to_owned(),
+                path_and_query: format!("/{version}/{}?phone_number_id={phone}", route.id),
                 content_type: None,
                 body: Vec::new(),
             })
@@ -195,7 +248,7 @@ where
         if !is_success(probe.status) {
             return Ok(Err(ApiResponse::from_graph(probe)));
         }
-        if !is_media_description(&probe.body) {
+        if !is_media_description(&probe.body, &route.id) {
             return Err(Error::Forbidden("this API key may not use that id"));
         }
         self.remember_owned(tenant, OwnerKind::Media, [route.id.clone()])

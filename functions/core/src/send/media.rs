@@ -56,12 +56,16 @@ where
         query: &Query,
     ) -> Result<bool, Error> {
         let named_phones = self.require_named_phones(tenant, query).await?;
-        match self.tenants.owner(OwnerKind::Media, media_id).await? {
-            Some(owner) if owner == tenant.id => return Ok(true),
-            // Another tenant's media stays theirs, whichever number this one names.
-            Some(_) => {}
-            None if named_phones > 0 => return Ok(false),
-            None => {}
+        let holders = self.tenants.holders(media_id, &OwnerKind::OBJECTS).await?;
+        // Held by anyone else as any kind (a number, a template...), it is not this tenant's.
+        if holders.iter().any(|(_, owner)| *owner != tenant.id) {
+            return Err(Error::Forbidden("this API key may not use that id"));
+        }
+        if holders.iter().any(|(kind, _)| *kind == OwnerKind::Media) {
+            return Ok(true);
+        }
+        if holders.is_empty() && named_phones > 0 {
+            return Ok(false);
         }
         Err(Error::Forbidden("this API key may not use that id"))
     }
@@ -77,7 +81,11 @@ where
         let media_id = numeric_id(media_id, "media_id")?;
         let query = Query::for_meta(query)?;
         let owned = self.require_media(tenant, &media_id, &query).await?;
-        let path = query.append_to(format!("/{}/{media_id}", self.graph_version));
+        // Only the number goes to Meta: nothing else of the tenant's query.
+        let path = match query.values("phone_number_id").next() {
+            Some(phone) => format!("/{}/{media_id}?phone_number_id={phone}", self.graph_version),
+            None => format!("/{}/{media_id}", self.graph_version),
+        };
         let info = self
             .graph
             .call(GraphRequest {
@@ -92,7 +100,7 @@ where
         }
         if !owned {
             // Any other object ignores `phone_number_id`: only media ties the id to the number.
-            if !is_media_description(&info.body) {
+            if !is_media_description(&info.body, &media_id) {
                 return Err(Error::Forbidden("this API key may not use that id"));
             }
             self.remember_owned(tenant, OwnerKind::Media, [media_id.clone()])

@@ -3,9 +3,14 @@
 use crate::Error;
 use crate::ports::{HttpMethod, OwnerKind};
 
-/// Digits only: Meta's ids are numeric, and nothing else may reach a path or a table key.
+/// Digits only, no leading zero: Meta's ids are numeric, and nothing else may reach a path or
+/// a table key (`0123` would miss the owner of `123`).
 pub(crate) fn numeric_id(id: &str, what: &str) -> Result<String, Error> {
-    if !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit()) {
+    if !id.is_empty()
+        && id.len() <= 32
+        && !id.starts_with('0')
+        && id.bytes().all(|b| b.is_ascii_digit())
+    {
         Ok(id.to_owned())
     } else {
         Err(Error::invalid(

@@ -125,3 +125,21 @@ async fn a_store_failure_after_meta_accepted_answers_and_still_blocks_a_second_s
     );
     assert_eq!(w.calls(), 1);
 }
+
+#[tokio::test]
+async fn a_throughput_refusal_meta_never_accepted_frees_the_key() {
+    let w = world().await;
+    let throttled = GraphAnswer::Json(
+        400,
+        json!({"error": {"code": 130429, "message": "Rate limit hit"}}),
+    );
+    w.graph.answer(throttled).answer(sent("wamid.T", None));
+    let first = w.send_with_key(&w.a, "k", TEXT).await.unwrap();
+    assert_eq!(first.status, 400);
+    let again = w.send_with_key(&w.a, "k", TEXT).await.unwrap();
+    assert_eq!(
+        again.status, 202,
+        "sent on the repeat, not the throttle replayed"
+    );
+    assert_eq!(w.calls(), 2);
+}

@@ -2,6 +2,7 @@
 //! Every test checks what the fake Graph API was sent, not only what the tenant got back.
 
 mod idempotency;
+mod media;
 mod routes;
 
 use serde_json::{Value, json};

@@ -258,305 +258,6 @@ async fn a_v1_send_without_phone_number_id_needs_exactly_one_number() {
 }
 
 #[tokio::test]
-async fn media_is_the_uploaders_and_otherwise_needs_one_of_the_tenants_numbers() {
-    let w = world().await;
-    use HttpMethod::*;
-    w.graph
-        .answer(GraphAnswer::Json(200, json!({"id": "7001"})));
-    w.graph(&w.a, Post, "/v23.0/111/media", None, &json!({}))
-        .await
-        .unwrap();
-    assert_eq!(
-        w.tenants.owner(OwnerKind::Media, "7001").await.unwrap(),
-        Some(w.a.id.clone())
-    );
-    w.graph(&w.a, Get, "/v23.0/7001", None, &json!({}))
-        .await
-        .unwrap();
-    let refused: [(&Tenant, &str, Option<&str>, u16); 8] = [
-        (&w.b, "/v23.0/7001", None, 403),
-        // B's own number does not make A's media B's.
-        (&w.b, "/v23.0/7001", Some("phone_number_id=222"), 403),
-        (&w.b, "/7001", None, 403),
-        (&w.b, "/v23.0/7001", Some("phone_number_id=111"), 403),
-        (
-            &w.b,
-            "/v23.0/7001",
-            Some("phone_number_id=222&phone_number_id=111"),
-            400,
-        ),
-        (&w.b, "/v23.0/7001", Some("phone%5Fnumber%5Fid=111"), 403),
-        (
-            &w.b,
-            "/v23.0/7001",
-            Some("phone_number_id=222&phone%5Fnumber%5Fid=111"),
-            400,
-        ),
-        (&w.a, "/v23.0/7002", None, 403),
-    ];
-    for (t, path, query, status) in refused {
-        for method in [Get, Delete] {
-            let err = w
-                .graph(t, method, path, query, &json!({}))
-                .await
-                .unwrap_err();
-            assert_eq!(
-                err.status(),
-                status,
-                "{} {method:?} {path}?{query:?}",
-                t.id.as_str()
-            );
-        }
-    }
-    let err = w
-        .graph(
-            &w.a,
-            Get,
-            "/v23.0/7002",
-            Some("phone_number_id=x1"),
-            &json!({}),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), 400, "a phone number id that is not numeric");
-    // Unseen media with the tenant's own number goes to Meta, which checks it; only an answer
-    // that is a media description makes it the tenant's.
-    let media = json!({"messaging_product": "whatsapp", "url": "https://lookaside.fbsbx.com/m", "mime_type": "image/png", "sha256": "00", "file_size": 1, "id": "7002"});
-    w.graph.answer(GraphAnswer::Json(200, media));
-    let r = w
-        .graph(
-            &w.a,
-            Get,
-            "/v23.0/7002",
-            Some("phone_number_id=111"),
-            &json!({}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        body_json(&r)["url"],
-        "https://gw.example/v1/media/7002?phone_number_id=111"
-    );
-    assert_eq!(
-        w.tenants.owner(OwnerKind::Media, "7002").await.unwrap(),
-        Some(w.a.id.clone())
-    );
-    assert_eq!(
-        w.graph.paths()[1..],
-        ["/v23.0/7001", "/v23.0/7002?phone_number_id=111"]
-    );
-    // An id that is not media (a template, a flow, another tenant's number: Meta ignores
-    // `phone_number_id` for those) is refused and its answer never reaches the tenant.
-    for method in [Get, Delete] {
-        w.graph.answer(GraphAnswer::Json(
-            200,
-            json!({"id": "7003", "name": "secret_template", "status": "APPROVED"}),
-        ));
-        let err = w
-            .graph(
-                &w.a,
-                method,
-                "/v23.0/7003",
-                Some("phone_number_id=111"),
-                &json!({}),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.status(), 403, "{method:?}");
-    }
-    let probes = w
-        .graph
-        .calls
-        .lock()
-        .unwrap()
-        .iter()
-        .skip(3)
-        .map(|c| c.method)
-        .collect::<Vec<_>>();
-    assert_eq!(probes, [Get, Get], "only the probes, never the DELETE");
-    // Unseen media deleted: probed, then deleted.
-    w.graph.answer(GraphAnswer::Json(
-        200,
-        json!({"url": "u", "mime_type": "image/png", "sha256": "0"}),
-    ));
-    w.graph(
-        &w.a,
-        Delete,
-        "/v23.0/7004",
-        Some("phone_number_id=111"),
-        &json!({}),
-    )
-    .await
-    .unwrap();
-    let last: Vec<_> = w
-        .graph
-        .calls
-        .lock()
-        .unwrap()
-        .iter()
-        .rev()
-        .take(2)
-        .map(|c| c.method)
-        .collect();
-    assert_eq!(last, [Delete, Get]);
-}
-
-#[tokio::test]
-async fn v1_media_is_downloaded_with_metas_type_and_failures_are_not_200() {
-    let w = world().await;
-    w.tenants
-        .record_owner(OwnerKind::Media, "7001", &w.a.id)
-        .await
-        .unwrap();
-    let info =
-        json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": "image/jpeg", "file_size": 3});
-    w.graph.answer(GraphAnswer::Json(200, info.clone()));
-    let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
-    assert_eq!(
-        (r.status, r.content_type.as_str(), r.body.as_slice()),
-        (200, "image/jpeg", &b"PNG"[..])
-    );
-    assert_eq!(
-        w.graph.downloads.lock().unwrap().as_slice(),
-        ["https://lookaside.fbsbx.com/x"]
-    );
-    assert_eq!(
-        w.service
-            .media_bytes(&w.b, "7001", None)
-            .await
-            .unwrap_err()
-            .status(),
-        403
-    );
-    w.graph.answer(GraphAnswer::Json(
-        404,
-        json!({"error": {"code": 100, "message": "gone"}}),
-    ));
-    let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
-    assert_eq!(r.status, 404, "Meta's refusal of the description");
-    w.graph.answer(GraphAnswer::Json(200, info));
-    w.graph.download_answer(GraphResponse {
-        status: 403,
-        content_type: None,
-        body: vec![],
-    });
-    let err = w.service.media_bytes(&w.a, "7001", None).await.unwrap_err();
-    assert_eq!(err.status(), 502, "the download failing");
-    w.graph
-        .answer(GraphAnswer::Json(200, json!({"mime_type": "image/png"})));
-    assert_eq!(
-        w.service
-            .media_bytes(&w.a, "7001", None)
-            .await
-            .unwrap_err()
-            .status(),
-        502
-    );
-    assert_eq!(w.graph.downloads.lock().unwrap().len(), 2);
-}
-
-#[tokio::test]
-async fn v1_media_of_an_unseen_id_that_is_not_media_is_refused_and_not_downloaded() {
-    let w = world().await;
-    w.graph.answer(GraphAnswer::Json(
-        200,
-        json!({"id": "7009", "url": "https://lookaside.fbsbx.com/x"}),
-    ));
-    let err = w
-        .service
-        .media_bytes(&w.a, "7009", Some("phone_number_id=111"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), 403);
-    assert!(w.graph.downloads.lock().unwrap().is_empty());
-    let media = json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": "image/png", "sha256": "0", "file_size": 1});
-    w.graph.answer(GraphAnswer::Json(200, media));
-    let r = w
-        .service
-        .media_bytes(&w.a, "7010", Some("phone_number_id=111"))
-        .await
-        .unwrap();
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        w.tenants.owner(OwnerKind::Media, "7010").await.unwrap(),
-        Some(w.a.id.clone())
-    );
-}
-
-#[tokio::test]
-async fn a_control_character_in_metas_mime_type_never_reaches_a_header() {
-    let w = world().await;
-    w.tenants
-        .record_owner(OwnerKind::Media, "7001", &w.a.id)
-        .await
-        .unwrap();
-    for (mime, download_type, expected) in [
-        (
-            "image/png\r\nset-cookie: x",
-            Some("image/webp"),
-            "image/webp",
-        ),
-        ("image/png\u{0}", None, "application/octet-stream"),
-    ] {
-        let info =
-            json!({"url": "https://lookaside.fbsbx.com/x", "mime_type": mime, "file_size": 1});
-        w.graph.answer(GraphAnswer::Json(200, info));
-        w.graph.download_answer(GraphResponse {
-            status: 200,
-            content_type: download_type.map(str::to_owned),
-            body: b"X".to_vec(),
-        });
-        let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
-        assert_eq!(r.content_type, expected);
-    }
-}
-
-#[tokio::test]
-async fn a_media_description_points_its_url_at_the_gateway_with_the_same_query() {
-    let w = world().await;
-    use HttpMethod::*;
-    w.tenants
-        .record_owner(OwnerKind::Media, "7001", &w.a.id)
-        .await
-        .unwrap();
-    // As Meta sends it: escaped slashes.
-    let meta: Value = serde_json::from_str(r#"{"messaging_product":"whatsapp","url":"https:\/\/lookaside.fbsbx.com\/whatsapp_business\/attachments\/?mid=1&hash=h","mime_type":"image\/jpeg","sha256":"ab","file_size":3,"id":"7001"}"#).unwrap();
-    for (query, url) in [
-        (None, "https://gw.example/v1/media/7001"),
-        (
-            Some("phone_number_id=111"),
-            "https://gw.example/v1/media/7001?phone_number_id=111",
-        ),
-    ] {
-        w.graph.answer(GraphAnswer::Json(200, meta.clone()));
-        let r = w
-            .graph(&w.a, Get, "/v23.0/7001", query, &json!({}))
-            .await
-            .unwrap();
-        let body = body_json(&r);
-        assert_eq!(body["url"], url);
-        assert_eq!(
-            (body["mime_type"].as_str(), body["file_size"].as_u64()),
-            (Some("image/jpeg"), Some(3))
-        );
-    }
-    // A template's description is Meta's, untouched.
-    w.tenants
-        .record_owner(OwnerKind::Template, "501", &w.a.id)
-        .await
-        .unwrap();
-    w.graph.answer(GraphAnswer::Json(
-        200,
-        json!({"id": "501", "url": "https://example.com/x"}),
-    ));
-    let r = w
-        .graph(&w.a, Get, "/v23.0/501", None, &json!({}))
-        .await
-        .unwrap();
-    assert_eq!(body_json(&r)["url"], "https://example.com/x");
-}
-
-#[tokio::test]
 async fn calls_that_take_webhooks_away_or_are_app_level_are_refused_before_meta() {
     let w = world().await;
     use HttpMethod::*;
@@ -643,59 +344,94 @@ async fn every_phone_and_waba_route_of_the_table_checks_the_owner_with_and_witho
 }
 
 #[tokio::test]
-async fn v1_media_too_large_for_a_response_is_staged_and_redirected_and_too_large_is_refused() {
+async fn a_webhook_override_is_refused_in_the_query_or_a_form_and_named_ids_must_be_owned() {
     let w = world().await;
+    use HttpMethod::*;
+    let err = w
+        .graph(
+            &w.a,
+            Post,
+            "/v23.0/111",
+            Some("webhook_configuration=%7B%7D"),
+            &json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    let route = GraphRoute::parse(Post, "/v23.0/111").unwrap();
+    let form =
+        b"webhook_configuration=%7B%22override_callback_uri%22%3A%22https%3A%2F%2Fevil%22%7D";
+    let call = GraphCall {
+        method: Post,
+        route: &route,
+        query: None,
+        content_type: Some("application/x-www-form-urlencoded"),
+        body: form,
+        public_base: "https://gw",
+    };
+    assert_eq!(
+        w.service.graph(&w.a, call, 0).await.unwrap_err().status(),
+        403
+    );
+    // Ids named besides the path: B's template and flow are not A's to delete or clone.
     w.tenants
-        .record_owner(OwnerKind::Media, "7001", &w.a.id)
+        .record_owner(OwnerKind::Template, "8001", &w.b.id)
         .await
         .unwrap();
-    let url = "https://lookaside.fbsbx.com/big";
-    for (size, staged) in [
-        (json!(4 * 1024 * 1024), false),
-        (json!(4 * 1024 * 1024 + 1), true),
-        (json!("52428800"), true),
-        (Value::Null, true),
-    ] {
-        w.graph.answer(GraphAnswer::Json(
-            200,
-            json!({"url": url, "mime_type": "video/mp4", "file_size": size}),
-        ));
-        let r = w.service.media_bytes(&w.a, "7001", None).await.unwrap();
-        match staged {
-            true => {
-                assert_eq!(r.status, 302, "{size}");
-                let location = r.location.clone().unwrap();
-                assert!(location.starts_with("https://staged.example/"));
-                assert_eq!(body_json(&r)["url"], location.as_str());
-            }
-            false => assert_eq!((r.status, r.location.as_deref()), (200, None), "{size}"),
-        }
-    }
-    assert_eq!(w.graph.staged.lock().unwrap().len(), 3);
+    w.tenants
+        .record_owner(OwnerKind::Flow, "8002", &w.b.id)
+        .await
+        .unwrap();
+    let err = w
+        .graph(
+            &w.a,
+            Delete,
+            "/v23.0/11/message_templates",
+            Some("name=x&hsm_id=8001"),
+            &json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    let err = w
+        .graph(
+            &w.a,
+            Post,
+            "/v23.0/11/flows",
+            None,
+            &json!({"name": "copy", "clone_flow_id": "8002"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert_eq!(w.calls(), 0);
+    // A leading zero would miss the owner record of the id without it.
     assert_eq!(
-        w.graph.staged.lock().unwrap()[0],
-        (url.to_owned(), "video/mp4".to_owned())
+        w.graph(
+            &w.b,
+            Get,
+            "/v23.0/0111/whatsapp_business_profile",
+            None,
+            &json!({})
+        )
+        .await
+        .unwrap_err()
+        .status(),
+        400
     );
-    assert_eq!(
-        w.graph.downloads.lock().unwrap().len(),
-        1,
-        "only the small one was read whole"
-    );
-    w.graph.answer(GraphAnswer::Json(
-        200,
-        json!({"url": url, "mime_type": "video/mp4", "file_size": 100_000_001}),
-    ));
-    assert_eq!(
-        w.service
-            .media_bytes(&w.a, "7001", None)
-            .await
-            .unwrap_err()
-            .status(),
-        502
-    );
-    assert_eq!(
-        w.graph.staged.lock().unwrap().len(),
-        3,
-        "nothing staged over the limit"
-    );
+    // With its own ids, A goes through.
+    w.tenants
+        .record_owner(OwnerKind::Template, "8003", &w.a.id)
+        .await
+        .unwrap();
+    w.graph(
+        &w.a,
+        Delete,
+        "/v23.0/11/message_templates",
+        Some("name=x&hsm_id=8003"),
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.calls(), 1);
 }
