@@ -486,7 +486,7 @@ mod webhook_client {
     }
 
     #[tokio::test]
-    async fn only_a_2xx_is_delivered_and_redirects_are_not_followed() {
+    async fn a_3xx_is_a_failure_and_only_a_2xx_is_delivered() {
         let receiver = Receiver::start(vec![302, 200]).await;
         let s = sender(TargetPolicy::AllowLoopbackHttp);
         let url = receiver.url.replace("127.0.0.1", "localhost") + "/x";

@@ -1,5 +1,8 @@
 //! The webhook handler driven by API Gateway v2 events, exactly as Lambda hands them over.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use gateway_aws::Clients;
 use gateway_aws::queue::SqsEventQueue;
 use gateway_core::signature::Secret;
@@ -87,49 +90,53 @@ async fn an_api_gateway_post_with_a_wrong_signature_queues_nothing() {
 }
 
 /// An SQS endpoint on loopback speaking the SQS JSON protocol whose SendMessageBatch accepts
-/// the first entry of each batch and refuses the rest, as SQS does for a partial failure.
-async fn partly_failing_sqs() -> (String, tokio::task::JoinHandle<()>) {
+/// the first entry of each batch and, when `partly`, refuses the rest, as SQS does for a
+/// partial failure. It counts the entries it was sent.
+async fn sqs_stand_in(partly: bool) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let listener = gateway_local::http_server::bind(0).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let entries = Arc::new(AtomicUsize::new(0));
+    let counted = entries.clone();
     let task = tokio::spawn(gateway_local::http_server::serve(
         listener,
-        |req: lambda_http::Request| async move {
-            let request: serde_json::Value =
-                serde_json::from_slice(req.body().as_ref()).unwrap_or_default();
-            let ids: Vec<String> = request["Entries"]
-                .as_array()
-                .map(|e| {
-                    e.iter()
-                        .map(|e| e["Id"].as_str().unwrap_or_default().to_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let (first, rest) = ids
-                .split_first()
-                .map(|(f, r)| (Some(f), r))
-                .unwrap_or((None, &[]));
-            let answer = serde_json::json!({
-                "Successful": first.map(|id| vec![serde_json::json!({
-                    "Id": id, "MessageId": "m-1", "MD5OfMessageBody": "00000000000000000000000000000000"
-                })]).unwrap_or_default(),
-                "Failed": rest.iter().map(|id| serde_json::json!({
-                    "Id": id, "SenderFault": false, "Code": "InternalError", "Message": "try again"
-                })).collect::<Vec<_>>(),
-            });
-            lambda_http::Response::builder()
-                .status(200)
-                .header("content-type", "application/x-amz-json-1.0")
-                .header("x-amzn-requestid", "r-1")
-                .body(lambda_http::Body::Text(answer.to_string()))
-                .unwrap()
+        move |req: lambda_http::Request| {
+            let counted = counted.clone();
+            async move {
+                let request: serde_json::Value =
+                    serde_json::from_slice(req.body().as_ref()).unwrap_or_default();
+                let ids: Vec<String> = request["Entries"]
+                    .as_array()
+                    .map(|e| {
+                        e.iter()
+                            .map(|e| e["Id"].as_str().unwrap_or_default().to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                counted.fetch_add(ids.len(), Ordering::SeqCst);
+                let split = if partly { ids.len().min(1) } else { ids.len() };
+                let (accepted, rest) = ids.split_at(split);
+                let answer = serde_json::json!({
+                    "Successful": accepted.iter().map(|id| serde_json::json!({
+                        "Id": id, "MessageId": format!("m-{id}"), "MD5OfMessageBody": "00000000000000000000000000000000"
+                    })).collect::<Vec<_>>(),
+                    "Failed": rest.iter().map(|id| serde_json::json!({
+                        "Id": id, "SenderFault": false, "Code": "InternalError", "Message": "try again"
+                    })).collect::<Vec<_>>(),
+                });
+                lambda_http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/x-amz-json-1.0")
+                    .header("x-amzn-requestid", "r-1")
+                    .body(lambda_http::Body::Text(answer.to_string()))
+                    .unwrap()
+            }
         },
     ));
-    (url, task)
+    (url, entries, task)
 }
 
-#[tokio::test]
-async fn a_partly_refused_send_message_batch_is_answered_500_so_meta_retries() {
-    let (endpoint, task) = partly_failing_sqs().await;
+async fn post_batch_through(partly: bool) -> (u16, String, usize) {
+    let (endpoint, entries, task) = sqs_stand_in(partly).await;
     let clients = Clients::new(&emulator::sdk_config(&endpoint).await);
     let app = WebhookApp::new(
         SqsEventQueue::new(
@@ -149,6 +156,25 @@ async fn a_partly_refused_send_message_batch_is_answered_500_so_meta_retries() {
         .unwrap();
     let response = handle(&app, request).await;
     task.abort();
-    assert_eq!(response.status(), 500, "{}", body_text(&response));
-    assert!(body_text(&response).contains("unavailable"));
+    (
+        response.status().as_u16(),
+        body_text(&response),
+        entries.load(Ordering::SeqCst),
+    )
+}
+
+#[tokio::test]
+async fn a_partly_refused_send_message_batch_is_answered_500_so_meta_retries() {
+    let (status, body, entries) = post_batch_through(true).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("unavailable"));
+    assert!(
+        entries > 1,
+        "the batch reached the stand-in ({entries} entries)"
+    );
+    // The control: the same stand-in accepting every entry gets Meta its 200, so the 500
+    // above comes from the refused entries, not from the stand-in.
+    let (status, body, accepted) = post_batch_through(false).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(accepted, entries);
 }

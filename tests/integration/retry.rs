@@ -51,21 +51,7 @@ async fn a_tenants_429_retry_after_is_the_delay_written_back_to_the_queue() {
     let (url, hits, receiver) = throttling_receiver().await;
     tenant_for_fixtures(&stack, &url, DeliveryFormat::Meta).await;
     let r = &stack.resources;
-    let settings = Settings {
-        tenants_table: r.tenants_table.clone(),
-        messages_table: r.messages_table.clone(),
-        idempotency_table: r.idempotency_table.clone(),
-        events_queue_url: r.events_queue_url.clone(),
-        dead_letter_queue_url: r.dead_letter_queue_url.clone(),
-        events_bucket: r.events_bucket.clone(),
-        graph_api_base_url: "http://127.0.0.1:9".into(),
-        graph_api_version: "v23.0".into(),
-        webhook_timeout: Duration::from_secs(2),
-        // The production schedule: its first delay is seconds, far below the tenant's hour.
-        retry_scale: 1.0,
-        target_policy: TargetPolicy::AllowLoopbackHttp,
-        media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
-    };
+    let settings = forward_settings(&stack);
     let app = ForwardApp::from_settings(&stack.clients, &settings).unwrap();
     assert_eq!(
         post_webhook(&stack, &fixture("message_text.json"))
@@ -147,4 +133,140 @@ async fn a_tenants_429_retry_after_is_the_delay_written_back_to_the_queue() {
         other => panic!("expected the attempt to wait for the tenant, got {other:?}"),
     }
     receiver.abort();
+}
+
+/// The settings the forward function gets from template.yaml, on the production schedule.
+fn forward_settings(stack: &Stack) -> Settings {
+    let r = &stack.resources;
+    Settings {
+        tenants_table: r.tenants_table.clone(),
+        messages_table: r.messages_table.clone(),
+        idempotency_table: r.idempotency_table.clone(),
+        events_queue_url: r.events_queue_url.clone(),
+        dead_letter_queue_url: r.dead_letter_queue_url.clone(),
+        events_bucket: r.events_bucket.clone(),
+        graph_api_base_url: "http://127.0.0.1:9".into(),
+        graph_api_version: "v23.0".into(),
+        webhook_timeout: Duration::from_secs(2),
+        // The production schedule: its first delay is seconds, far below the tenant's hour.
+        retry_scale: 1.0,
+        target_policy: TargetPolicy::AllowLoopbackHttp,
+        media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
+    }
+}
+
+/// The one message on `queue`, received so that it is visible again at once.
+async fn receive_one(stack: &Stack) -> SqsMessage {
+    let received = stack
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(&stack.resources.events_queue_url)
+        .wait_time_seconds(5)
+        .visibility_timeout(30)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1, "the event is on the queue");
+    let mut record = SqsMessage::default();
+    record.message_id = received[0].message_id.clone();
+    record.receipt_handle = received[0].receipt_handle.clone();
+    record.body = received[0].body.clone();
+    record
+}
+
+/// The bug behind a soak failure: receives that only found another worker's claim were
+/// counted as delivery attempts, so a live event reached the DLQ before it was tried 8 times.
+#[tokio::test]
+async fn receives_that_only_find_another_workers_claim_never_bring_the_dlq_closer() {
+    let mut options = stack_options("held-claim");
+    options.forward = false;
+    let stack = spawn_stack(options).await;
+    if stack.is_lambda() {
+        eprintln!("SKIPPED: this test drives the forward handler in process");
+        return;
+    }
+    let receiver = Receiver::start(vec![200]).await;
+    let tenant = tenant_for_fixtures(
+        &stack,
+        &format!("{}/hook", receiver.url),
+        DeliveryFormat::Meta,
+    )
+    .await;
+    receiver.set_secret(&tenant.webhook_secret);
+    let app = ForwardApp::from_settings(&stack.clients, &forward_settings(&stack)).unwrap();
+    assert_eq!(
+        post_webhook(&stack, &fixture("message_text.json"))
+            .await
+            .status(),
+        200
+    );
+    let first = receive_one(&stack).await;
+    let event =
+        gateway_core::event::Event::from_queue_body(first.body.as_deref().unwrap()).unwrap();
+    // Another worker holds the event (its claim outlives this whole test).
+    let store = DynamoIdempotency::new(
+        stack.clients.dynamodb.clone(),
+        &stack.resources.idempotency_table,
+    );
+    let key = format!("EVENT#{}", event.id);
+    assert!(matches!(
+        store
+            .claim(&key, None, Duration::from_secs(600))
+            .await
+            .unwrap(),
+        Claim::Acquired { .. }
+    ));
+    let sqs = &stack.clients.sqs;
+    let attempts = gateway_core::retry::RetrySchedule::default().attempts();
+    let mut record = first;
+    for receive in 1..=attempts + 4 {
+        let mut batch = SqsEvent::default();
+        batch.records = vec![record.clone()];
+        let response = handle(&app, batch).await;
+        assert_eq!(
+            response.batch_item_failures.len(),
+            1,
+            "receive {receive}: left on the queue"
+        );
+        // Offered again at once, as if the claim's wait had passed.
+        sqs.change_message_visibility()
+            .queue_url(&stack.resources.events_queue_url)
+            .receipt_handle(record.receipt_handle.clone().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        record = receive_one(&stack).await;
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "the holder is still delivering"
+    );
+    let dead = sqs
+        .get_queue_attributes()
+        .queue_url(&stack.resources.dead_letter_queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let dead = dead
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .cloned();
+    assert_eq!(
+        dead.as_deref(),
+        Some("0"),
+        "nothing dead-lettered after {} receives",
+        attempts + 4
+    );
+    // The holder gives up without attempting: the next receive delivers, as attempt 1.
+    store.release(&key).await.unwrap();
+    let mut batch = SqsEvent::default();
+    batch.records = vec![record];
+    let response = handle(&app, batch).await;
+    assert!(response.batch_item_failures.is_empty(), "delivered");
+    assert_eq!(receiver.received().len(), 1);
 }

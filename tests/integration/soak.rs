@@ -89,9 +89,9 @@ async fn flaky(
     let status = match roll {
         r if r < 0.10 => 503,
         r if r < 0.17 => {
-            // Twice the gateway's 2 s timeout: the gateway gave up, so this 200 was
-            // never seen by it and does not count as a delivery.
-            tokio::time::sleep(Duration::from_millis(4000)).await;
+            // Twice the stack's webhook timeout (the same constant): the gateway gave up, so
+            // this 200 was never seen by it and does not count as a delivery.
+            tokio::time::sleep(WEBHOOK_TIMEOUT * 2).await;
             seen.lock().unwrap().push(Seen {
                 id,
                 at: Instant::now(),

@@ -52,12 +52,15 @@ pub fn unique_prefix(name: &str) -> String {
     )
 }
 
+/// How long test stacks wait for a tenant's webhook; receivers that play a timeout hold longer.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub fn stack_options(name: &str) -> StackOptions {
     let mut options = StackOptions::new(emulator_endpoint(), unique_prefix(name));
     options.app_secrets = vec![Secret::new(APP_SECRET)];
     options.verify_token = Secret::new(VERIFY_TOKEN);
     options.retry_scale = 0.0001;
-    options.webhook_timeout = Duration::from_secs(2);
+    options.webhook_timeout = WEBHOOK_TIMEOUT;
     options
 }
 

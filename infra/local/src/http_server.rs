@@ -2,6 +2,9 @@
 //! the Lambda functions take (`lambda_http::Request`), as API Gateway would.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -27,6 +30,14 @@ impl std::fmt::Display for Reset {
 }
 
 impl std::error::Error for Reset {}
+
+/// Handlers that panicked in this process; tests that own receivers can check it stayed 0.
+pub static HANDLER_PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many handlers have panicked in this process so far.
+pub fn handler_panics() -> usize {
+    HANDLER_PANICS.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// API Gateway refuses bodies over 10 MB; Lambda's own limit is 6 MB.
 pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
@@ -72,7 +83,28 @@ where
     } else {
         Body::Binary(bytes.to_vec())
     };
-    let response = handler(Request::from_parts(parts, body)).await;
+    // A handler that panics (an assertion inside a test receiver) must not vanish with its
+    // connection: it is said on stderr, counted, and answered 500, so the caller sees it fail.
+    let response = match AssertUnwindSafe(handler(Request::from_parts(parts, body)))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            eprintln!("*** an HTTP handler panicked: {message}");
+            HANDLER_PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut failed = hyper::Response::new(Full::new(Bytes::from(format!(
+                "handler panicked: {message}"
+            ))));
+            *failed.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            return Ok(failed);
+        }
+    };
     if response.extensions().get::<ResetConnection>().is_some() {
         return Err(Reset);
     }
