@@ -32,6 +32,9 @@ async fn call(
     )
 }
 
+/// A request to the fake and Meta's answer to it: name, method, path, body, status, (code, subcode).
+type Row = (&'static str, &'static str, String, Value, u16, (i64, i64));
+
 fn code(answer: &Value) -> (i64, i64) {
     (
         answer["error"]["code"].as_i64().unwrap_or(-1),
@@ -51,7 +54,7 @@ async fn the_fake_graph_api_refuses_what_meta_refuses_with_metas_codes() {
     .unwrap();
     let pn = PHONE_NUMBER_ID;
     let text = json!({"messaging_product": "whatsapp", "to": "4915112345678", "type": "text", "text": {"body": "x"}});
-    let rows: Vec<(&str, &str, String, Value, u16, (i64, i64))> = vec![
+    let rows: Vec<Row> = vec![
         (
             "wrong token",
             "POST",
