@@ -107,10 +107,8 @@ where
             Resolved::Owned(kind) => (kind, None),
             Resolved::UnseenMedia => {
                 let phone = query.values("phone_number_id").next().unwrap_or_default();
-                match self.probe_media(tenant, route, phone).await? {
-                    Ok(description) => (OwnerKind::Media, Some(description)),
-                    Err(refusal) => return Ok(refusal),
-                }
+                let description = self.probe_media(tenant, route, phone).await?;
+                (OwnerKind::Media, Some(description))
             }
         };
         let request = GraphRequest {
@@ -228,13 +226,13 @@ where
     /// query (nothing of the tenant's own query goes along). Meta answers a media id so only
     /// when the media belongs to that number, but any other object ignores the parameter: only
     /// an answer that describes this very media ties the id to the tenant, which then owns it.
-    /// `Err` holds Meta's own refusal, for the tenant.
+    /// Anything else is 403, whatever Meta said, so the probe tells nobody what an id is.
     async fn probe_media(
         &self,
         tenant: &Tenant,
         route: &GraphRoute,
         phone: &str,
-    ) -> Result<Result<GraphResponse, ApiResponse>, Error> {
+    ) -> Result<GraphResponse, Error> {
         let version = route.version.as_deref().unwrap_or(&self.graph_version);
         let probe = self
             .graph
@@ -245,15 +243,13 @@ where
                 body: Vec::new(),
             })
             .await?;
-        if !is_success(probe.status) {
-            return Ok(Err(ApiResponse::from_graph(probe)));
-        }
-        if !is_media_description(&probe.body, &route.id) {
+        // Meta's refusal is not passed on: it would say whether the id exists.
+        if !is_success(probe.status) || !is_media_description(&probe.body, &route.id) {
             return Err(Error::Forbidden("this API key may not use that id"));
         }
         self.remember_owned(tenant, OwnerKind::Media, [route.id.clone()])
             .await;
-        Ok(Ok(probe))
+        Ok(probe)
     }
 
     /// A send on `POST /{phone}/messages`: the gateway's `callback_url` taken out, the message

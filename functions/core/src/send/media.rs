@@ -95,6 +95,10 @@ where
                 body: Vec::new(),
             })
             .await?;
+        if !owned && !is_success(info.status) {
+            // Meta's refusal would say whether an id nobody holds exists.
+            return Err(Error::Forbidden("this API key may not use that id"));
+        }
         if !is_success(info.status) {
             return Ok(meta_error_v1(&info));
         }

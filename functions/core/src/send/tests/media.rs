@@ -424,4 +424,31 @@ async fn the_probe_sends_only_the_number_and_needs_an_answer_about_this_very_med
         w.tenants.owner(OwnerKind::Media, "7201").await.unwrap(),
         None
     );
+    // Meta's refusal is not passed on either: it would tell B whether the id exists.
+    w.graph.answer(GraphAnswer::Json(
+        400,
+        json!({"error": {"code": 100, "message": "Object with ID '7202' does not exist"}}),
+    ));
+    let err = w
+        .graph(
+            &w.b,
+            Get,
+            "/v23.0/7202",
+            Some("phone_number_id=222"),
+            &json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert!(!err.to_string().contains("7202"));
+    w.graph.answer(GraphAnswer::Json(
+        400,
+        json!({"error": {"code": 100, "message": "Object with ID '7203' does not exist"}}),
+    ));
+    let err = w
+        .service
+        .media_bytes(&w.b, "7203", Some("phone_number_id=222"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
 }
