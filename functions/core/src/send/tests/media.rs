@@ -452,3 +452,44 @@ async fn the_probe_sends_only_the_number_and_needs_an_answer_about_this_very_med
         .unwrap_err();
     assert_eq!(err.status(), 403);
 }
+
+#[tokio::test]
+async fn v1_media_needs_the_tenants_media_or_an_unseen_id_with_its_number() {
+    let w = world().await;
+    // An id nobody holds, without a number: refused before Meta.
+    assert_eq!(
+        w.service
+            .media_bytes(&w.a, "7301", None)
+            .await
+            .unwrap_err()
+            .status(),
+        403
+    );
+    // The tenant's own template is not media, whichever number it names.
+    w.tenants
+        .record_owner(OwnerKind::Template, "7302", &w.a.id)
+        .await
+        .unwrap();
+    let err = w
+        .service
+        .media_bytes(&w.a, "7302", Some("phone_number_id=111"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert_eq!(w.calls(), 0);
+    // Exactly the largest size served is staged, one byte more is refused.
+    w.tenants
+        .record_owner(OwnerKind::Media, "7303", &w.a.id)
+        .await
+        .unwrap();
+    let largest = json!({"url": "https://lookaside.fbsbx.com/l", "mime_type": "video/mp4", "file_size": MAX_MEDIA_BYTES});
+    w.graph.answer(GraphAnswer::Json(200, largest));
+    assert_eq!(
+        w.service
+            .media_bytes(&w.a, "7303", None)
+            .await
+            .unwrap()
+            .status,
+        302
+    );
+}

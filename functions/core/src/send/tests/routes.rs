@@ -289,9 +289,15 @@ async fn calls_that_take_webhooks_away_or_are_app_level_are_refused_before_meta(
     w.graph(&w.a, Get, "/v23.0/11/subscribed_apps", None, &json!({}))
         .await
         .unwrap();
-    w.graph(&w.a, Post, "/v23.0/111", None, &json!({"pin": "123456"}))
-        .await
-        .unwrap();
+    w.graph(
+        &w.a,
+        Post,
+        "/v23.0/111",
+        None,
+        &json!({"pin": "123456", "data_localization_region": "DE"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(w.graph.paths(), ["/v23.0/11/subscribed_apps", "/v23.0/111"]);
 }
 
@@ -400,6 +406,18 @@ async fn a_webhook_override_is_refused_in_the_query_or_a_form_and_named_ids_must
             "/v23.0/11/flows",
             None,
             &json!({"name": "copy", "clone_flow_id": "8002"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    // The same id as a JSON number.
+    let err = w
+        .graph(
+            &w.a,
+            Post,
+            "/v23.0/11/flows",
+            None,
+            &json!({"name": "copy", "clone_flow_id": 8002}),
         )
         .await
         .unwrap_err();
