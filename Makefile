@@ -62,7 +62,7 @@ fuzz:
 	done
 
 ## mutants: mutation testing of gateway-core with its own tests (cargo-mutants, installed under
-## .cache); not part of `make test`: about 10 minutes here. The report lands in .cache/mutants,
+## .cache); not part of `make test`: about 15 minutes here. The report lands in .cache/mutants,
 ## and docs/TESTING.md records the last run and why each surviving mutant is left.
 mutants:
 	@[ -x $(CACHE)/cargo-mutants/bin/cargo-mutants ] || $(CARGO) install --locked --root $(CACHE)/cargo-mutants cargo-mutants@$(MUTANTS_VERSION)
