@@ -328,7 +328,11 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
         .ok_or_else(|| anyhow!("no send URL"))?;
     let listener = http_server::bind(0).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    // API Gateway hands a function's redirect to the caller; it never follows it.
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let router = tokio::spawn(http_server::serve(listener, move |req: Request| {
         let target = if req.uri().path() == "/webhook" {
             webhook.clone()
