@@ -1,6 +1,6 @@
 # The README's two commands are `make run` and `make test`. Everything they need is installed
-# here, under .cache (the emulator, cfn-lint, the WhatsApp SDKs); only Rust, Python 3, Node with
-# npm, and make come from the machine.
+# here, under .cache (the emulator, the WhatsApp SDKs; cfn-lint for `make lint`); only Rust,
+# Python 3, Node with npm, and make come from the machine.
 
 SHELL := /bin/bash
 CARGO ?= cargo

@@ -91,7 +91,7 @@ fn spellings(id: &str, tail: &str) -> Vec<String> {
     ]
 }
 
-/// The query tricks: none, A's number named, named twice, percent-encoded key.
+/// The query tricks: none, A's number named, named twice, a percent-encoded key, B's own number.
 fn queries() -> Vec<String> {
     let a = PHONE_NUMBER_ID;
     vec![

@@ -73,7 +73,7 @@ pub(crate) fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
 }
 
-/// Whether a Meta answer says the request was throttled before it was accepted: 429 with
+/// Whether a Meta answer says the request was throttled before it was accepted: a 4xx with
 /// 130429 (throughput) or 131056 (pair rate limit). Only these are retried.
 pub fn is_retryable_meta_throttle(status: u16, body: &[u8]) -> bool {
     // Meta answers these codes with HTTP 400 (its error-code reference) and some paths with
