@@ -141,18 +141,27 @@ fn transport_error(e: &reqwest::Error) -> Error {
     }
 }
 
-async fn into_response(response: reqwest::Response) -> Result<GraphResponse, Error> {
+/// Meta's answer, its body read to the end, or refused once it passes `cap` bytes.
+async fn into_response(
+    mut response: reqwest::Response,
+    cap: Option<u64>,
+) -> Result<GraphResponse, Error> {
     let status = response.status().as_u16();
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(&e))?
-        .to_vec();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        body.extend_from_slice(&chunk);
+        if cap.is_some_and(|cap| body.len() as u64 > cap) {
+            return Err(Error::Upstream {
+                status: 502,
+                message: "Meta's media is larger than its description said".to_owned(),
+            });
+        }
+    }
     Ok(GraphResponse {
         status,
         content_type,
@@ -173,7 +182,7 @@ impl GraphApi for HttpGraphApi {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(parse_retry_after);
-                    let response = into_response(response).await?;
+                    let response = into_response(response, None).await?;
                     if !is_retryable_meta_throttle(response.status, &response.body) {
                         return Ok(response);
                     }
@@ -203,33 +212,13 @@ impl GraphApi for HttpGraphApi {
 
     async fn download(&self, url: &str) -> Result<GraphResponse, Error> {
         // The URL comes from Meta's answer: it passes the SSRF guard like any other target.
-        let mut response = self
+        let response = self
             .media_request(url)?
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         // Read only as much as an inline answer may hold, whatever Meta said the size was.
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
-            body.extend_from_slice(&chunk);
-            if body.len() as u64 > INLINE_DOWNLOAD_CAP {
-                return Err(Error::Upstream {
-                    status: 502,
-                    message: "Meta's media is larger than its description said".to_owned(),
-                });
-            }
-        }
-        Ok(GraphResponse {
-            status,
-            content_type,
-            body,
-        })
+        into_response(response, Some(INLINE_DOWNLOAD_CAP)).await
     }
 
     async fn stage_media(&self, url: &str, content_type: &str) -> Result<String, Error> {

@@ -4,6 +4,18 @@
 
 use crate::Error;
 
+/// Graph's own request machinery, never passed on: another method, several ids or requests at
+/// once, answers reshaped.
+const GRAPH_MACHINERY: [&str; 7] = [
+    "method",
+    "batch",
+    "ids",
+    "suppress_http_code",
+    "callback",
+    "jsonp",
+    "transport",
+];
+
 /// The decoded pairs of a query string, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
@@ -28,18 +40,8 @@ impl Query {
             .pairs
             .retain(|(k, _)| k != "access_token" && k != "appsecret_proof");
         for (key, value) in &query.pairs {
-            // Graph's own request machinery: another method, several ids or requests at once,
-            // answers reshaped; and names that might be read as another key.
-            let machinery = [
-                "method",
-                "batch",
-                "ids",
-                "suppress_http_code",
-                "callback",
-                "jsonp",
-                "transport",
-            ];
-            if machinery.contains(&key.as_str()) || key.contains(['.', '[', ']']) {
+            // Graph's machinery, and names that might be read as another key.
+            if GRAPH_MACHINERY.contains(&key.as_str()) || key.contains(['.', '[', ']']) {
                 return Err(Error::invalid(
                     "forbidden_query_key",
                     key.clone(),

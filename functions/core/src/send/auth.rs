@@ -49,6 +49,20 @@ where
     }
 
     /// 403 unless `tenant` owns `id`; never says whether someone else does.
+    /// The kinds the tenant holds `id` as; 403 when any other tenant holds it as any kind (a
+    /// Meta id is one object). Empty: nobody holds it.
+    pub(super) async fn held_kinds(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<Vec<OwnerKind>, Error> {
+        let holders = self.tenants.holders(id, &OwnerKind::OBJECTS).await?;
+        if holders.iter().any(|(_, owner)| *owner != tenant.id) {
+            return Err(Error::Forbidden("this API key may not use that id"));
+        }
+        Ok(holders.into_iter().map(|(kind, _)| kind).collect())
+    }
+
     pub(super) async fn require_owner(
         &self,
         tenant: &Tenant,

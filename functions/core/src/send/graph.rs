@@ -202,21 +202,12 @@ where
         query: &Query,
     ) -> Result<Resolved, Error> {
         let named_phones = self.require_named_phones(tenant, query).await?;
-        let holders = self.tenants.holders(&route.id, &OwnerKind::OBJECTS).await?;
         // One Meta object: held by anyone else as any kind, it is not this tenant's.
-        if holders.iter().any(|(_, owner)| *owner != tenant.id) {
-            return Err(Error::Forbidden("this API key may not use that id"));
-        }
-        if let Some(&kind) = route
-            .rule
-            .subjects
-            .iter()
-            .find(|k| holders.iter().any(|(held, _)| held == *k))
-        {
+        let held = self.held_kinds(tenant, &route.id).await?;
+        if let Some(&kind) = route.rule.subjects.iter().find(|k| held.contains(k)) {
             return Ok(Resolved::Owned(kind));
         }
-        if holders.is_empty() && route.rule.subjects.contains(&OwnerKind::Media) && named_phones > 0
-        {
+        if held.is_empty() && route.rule.subjects.contains(&OwnerKind::Media) && named_phones > 0 {
             return Ok(Resolved::UnseenMedia);
         }
         Err(Error::Forbidden("this API key may not use that id"))

@@ -56,15 +56,12 @@ where
         query: &Query,
     ) -> Result<bool, Error> {
         let named_phones = self.require_named_phones(tenant, query).await?;
-        let holders = self.tenants.holders(media_id, &OwnerKind::OBJECTS).await?;
         // Held by anyone else as any kind (a number, a template...), it is not this tenant's.
-        if holders.iter().any(|(_, owner)| *owner != tenant.id) {
-            return Err(Error::Forbidden("this API key may not use that id"));
-        }
-        if holders.iter().any(|(kind, _)| *kind == OwnerKind::Media) {
+        let held = self.held_kinds(tenant, media_id).await?;
+        if held.contains(&OwnerKind::Media) {
             return Ok(true);
         }
-        if holders.is_empty() && named_phones > 0 {
+        if held.is_empty() && named_phones > 0 {
             return Ok(false);
         }
         Err(Error::Forbidden("this API key may not use that id"))
