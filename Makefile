@@ -20,12 +20,12 @@ SAM_VENV := $(CACHE)/sam-$(SAM_VERSION)
 
 export EMULATOR ?= ministack
 
-.PHONY: run test e2e-lambda soak bench fuzz mutants lint build deploy emulator fmt clean
+.PHONY: run test e2e-lambda deploy-local soak bench fuzz mutants lint build deploy emulator fmt clean
 
 ## run: the whole gateway on this machine (emulator, gateway-local, demo tenant); Ctrl-C stops it
 run:
 	$(CARGO) build -p gateway-local -p gatewayctl
-	scripts/emulator.sh run target/debug/gateway-local
+	scripts/emulator.sh run "$${CARGO_TARGET_DIR:-target}/debug/gateway-local"
 
 ## test: every test, against an emulator started and stopped for the run
 test: $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_JS)/.installed
@@ -108,13 +108,42 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_VERSION) cargo-lambda==$(CARGO_LAMBDA_VERSION)
 	touch $@
 
-## build: sam build (cargo-lambda cross-compiles the three functions for arm64)
+# The functions' instruction set (template parameter Architecture). arm64 needs the Rust
+# target aarch64-unknown-linux-gnu; `make build ARCHITECTURE=x86_64` builds without it.
+ARCHITECTURE ?= arm64
+SAM := PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(abspath $(SAM_VENV))/bin/sam
+
+## build: sam build (cargo-lambda builds the three functions for ARCHITECTURE, arm64 by default)
 build: $(SAM_VENV)/.installed
-	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(SAM_VENV)/bin/sam build --beta-features
+	@if [ "$(ARCHITECTURE)" = arm64 ] && [ "$$(uname -m)" != aarch64 ] && \
+	  ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then \
+	  echo "make build: this machine has no aarch64-unknown-linux-gnu Rust target." >&2; \
+	  echo "  Either run \`rustup target add aarch64-unknown-linux-gnu\`, or build for x86_64:" >&2; \
+	  echo "  \`make build ARCHITECTURE=x86_64\` (and deploy with Architecture=x86_64)." >&2; \
+	  exit 1; fi
+	$(SAM) build --beta-features --parameter-overrides Architecture=$(ARCHITECTURE)
 
 ## deploy: sam deploy --guided into the AWS account of your current credentials
 deploy: build
-	$(SAM_VENV)/bin/sam deploy --guided
+	$(SAM) deploy --guided --parameter-overrides Architecture=$(ARCHITECTURE)
+
+# The filtered suite below runs this many tests today; fewer means a filter stopped matching.
+DEPLOY_LOCAL_MIN_TESTS ?= 32
+LOCAL_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+## deploy-local: `sam build`, then the end-to-end suite against template.yaml deployed per test
+## by `sam deploy` into the emulator (HTTP API, SQS event source mapping) and removed by
+## `sam delete`; fails if any stack, function, table or queue is left
+deploy-local: $(SAM_VENV)/.installed $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_JS)/.installed
+	$(MAKE) build ARCHITECTURE=$(LOCAL_ARCHITECTURE)
+	$(CARGO) test -p gateway-tests -p gatewayctl --test integration --test operate --no-run
+	@mkdir -p $(CACHE)
+	set -o pipefail; GATEWAY_E2E_TARGET=sam GATEWAY_SAM=$(abspath $(SAM_VENV))/bin/sam \
+	  GATEWAY_SAM_ARCHITECTURE=$(LOCAL_ARCHITECTURE) PATH="$(abspath $(SAM_VENV))/bin:$$PATH" \
+	  GATEWAY_SDK_PYWA=$(abspath $(SDK_PYWA)) GATEWAY_SDK_WHATSAPP_API_JS=$(abspath $(SDK_WHATSAPP_API_JS)) \
+	  EMULATOR=ministack scripts/emulator.sh run scripts/deploy-local.sh \
+	  $(CARGO) test -p gateway-tests -p gatewayctl --test integration --test operate -- --test-threads=4 \
+	  ingest:: forward:: send:: sdks:: meta_subscribe a_stack_name doctor_ 2>&1 | tee $(CACHE)/deploy-local.log
+	@awk -v min=$(DEPLOY_LOCAL_MIN_TESTS) '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "deploy-local: %d passed, %d failed, %d skipped\n", p, f, s; if (p < min) {printf "deploy-local: expected at least %d tests to run\n", min; exit 1}}' $(CACHE)/deploy-local.log
 
 emulator:
 	scripts/emulator.sh install

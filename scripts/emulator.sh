@@ -12,11 +12,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE="$ROOT/.cache"
 EMULATOR=${EMULATOR:-ministack}
 MINISTACK_VERSION=1.5.33
+# ministack applies the SAM transform of a deployed template with aws-sam-translator (the
+# version SAM CLI pins). Installed in the same pip run: added afterwards, it moves ministack's
+# botocore pin.
+SAM_TRANSLATOR_VERSION=1.115.0
 MOTO_VERSION=5.2.5
 PYTHON=${PYTHON:-python3}
 
 case "$EMULATOR" in
-  ministack) VENV="$CACHE/ministack-$MINISTACK_VERSION"; PACKAGE="ministack==$MINISTACK_VERSION"; HEALTH=/_ministack/health ;;
+  ministack) VENV="$CACHE/ministack-$MINISTACK_VERSION-sam-$SAM_TRANSLATOR_VERSION"
+    PACKAGE="ministack==$MINISTACK_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION"; HEALTH=/_ministack/health ;;
   moto) VENV="$CACHE/moto-$MOTO_VERSION"; PACKAGE="moto[server]==$MOTO_VERSION"; HEALTH=/moto-api/ ;;
   *) echo "EMULATOR must be ministack or moto, not '$EMULATOR'" >&2; exit 2 ;;
 esac
@@ -26,7 +31,8 @@ install() {
   echo "installing $PACKAGE into $VENV" >&2
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "$PACKAGE"
+  # shellcheck disable=SC2086 # PACKAGE is a list of requirements
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check $PACKAGE
   touch "$VENV/.installed"
 }
 
@@ -63,8 +69,11 @@ start() {
   log="$CACHE/emulator-$EMULATOR-$port.log"
   case "$EMULATOR" in
     ministack)
-      # ministack reads its own port from GATEWAY_PORT; it is set for its process only.
+      # ministack reads its own port from GATEWAY_PORT; it is set for its process only. The
+      # Lambda functions it runs inherit its environment: AWS_ENDPOINT_URL sends their SDK
+      # calls back to it (functions deployed by CloudFormation have no such variable).
       env GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 MINISTACK_HOST=127.0.0.1 TMPDIR="$CACHE/tmp" \
+        AWS_ENDPOINT_URL="http://127.0.0.1:$port" \
         LOG_LEVEL=WARNING setsid "$VENV/bin/ministack" >"$log" 2>&1 &
       ;;
     moto)

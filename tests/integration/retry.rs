@@ -152,6 +152,7 @@ fn forward_settings(stack: &Stack) -> Settings {
         retry_scale: 1.0,
         target_policy: TargetPolicy::AllowLoopbackHttp,
         media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
+        tenant_cache: Duration::ZERO,
     }
 }
 

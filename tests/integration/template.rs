@@ -16,6 +16,14 @@ fn resource<'a>(t: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no resource {id}"))
 }
 
+/// The name a `!Ref` points at.
+fn ref_target(v: &Value) -> String {
+    match v {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str().unwrap().to_owned(),
+        other => panic!("not a !Ref: {other:?}"),
+    }
+}
+
 fn number(v: &Value) -> u64 {
     match v {
         Value::Number(n) => n.as_u64().unwrap(),
@@ -25,11 +33,17 @@ fn number(v: &Value) -> u64 {
 }
 
 #[test]
-fn every_function_runs_on_provided_al2023_arm64_with_128_mb_but_the_forwarder_256() {
+fn every_function_runs_on_provided_al2023_arm64_by_default_with_128_mb_but_the_forwarder_256() {
     let t = template();
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"], "provided.al2023");
-    assert_eq!(globals["Architectures"][0], "arm64");
+    assert_eq!(ref_target(&globals["Architectures"][0]), "Architecture");
+    let architecture = &t["Parameters"]["Architecture"];
+    assert_eq!(architecture["Default"], "arm64");
+    assert_eq!(
+        architecture["AllowedValues"],
+        serde_norway::from_str::<Value>("[arm64, x86_64]").unwrap()
+    );
     assert_eq!(number(&globals["MemorySize"]), 128);
     assert_eq!(
         number(&resource(&t, "ForwardFunction")["Properties"]["MemorySize"]),
@@ -73,11 +87,15 @@ fn queue_visibility_is_at_least_six_forward_timeouts_and_timeouts_nest() {
     let t = template();
     let forward = &resource(&t, "ForwardFunction")["Properties"];
     let timeout = number(&forward["Timeout"]);
-    let http_timeout = number(&forward["Environment"]["Variables"]["WEBHOOK_TIMEOUT_SECS"]);
+    let parameter = ref_target(&forward["Environment"]["Variables"]["WEBHOOK_TIMEOUT_SECS"]);
+    let http_timeout = &t["Parameters"][parameter.as_str()];
+    assert_eq!(number(&http_timeout["Default"]), 10);
+    let longest = number(&http_timeout["MaxValue"]);
     let visibility = number(&resource(&t, "EventsQueue")["Properties"]["VisibilityTimeout"]);
+    // Large events are delivered five at a time, so a batch of ten takes at most two waves.
     assert!(
-        http_timeout < timeout,
-        "HTTP timeout {http_timeout} must be below the function's {timeout}"
+        2 * longest < timeout,
+        "two waves of the longest HTTP timeout ({longest} s) must end before the function's {timeout} s"
     );
     assert!(
         visibility >= 6 * timeout,

@@ -13,13 +13,13 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionResponseType, FunctionUrlAuthType, Runtime,
 };
-use aws_sdk_ssm::types::ParameterType;
 use gateway_aws::Clients;
 use gateway_local::provision::{Resources, get_att_target, load_template, provision};
-use gateway_local::{StackOptions, emulator, http_server};
-use lambda_http::{Body, Request, Response};
+use gateway_local::{StackOptions, emulator};
 use serde_norway::Value;
 use tokio::task::JoinHandle;
+
+use crate::proxy::{serve_proxy, store_secrets};
 
 pub struct Deployment {
     pub url: String,
@@ -150,35 +150,16 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
         ("EventsBucket", resources.events_bucket.clone()),
         ("GraphApiBaseUrl", options.graph_api_base_url.clone()),
         ("GraphApiVersion", "v23.0".to_owned()),
+        (
+            "TenantCacheSeconds",
+            options.tenant_cache.as_secs().to_string(),
+        ),
+        (
+            "WebhookTimeoutSeconds",
+            options.webhook_timeout.as_secs().max(1).to_string(),
+        ),
     ]);
-    let app_secrets: Vec<&str> = options.app_secrets.iter().map(|s| s.expose()).collect();
-    for (parameter, value) in [
-        ("MetaAppSecretParameter", app_secrets.join(",")),
-        (
-            "MetaVerifyTokenParameter",
-            options.verify_token.expose().to_owned(),
-        ),
-        (
-            "MetaAccessTokenParameter",
-            options.access_token.expose().to_owned(),
-        ),
-    ] {
-        let default = template["Parameters"][parameter]["Default"]
-            .as_str()
-            .ok_or_else(|| anyhow!("template parameter {parameter} has no default"))?;
-        let name = format!("{}/{default}", options.prefix);
-        clients
-            .ssm
-            .put_parameter()
-            .name(format!("/{name}"))
-            .value(value)
-            .r#type(ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .with_context(|| format!("storing SSM parameter /{name}"))?;
-        refs.insert(parameter, name);
-    }
+    refs.extend(store_secrets(&clients, &options, &template).await?);
     let resolver = Resolver { refs };
 
     let globals = &template["Globals"]["Function"];
@@ -212,10 +193,6 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
         // region, the scaled schedule, and the loopback targets tests deliver to.
         variables.insert("AWS_ENDPOINT_URL".into(), options.endpoint.clone());
         variables.insert("RETRY_SCALE".into(), options.retry_scale.to_string());
-        variables.insert(
-            "WEBHOOK_TIMEOUT_SECS".into(),
-            options.webhook_timeout.as_secs().max(1).to_string(),
-        );
         if options.target_policy == gateway_core::tenant::TargetPolicy::AllowLoopbackHttp {
             variables.insert("ALLOW_LOOPBACK_HTTP_TARGETS".into(), "true".into());
         }
@@ -326,21 +303,17 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
     let send = urls
         .remove("SendFunction")
         .ok_or_else(|| anyhow!("no send URL"))?;
-    let listener = http_server::bind(0).await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    // API Gateway hands a function's redirect to the caller; it never follows it.
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let router = tokio::spawn(http_server::serve(listener, move |req: Request| {
-        let target = if req.uri().path() == "/webhook" {
-            webhook.clone()
-        } else {
-            send.clone()
-        };
-        route(http.clone(), target, req)
-    }));
+    let (url, router) = serve_proxy(
+        move |path| {
+            if path == "/webhook" {
+                webhook.clone()
+            } else {
+                send.clone()
+            }
+        },
+        false,
+    )
+    .await?;
     Ok(Deployment {
         url,
         resources,
@@ -349,45 +322,4 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
         functions,
         router,
     })
-}
-
-/// Passes a request to a function URL as the HTTP API passes it to the integration.
-async fn route(http: reqwest::Client, base: String, req: Request) -> Response<Body> {
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    let mut forwarded = http.request(req.method().clone(), format!("{base}{path_and_query}"));
-    for (name, value) in req.headers() {
-        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
-            forwarded = forwarded.header(name, value);
-        }
-    }
-    let answer = match forwarded.body(req.body().as_ref().to_vec()).send().await {
-        Ok(answer) => answer,
-        Err(e) => {
-            return Response::builder()
-                .status(502)
-                .body(Body::Text(format!("router: {e}")))
-                .unwrap();
-        }
-    };
-    let mut response = Response::builder().status(answer.status().as_u16());
-    for (name, value) in answer.headers() {
-        if name != http::header::CONTENT_LENGTH
-            && name != http::header::TRANSFER_ENCODING
-            && name != http::header::CONNECTION
-        {
-            response = response.header(name, value);
-        }
-    }
-    let body = answer.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-    response
-        .body(if body.is_empty() {
-            Body::Empty
-        } else {
-            Body::Binary(body)
-        })
-        .unwrap()
 }

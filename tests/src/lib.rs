@@ -2,7 +2,6 @@
 //! webhook receiver on loopback, Meta-style signing and the fixtures.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gateway_aws::Clients;
@@ -10,14 +9,17 @@ use gateway_aws::admin::{NewTenant, TenantSpec, create_tenant};
 use gateway_aws::dynamo::DynamoTenants;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::OwnerKind;
-use gateway_core::signature::{Secret, sign_hub, verify_hub_signature, verify_standard_webhook};
+use gateway_core::signature::{Secret, sign_hub};
 use gateway_core::tenant::{TargetPolicy, TenantId};
 use gateway_local::provision::Resources;
-use gateway_local::{LocalStack, StackOptions, emulator, http_server};
+use gateway_local::{LocalStack, StackOptions, emulator};
 
 pub mod lambda;
-use lambda_http::{Body, Request, Response};
-use tokio::task::JoinHandle;
+mod proxy;
+mod receiver;
+pub mod sam;
+
+pub use receiver::{Received, Receiver};
 
 pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
@@ -64,8 +66,10 @@ pub fn stack_options(name: &str) -> StackOptions {
     options
 }
 
-/// The gateway under test: gateway-local (the default), or the real Lambda bootstraps
-/// deployed into the emulator when `GATEWAY_E2E_TARGET=lambda` (`make e2e-lambda`).
+/// The gateway under test: gateway-local (the default); the real Lambda bootstraps deployed
+/// into the emulator when `GATEWAY_E2E_TARGET=lambda` (`make e2e-lambda`); or template.yaml
+/// itself, built by `sam build` and deployed by `sam deploy`, when `GATEWAY_E2E_TARGET=sam`
+/// (`make deploy-local`).
 pub struct Stack {
     url: String,
     pub resources: Resources,
@@ -81,6 +85,9 @@ enum Running {
     Lambda {
         _deployment: Box<lambda::Deployment>,
     },
+    Sam {
+        _stack: Box<sam::SamStack>,
+    },
 }
 
 impl Stack {
@@ -93,8 +100,17 @@ impl Stack {
         DynamoTenants::new(self.clients.dynamodb.clone(), &self.resources.tenants_table)
     }
 
+    /// The CloudFormation stack `sam deploy` created (`GATEWAY_E2E_TARGET=sam`).
+    pub fn stack_name(&self) -> Option<String> {
+        match &self._running {
+            Running::Sam { _stack } => Some(_stack.name().to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The real bootstraps run by the emulator (`lambda` or `sam`), not handlers in process.
     pub fn is_lambda(&self) -> bool {
-        matches!(self._running, Running::Lambda { .. })
+        matches!(self._running, Running::Lambda { .. } | Running::Sam { .. })
     }
 }
 
@@ -113,6 +129,19 @@ pub async fn spawn_stack(options: StackOptions) -> Stack {
                 },
             }
         }
+        Ok("sam") => {
+            let deployed = sam::deploy(options)
+                .await
+                .expect("template.yaml deploys into the emulator with sam deploy");
+            Stack {
+                url: deployed.url.clone(),
+                resources: deployed.resources.clone(),
+                clients: deployed.clients.clone(),
+                _running: Running::Sam {
+                    _stack: Box::new(deployed),
+                },
+            }
+        }
         Ok("local") | Err(_) => {
             let local = LocalStack::start(options)
                 .await
@@ -126,7 +155,7 @@ pub async fn spawn_stack(options: StackOptions) -> Stack {
                 },
             }
         }
-        Ok(other) => panic!("GATEWAY_E2E_TARGET must be `local` or `lambda`, not `{other}`"),
+        Ok(other) => panic!("GATEWAY_E2E_TARGET must be `local`, `lambda` or `sam`, not `{other}`"),
     }
 }
 
@@ -217,126 +246,6 @@ pub async fn post_webhook(stack: &Stack, body: &[u8]) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// One delivery as the receiver saw it.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub path: String,
-    pub body: Vec<u8>,
-    pub webhook_id: String,
-    pub hub_signature_ok: bool,
-    pub standard_signature_ok: bool,
-    pub user_agent: String,
-    pub content_type: String,
-}
-
-/// A tenant's webhook on loopback: checks both signatures, records every delivery and answers
-/// with the scripted statuses (the last one repeats).
-pub struct Receiver {
-    pub url: String,
-    secret: Arc<Mutex<Secret>>,
-    received: Arc<Mutex<Vec<Received>>>,
-    task: JoinHandle<()>,
-}
-
-impl Receiver {
-    /// Starts answering with `statuses`; `set_secret` tells it the tenant's secret.
-    pub async fn start(statuses: Vec<u16>) -> Receiver {
-        let listener = http_server::bind(0).await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let script = Arc::new(Mutex::new(statuses));
-        let secret = Arc::new(Mutex::new(Secret::new("unset")));
-        let shared_secret = secret.clone();
-        let log = received.clone();
-        let task = tokio::spawn(http_server::serve(listener, move |req: Request| {
-            let log = log.clone();
-            let script = script.clone();
-            let secret = shared_secret.lock().unwrap().clone();
-            async move {
-                let header = |n: &str| {
-                    req.headers()
-                        .get(n)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                let body = req.body().as_ref().to_vec();
-                let entry = Received {
-                    path: req.uri().path().to_owned(),
-                    webhook_id: header("webhook-id"),
-                    hub_signature_ok: verify_hub_signature(
-                        std::slice::from_ref(&secret),
-                        &body,
-                        Some(&header("x-hub-signature-256")),
-                    )
-                    .is_ok(),
-                    standard_signature_ok: verify_standard_webhook(
-                        &secret,
-                        &header("webhook-id"),
-                        &header("webhook-timestamp"),
-                        &body,
-                        &header("webhook-signature"),
-                    ),
-                    user_agent: header("user-agent"),
-                    content_type: header("content-type"),
-                    body,
-                };
-                log.lock().unwrap().push(entry);
-                let status = {
-                    let mut s = script.lock().unwrap();
-                    if s.len() > 1 { s.remove(0) } else { s[0] }
-                };
-                Response::builder()
-                    .status(status)
-                    .body(Body::Empty)
-                    .unwrap()
-            }
-        }));
-        Receiver {
-            url,
-            secret,
-            received,
-            task,
-        }
-    }
-
-    pub fn set_secret(&self, secret: &str) {
-        *self.secret.lock().unwrap() = Secret::new(secret);
-    }
-
-    /// Forgets what was received so far.
-    pub fn clear(&self) {
-        self.received.lock().unwrap().clear();
-    }
-
-    pub fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    /// Waits until at least `n` deliveries arrived (or panics after `within`).
-    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let got = self.received();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "expected {n} deliveries, got {}: {got:#?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// Creates a tenant owning the fixtures' phone number and WABA, delivering to `url`.

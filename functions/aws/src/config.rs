@@ -27,6 +27,8 @@ pub struct Settings {
     /// The hosts a media `url` from Meta may name: the access token goes nowhere else
     /// (`*.example.com` for any subdomain). The Graph API's own host is always allowed.
     pub media_hosts: Vec<String>,
+    /// How long a warm function keeps tenant lookups (`TENANT_CACHE_SECONDS`; 0 = none).
+    pub tenant_cache: Duration,
 }
 
 /// Meta's media hosts (`META_MEDIA_HOSTS` replaces the list).
@@ -53,6 +55,9 @@ impl Settings {
         let timeout_secs: u64 = env_or("WEBHOOK_TIMEOUT_SECS", "10")
             .parse()
             .context("WEBHOOK_TIMEOUT_SECS must be a whole number of seconds")?;
+        let tenant_cache: u64 = env_or("TENANT_CACHE_SECONDS", "60")
+            .parse()
+            .context("TENANT_CACHE_SECONDS must be a whole number of seconds")?;
         let retry_scale: f64 = env_or("RETRY_SCALE", "1")
             .parse()
             .context("RETRY_SCALE must be a number between 0 and 1")?;
@@ -74,6 +79,7 @@ impl Settings {
             retry_scale,
             target_policy,
             media_hosts: host_list(&env_or("META_MEDIA_HOSTS", META_MEDIA_HOSTS)),
+            tenant_cache: Duration::from_secs(tenant_cache),
         })
     }
 }

@@ -24,6 +24,9 @@ pub enum Error {
     /// 404.
     #[error("{0}")]
     NotFound(&'static str),
+    /// The path exists, the method does not: 405 (the webhook path takes GET and POST only).
+    #[error("{0}")]
+    MethodNotAllowed(&'static str),
     /// The same request is already being processed: 409.
     #[error("{0}")]
     Conflict(&'static str),
@@ -91,6 +94,7 @@ impl Error {
             Error::Unauthorized(_) => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
+            Error::MethodNotAllowed(_) => 405,
             Error::Conflict(_) | Error::OutcomeUnknown(_) => 409,
             Error::Unprocessable(_) => 422,
             Error::Unavailable { .. } => 503,
@@ -108,6 +112,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Conflict(_) => "conflict",
             Error::OutcomeUnknown(_) => "idempotency_outcome_unknown",
             Error::Unprocessable(_) => "idempotency_key_reused",
@@ -149,7 +154,7 @@ impl Error {
             Error::InvalidInput { .. }
             | Error::PayloadTooLarge { .. }
             | Error::Unprocessable(_) => ("OAuthException", 100),
-            Error::NotFound(_) => ("GraphMethodException", 100),
+            Error::NotFound(_) | Error::MethodNotAllowed(_) => ("GraphMethodException", 100),
             Error::Conflict(_) | Error::OutcomeUnknown(_) => ("OAuthException", 100),
             Error::Unavailable { .. }
             | Error::Unreachable

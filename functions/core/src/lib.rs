@@ -2,6 +2,7 @@
 //! signatures, event splitting, routing, delivery formats, the retry policy and the ports
 //! (traits) the adapters implement. No AWS SDK, no Lambda, no network here.
 
+pub mod cache;
 pub mod error;
 pub mod event;
 pub mod fields;

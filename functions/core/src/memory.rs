@@ -147,6 +147,30 @@ impl MemoryTenants {
     }
 }
 
+impl MemoryTenants {
+    /// Stores or replaces a tenant's record.
+    pub fn put_tenant(&self, tenant: Tenant) {
+        self.tenants
+            .lock()
+            .unwrap()
+            .insert(tenant.id.clone(), tenant);
+    }
+
+    pub fn set_owner(&self, kind: OwnerKind, id: &str, tenant: &TenantId) {
+        self.owners
+            .lock()
+            .unwrap()
+            .insert(format!("{}#{id}", kind.prefix()), tenant.clone());
+    }
+
+    pub fn remove_owner(&self, kind: OwnerKind, id: &str) {
+        self.owners
+            .lock()
+            .unwrap()
+            .remove(&format!("{}#{id}", kind.prefix()));
+    }
+}
+
 impl TenantDirectory for MemoryTenants {
     async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, Error> {
         Ok(self.tenants.lock().unwrap().get(id).cloned())

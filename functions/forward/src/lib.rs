@@ -12,13 +12,19 @@ use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::webhook_client::HttpWebhookSender;
 use gateway_aws::{Clients, Settings};
+use gateway_core::cache::CachedTenants;
 use gateway_core::event::ClaimCheck;
 use gateway_core::forward::{ForwardConfig, Forwarder, Outcome};
 use gateway_core::metrics::{self, Metric};
 use gateway_core::retry::RetrySchedule;
 
-pub type AwsForwarder =
-    Forwarder<DynamoIdempotency, DynamoTenants, DynamoMessages, HttpWebhookSender, EventsBucket>;
+pub type AwsForwarder = Forwarder<
+    DynamoIdempotency,
+    CachedTenants<DynamoTenants>,
+    DynamoMessages,
+    HttpWebhookSender,
+    EventsBucket,
+>;
 
 pub struct ForwardApp {
     forwarder: AwsForwarder,
@@ -39,7 +45,10 @@ impl ForwardApp {
         Ok(ForwardApp {
             forwarder: Forwarder::new(
                 DynamoIdempotency::new(clients.dynamodb.clone(), &settings.idempotency_table),
-                DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
+                CachedTenants::new(
+                    DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
+                    settings.tenant_cache,
+                ),
                 DynamoMessages::new(clients.dynamodb.clone(), &settings.messages_table),
                 sender,
                 bucket.clone(),

@@ -8,13 +8,14 @@ use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants};
 use gateway_aws::graph::HttpGraphApi;
 use gateway_aws::{Clients, Settings};
 use gateway_core::Error;
+use gateway_core::cache::CachedTenants;
 use gateway_core::ports::HttpMethod;
 use gateway_core::send::{ApiResponse, GraphCall, GraphRoute, SendService, api_key};
 use gateway_core::signature::Secret;
 use lambda_http::{Body, Request, Response};
 
 pub type AwsSendService =
-    SendService<DynamoTenants, DynamoMessages, DynamoIdempotency, HttpGraphApi>;
+    SendService<CachedTenants<DynamoTenants>, DynamoMessages, DynamoIdempotency, HttpGraphApi>;
 
 /// Calls to Meta stay well inside the function's 29 s.
 const GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,7 +43,10 @@ impl SendApp {
         ));
         Ok(SendApp {
             service: SendService::new(
-                DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
+                CachedTenants::new(
+                    DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
+                    settings.tenant_cache,
+                ),
                 DynamoMessages::new(clients.dynamodb.clone(), &settings.messages_table),
                 DynamoIdempotency::new(clients.dynamodb.clone(), &settings.idempotency_table),
                 graph,
@@ -166,6 +170,16 @@ fn wamid(segment: &str) -> Result<String, Error> {
 
 pub async fn handle(app: &SendApp, req: Request) -> Response<Body> {
     let path = req.uri().path().to_owned();
+    // The HTTP API routes GET and POST /webhook to the webhook function; any other method on
+    // it reaches this catch-all route and gets the webhook function's own refusal.
+    if path == "/webhook" {
+        let mut refused = error_response(&Error::MethodNotAllowed("use GET or POST"), false);
+        refused.headers_mut().insert(
+            http::header::ALLOW,
+            http::HeaderValue::from_static("GET, POST"),
+        );
+        return refused;
+    }
     let graph_shape = !path.starts_with("/v1/");
     match route(app, &req, &path).await {
         Ok(response) if path.starts_with("/v1/media/") => {

@@ -14,6 +14,8 @@ use gateway_core::signature::{HUB_SIGNATURE_HEADER, Secret};
 use lambda_http::{Body, Request, Response};
 
 pub const WEBHOOK_PATH: &str = "/webhook";
+/// The refusal of any other method on [`WEBHOOK_PATH`].
+pub const WEBHOOK_METHODS: &str = "use GET or POST";
 
 /// Everything a request needs, built once per cold start.
 pub struct WebhookApp {
@@ -75,11 +77,7 @@ pub async fn handle(app: &WebhookApp, req: Request) -> Response<Body> {
         http::Method::GET => verify(app, &req),
         http::Method::POST => ingest(app, req).await,
         _ => {
-            let mut r = text(
-                405,
-                "application/json",
-                r#"{"error":{"code":"method_not_allowed","message":"use GET or POST"}}"#,
-            );
+            let mut r = error_response(&Error::MethodNotAllowed(WEBHOOK_METHODS));
             r.headers_mut()
                 .insert("allow", http::HeaderValue::from_static("GET, POST"));
             r

@@ -1,6 +1,8 @@
 //! `gatewayctl`: operate the gateway against AWS or the local emulator (AWS_ENDPOINT_URL).
 //! Tenants, phone numbers and WABAs, API key and webhook secret rotation, message records and
-//! the dead-letter queue. Resource names come from the stack's outputs (or `make run`'s output).
+//! the dead-letter queue; Meta's webhook subscription; a health check of a deployed stack.
+//! Resource names come from the stack (`--stack NAME`), from variables, or, against the local
+//! emulator, from the names `make run` uses.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -13,8 +15,17 @@ use gateway_aws::dynamo::{DynamoMessages, DynamoTenants};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{MessageStore, OwnerKind};
-use gateway_core::tenant::{TargetPolicy, Tenant};
+use gateway_core::tenant::TargetPolicy;
 use serde_json::json;
+
+mod doctor;
+mod meta;
+mod names;
+mod owned;
+
+use owned::{OwnedCommand, owned, tenant_json};
+
+use names::{Names, StackArgs};
 
 #[derive(Parser)]
 #[command(
@@ -23,32 +34,10 @@ use serde_json::json;
     version
 )]
 struct Cli {
-    /// The Tenants table (the stack's TenantsTableName output).
-    #[arg(
-        long,
-        env = "TENANTS_TABLE",
-        global = true,
-        default_value = "local-TenantsTable"
-    )]
-    tenants_table: String,
-    /// The Messages table (MessagesTableName).
-    #[arg(
-        long,
-        env = "MESSAGES_TABLE",
-        global = true,
-        default_value = "local-MessagesTable"
-    )]
-    messages_table: String,
-    /// The events queue (EventsQueueUrl), for `dlq redrive`.
-    #[arg(long, env = "EVENTS_QUEUE_URL", global = true)]
-    events_queue_url: Option<String>,
-    /// The dead-letter queue (EventsDeadLetterQueueUrl), for `dlq`.
-    #[arg(long, env = "DEAD_LETTER_QUEUE_URL", global = true)]
-    dead_letter_queue_url: Option<String>,
-    /// The events bucket (EventsBucketName), for `unroutable` and `dlq redrive`.
-    #[arg(long, env = "EVENTS_BUCKET", global = true)]
-    events_bucket: Option<String>,
-    /// Allow http://127.0.0.1 webhook URLs (the local stack only).
+    #[command(flatten)]
+    names: StackArgs,
+    /// Allow http://127.0.0.1 webhook URLs. Implied when the AWS endpoint is a loopback
+    /// emulator (the local stack); never against AWS.
     #[arg(long, env = "ALLOW_LOOPBACK_HTTP_TARGETS", global = true, hide = true)]
     allow_loopback_http: bool,
     #[command(subcommand)]
@@ -96,6 +85,18 @@ enum Command {
     Unroutable {
         #[command(subcommand)]
         command: UnroutableCommand,
+    },
+    /// Meta's side: the app's webhook subscription and the WABAs subscribed to the app.
+    Meta {
+        #[command(subcommand)]
+        command: meta::MetaCommand,
+    },
+    /// Checks a deployed stack (secrets, webhook verification, queues, alarms, Graph token)
+    /// and prints what to fix.
+    Doctor {
+        /// The webhook URL to verify, when it is not the stack's WebhookUrl output.
+        #[arg(long)]
+        webhook_url: Option<String>,
     },
 }
 
@@ -165,22 +166,6 @@ enum TenantCommand {
 }
 
 #[derive(Subcommand)]
-enum OwnedCommand {
-    /// Assigns the id to a tenant; refused when another tenant has it.
-    Add {
-        id: String,
-        #[arg(long)]
-        tenant: String,
-    },
-    /// Removes the id from the tenant.
-    Remove {
-        id: String,
-        #[arg(long)]
-        tenant: String,
-    },
-}
-
-#[derive(Subcommand)]
 enum RotateCommand {
     /// Issues a new one and prints it once; the old one keeps working for 24 hours.
     Rotate {
@@ -218,64 +203,14 @@ impl From<ParkedArgs> for ParkedFilter {
     }
 }
 
-fn tenant_json(tenant: &Tenant) -> serde_json::Value {
-    json!({
-        "tenant_id": tenant.id.as_str(),
-        "name": tenant.name,
-        "webhook_url": tenant.webhook_url,
-        "format": tenant.format.as_str(),
-        "callback_domains": tenant.callback_domains,
-        "phone_number_ids": tenant.phone_number_ids,
-        "active": tenant.active,
-        "webhook_secrets": tenant.webhook_secrets.len(),
-    })
-}
-
-async fn owned(
-    tenants: &DynamoTenants,
-    kind: OwnerKind,
-    command: OwnedCommand,
-) -> anyhow::Result<()> {
-    let name = match kind {
-        OwnerKind::Phone => "phone number",
-        _ => "WABA",
-    };
-    match command {
-        OwnedCommand::Add { id, tenant } => {
-            anyhow::ensure!(
-                !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_digit()),
-                "{name} id `{id}` must be digits"
-            );
-            let tenant = existing_tenant(tenants, &tenant).await?;
-            tenants.add_owner(kind, &id, &tenant.id).await?;
-            println!("{name} {id} -> tenant {}", tenant.id.as_str());
-        }
-        OwnedCommand::Remove { id, tenant } => {
-            let tenant = existing_tenant(tenants, &tenant).await?;
-            anyhow::ensure!(
-                tenants.remove_owner(kind, &id, &tenant.id).await?,
-                "{name} {id} does not belong to tenant {}",
-                tenant.id.as_str()
-            );
-            println!("{name} {id} removed from tenant {}", tenant.id.as_str());
-        }
-    }
-    Ok(())
-}
-
-fn required<'a>(value: &'a Option<String>, what: &str) -> anyhow::Result<&'a str> {
-    value
-        .as_deref()
-        .with_context(|| format!("{what} is not set (the stack's outputs name it)"))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let sdk = gateway_aws::config::sdk_config().await;
     let clients = gateway_aws::Clients::new(&sdk);
-    let tenants = DynamoTenants::new(clients.dynamodb.clone(), &cli.tenants_table);
-    let policy = if cli.allow_loopback_http {
+    let names = names::resolve(cli.names, &sdk).await?;
+    let tenants = DynamoTenants::new(clients.dynamodb.clone(), &names.tenants_table);
+    let policy = if cli.allow_loopback_http || names.local {
         TargetPolicy::AllowLoopbackHttp
     } else {
         TargetPolicy::PublicHttpsOnly
@@ -370,7 +305,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Message {
             command: MessageCommand::Show { wamid },
         } => {
-            let messages = DynamoMessages::new(clients.dynamodb.clone(), &cli.messages_table);
+            let messages = DynamoMessages::new(clients.dynamodb.clone(), &names.messages_table);
             let record = messages
                 .get(&wamid)
                 .await?
@@ -378,7 +313,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&record)?);
         }
         Command::Dlq { command } => {
-            let dlq = required(&cli.dead_letter_queue_url, "DEAD_LETTER_QUEUE_URL")?;
+            let dlq = Names::required(&names.dead_letter_queue_url, "DEAD_LETTER_QUEUE_URL")?;
             match command {
                 DlqCommand::List { max } => {
                     for letter in dlq_list(&clients.sqs, dlq, max).await? {
@@ -386,10 +321,10 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
                 DlqCommand::Redrive => {
-                    let queue = required(&cli.events_queue_url, "EVENTS_QUEUE_URL")?;
+                    let queue = Names::required(&names.events_queue_url, "EVENTS_QUEUE_URL")?;
                     let bucket = EventsBucket::new(
                         clients.s3.clone(),
-                        required(&cli.events_bucket, "EVENTS_BUCKET")?,
+                        Names::required(&names.events_bucket, "EVENTS_BUCKET")?,
                     );
                     let queue = SqsEventQueue::new(clients.sqs.clone(), queue, bucket);
                     let moved = dlq_redrive(&clients.sqs, dlq, &queue).await?;
@@ -400,7 +335,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Unroutable { command } => {
             let bucket = EventsBucket::new(
                 clients.s3.clone(),
-                required(&cli.events_bucket, "EVENTS_BUCKET")?,
+                Names::required(&names.events_bucket, "EVENTS_BUCKET")?,
             );
             match command {
                 UnroutableCommand::List { filter } => {
@@ -411,13 +346,19 @@ async fn main() -> anyhow::Result<()> {
                 UnroutableCommand::Replay { filter } => {
                     let queue = SqsEventQueue::new(
                         clients.sqs.clone(),
-                        required(&cli.events_queue_url, "EVENTS_QUEUE_URL")?,
+                        Names::required(&names.events_queue_url, "EVENTS_QUEUE_URL")?,
                         bucket.clone(),
                     );
                     let replayed = unroutable_replay(&bucket, &queue, &filter.into()).await?;
                     println!("{}", json!({"replayed": replayed}));
                 }
             }
+        }
+        Command::Meta { command } => meta::run(&clients, &names, command).await?,
+        Command::Doctor { webhook_url } => {
+            let mut names = names;
+            names.webhook_url = webhook_url.or(names.webhook_url);
+            doctor::run(&sdk, &clients, &names).await?
         }
     }
     Ok(())

@@ -105,16 +105,14 @@ async fn main() -> anyhow::Result<()> {
         demo_receiver::handle(secret.clone(), req)
     }));
 
-    let r = &stack.resources;
-    println!("AWS_ENDPOINT_URL={endpoint}");
+    // The one line to paste into another shell: gatewayctl (built next to this binary) then
+    // finds the local tables, queues and bucket by their local names.
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
     println!(
-        "export TENANTS_TABLE={} MESSAGES_TABLE={} IDEMPOTENCY_TABLE={} EVENTS_QUEUE_URL={} DEAD_LETTER_QUEUE_URL={} EVENTS_BUCKET={}",
-        r.tenants_table,
-        r.messages_table,
-        r.idempotency_table,
-        r.events_queue_url,
-        r.dead_letter_queue_url,
-        r.events_bucket
+        "export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 PATH=\"{bin_dir}:$PATH\"  # then: gatewayctl tenant list"
     );
     println!(
         "demo tenant {} (phone_number_id {phone_number_id}, WABA {waba_id}) api_key={}",

@@ -47,6 +47,9 @@ pub struct StackOptions {
     pub webhook_timeout: Duration,
     /// Run the forward poller (tests of ingest alone turn it off to inspect the queue).
     pub forward: bool,
+    /// How long tenant lookups are kept (template.yaml: 60 s); zero here, so a change made by
+    /// a test or by gatewayctl takes effect at once.
+    pub tenant_cache: Duration,
     /// Loopback http:// targets are allowed locally (receivers run on this machine); a test of
     /// the production default sets `PublicHttpsOnly`.
     pub target_policy: TargetPolicy,
@@ -66,6 +69,7 @@ impl StackOptions {
             retry_scale: 1.0,
             webhook_timeout: Duration::from_secs(10),
             forward: true,
+            tenant_cache: Duration::ZERO,
             target_policy: TargetPolicy::AllowLoopbackHttp,
         }
     }
@@ -99,6 +103,7 @@ impl LocalStack {
             // The one place loopback http:// targets are allowed: receivers run on this machine.
             target_policy: options.target_policy,
             media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
+            tenant_cache: options.tenant_cache,
         };
         let webhook = Arc::new(WebhookApp::new(
             SqsEventQueue::new(

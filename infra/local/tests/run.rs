@@ -1,6 +1,7 @@
 //! `make run`'s binary, as a user starts it, against a Graph API of their choosing: with
 //! GRAPH_API_BASE_URL and META_ACCESS_TOKEN set it sends there (here a fake standing in for a
-//! recorder or Meta itself) instead of starting its own fake. Needs the emulator `make test`
+//! recorder or Meta itself) instead of starting its own fake. The line it prints to paste is
+//! all gatewayctl needs to operate it. Needs the emulator `make test`
 //! starts (AWS_ENDPOINT_URL).
 
 use std::process::Stdio;
@@ -50,6 +51,7 @@ async fn make_run_sends_through_the_graph_api_that_graph_api_base_url_names() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut api_key = None;
+    let mut paste = None;
     let started = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(key) = line.split("api_key=").nth(1) {
@@ -58,6 +60,9 @@ async fn make_run_sends_through_the_graph_api_that_graph_api_base_url_names() {
                     "the demo tenant has my number: {line}"
                 );
                 api_key = Some(key.trim().to_owned());
+            }
+            if line.starts_with("export AWS_ENDPOINT_URL=") {
+                paste = Some(line.clone());
             }
             if line.starts_with("ready") {
                 assert!(line.contains(&format!("graph={}", recorder.url)), "{line}");
@@ -87,5 +92,47 @@ async fn make_run_sends_through_the_graph_api_that_graph_api_base_url_names() {
             .any(|r| r.path == format!("/v23.0/{phone}/messages")),
         "the send reached the Graph API I named: {seen:?}"
     );
+
+    // The line `make run` prints is all gatewayctl needs: the local names, loopback targets.
+    let paste = paste.expect("the line to paste was printed");
+    let gatewayctl = |args: &[&str]| {
+        let mut command = std::process::Command::new("gatewayctl");
+        command.env_clear();
+        let assignments = paste
+            .trim_start_matches("export ")
+            .split('#')
+            .next()
+            .unwrap()
+            .split_whitespace();
+        for assignment in assignments {
+            let (name, value) = assignment.split_once('=').unwrap();
+            let value = value
+                .trim_matches('"')
+                .replace("$PATH", &std::env::var("PATH").unwrap_or_default());
+            command.env(name, value);
+        }
+        let out = command
+            .args(args)
+            .output()
+            .expect("gatewayctl is on the printed PATH");
+        assert!(
+            out.status.success(),
+            "gatewayctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(gatewayctl(&["tenant", "list"]).contains(r#""name":"demo""#));
+    let created = gatewayctl(&[
+        "tenant",
+        "create",
+        "--name",
+        "laptop",
+        "--webhook-url",
+        "http://127.0.0.1:9/hook",
+        "--json",
+    ]);
+    assert!(created.contains("tenant_id"), "{created}");
+    assert_eq!(gatewayctl(&["dlq", "list"]), "");
     let _ = child.kill().await;
 }

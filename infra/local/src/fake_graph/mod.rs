@@ -14,7 +14,9 @@
 //! As Meta does, it answers only for the accounts its token can see: the WABAs and phone numbers
 //! it was started with (one token for every tenant, as the gateway's system user token is).
 //! Anything else is Meta's "object does not exist" error, and so is a template or media id it
-//! never handed out.
+//! never handed out. It also plays Meta's webhook configuration: the app [`APP_ID`] subscribes
+//! with its app access token (the fake calls the callback's verification first), WABAs
+//! subscribe the app, and `/me` answers for the token.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +34,10 @@ mod account;
 mod media;
 mod messages;
 mod router;
+mod webhooks;
+
+/// The Meta app the fake's tokens belong to: its app access token is `{APP_ID}|{app secret}`.
+pub const APP_ID: &str = "1234567890";
 
 use router::handle;
 
@@ -67,6 +73,10 @@ struct State {
     throttled: Mutex<HashSet<String>>,
     media: Mutex<HashMap<String, StoredMedia>>,
     seen: Mutex<Vec<SeenRequest>>,
+    /// The app's `whatsapp_business_account` subscription, once made.
+    app_subscription: Mutex<Option<Value>>,
+    /// The WABAs that subscribed the app.
+    subscribed_wabas: Mutex<HashSet<String>>,
     http: reqwest::Client,
 }
 
@@ -116,6 +126,8 @@ impl FakeGraph {
             throttled: Mutex::default(),
             media: Mutex::default(),
             seen: Mutex::default(),
+            app_subscription: Mutex::default(),
+            subscribed_wabas: Mutex::default(),
             http: reqwest::Client::builder().no_proxy().build()?,
         });
         let shared = state.clone();

@@ -12,6 +12,7 @@ use gateway_core::signature::constant_time_eq;
 use super::account::phone_edge;
 use super::media::{media_phone_matches, sha256, upload_media};
 use super::messages::send_message;
+use super::webhooks::{app_subscriptions, subscribed_apps};
 use super::{SeenRequest, State, json_response, meta_error, no_such_object};
 use crate::http_server;
 
@@ -33,6 +34,10 @@ pub(super) async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let [_, app_id, "subscriptions"] = segments.as_slice() {
+        return app_subscriptions(&state, &method, app_id, token, &body).await;
+    }
     if !constant_time_eq(token, state.access_token.expose()) {
         return meta_error(
             401,
@@ -41,8 +46,12 @@ pub(super) async fn handle(state: Arc<State>, req: Request) -> Response<Body> {
             None,
         );
     }
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method.as_str(), segments.as_slice()) {
+        ("GET", [_, "me"]) => json_response(
+            200,
+            json!({"name": "Gateway Test System User", "id": "122100000000000001"}),
+        ),
+        ("GET" | "POST", [_, waba, "subscribed_apps"]) => subscribed_apps(&state, &method, waba),
         ("GET", ["_media", id]) => match state.media.lock().unwrap().get(*id) {
             Some((bytes, mime, _)) => Response::builder()
                 .status(200)

@@ -1,0 +1,69 @@
+//! Phone numbers and WABAs assigned to tenants, and how a tenant is shown.
+
+use clap::Subcommand;
+use gateway_aws::admin::existing_tenant;
+use gateway_aws::dynamo::DynamoTenants;
+use gateway_core::ports::OwnerKind;
+use gateway_core::tenant::Tenant;
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum OwnedCommand {
+    /// Assigns the id to a tenant; refused when another tenant has it.
+    Add {
+        id: String,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Removes the id from the tenant.
+    Remove {
+        id: String,
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+pub fn tenant_json(tenant: &Tenant) -> serde_json::Value {
+    json!({
+        "tenant_id": tenant.id.as_str(),
+        "name": tenant.name,
+        "webhook_url": tenant.webhook_url,
+        "format": tenant.format.as_str(),
+        "callback_domains": tenant.callback_domains,
+        "phone_number_ids": tenant.phone_number_ids,
+        "active": tenant.active,
+        "webhook_secrets": tenant.webhook_secrets.len(),
+    })
+}
+
+pub async fn owned(
+    tenants: &DynamoTenants,
+    kind: OwnerKind,
+    command: OwnedCommand,
+) -> anyhow::Result<()> {
+    let name = match kind {
+        OwnerKind::Phone => "phone number",
+        _ => "WABA",
+    };
+    match command {
+        OwnedCommand::Add { id, tenant } => {
+            anyhow::ensure!(
+                !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_digit()),
+                "{name} id `{id}` must be digits"
+            );
+            let tenant = existing_tenant(tenants, &tenant).await?;
+            tenants.add_owner(kind, &id, &tenant.id).await?;
+            println!("{name} {id} -> tenant {}", tenant.id.as_str());
+        }
+        OwnedCommand::Remove { id, tenant } => {
+            let tenant = existing_tenant(tenants, &tenant).await?;
+            anyhow::ensure!(
+                tenants.remove_owner(kind, &id, &tenant.id).await?,
+                "{name} {id} does not belong to tenant {}",
+                tenant.id.as_str()
+            );
+            println!("{name} {id} removed from tenant {}", tenant.id.as_str());
+        }
+    }
+    Ok(())
+}
