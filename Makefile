@@ -128,11 +128,12 @@ deploy: build
 	$(SAM) deploy --guided --parameter-overrides Architecture=$(ARCHITECTURE)
 
 # The filtered suite below runs this many tests today; fewer means a filter stopped matching.
-DEPLOY_LOCAL_MIN_TESTS ?= 32
+DEPLOY_LOCAL_MIN_TESTS ?= 33
 LOCAL_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 ## deploy-local: `sam build`, then the end-to-end suite against template.yaml deployed per test
 ## by `sam deploy` into the emulator (HTTP API, SQS event source mapping) and removed by
-## `sam delete`; fails if any stack, function, table or queue is left
+## `sam delete`; fails if any stack, function, table or queue is left; counts the functions'
+## AWS requests per event for docs/PERFORMANCE.md (cost::)
 deploy-local: $(SAM_VENV)/.installed $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_JS)/.installed
 	$(MAKE) build ARCHITECTURE=$(LOCAL_ARCHITECTURE)
 	$(CARGO) test -p gateway-tests -p gatewayctl --test integration --test operate --no-run
@@ -140,9 +141,9 @@ deploy-local: $(SAM_VENV)/.installed $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_J
 	set -o pipefail; GATEWAY_E2E_TARGET=sam GATEWAY_SAM=$(abspath $(SAM_VENV))/bin/sam \
 	  GATEWAY_SAM_ARCHITECTURE=$(LOCAL_ARCHITECTURE) PATH="$(abspath $(SAM_VENV))/bin:$$PATH" \
 	  GATEWAY_SDK_PYWA=$(abspath $(SDK_PYWA)) GATEWAY_SDK_WHATSAPP_API_JS=$(abspath $(SDK_WHATSAPP_API_JS)) \
-	  EMULATOR=ministack scripts/emulator.sh run scripts/deploy-local.sh \
+	  EMULATOR=ministack EMULATOR_COUNT_REQUESTS=1 scripts/emulator.sh run scripts/deploy-local.sh \
 	  $(CARGO) test -p gateway-tests -p gatewayctl --test integration --test operate -- --test-threads=4 \
-	  ingest:: forward:: send:: sdks:: meta_subscribe a_stack_name doctor_ 2>&1 | tee $(CACHE)/deploy-local.log
+	  ingest:: forward:: send:: sdks:: cost:: meta_subscribe a_stack_name doctor_ 2>&1 | tee $(CACHE)/deploy-local.log
 	@awk -v min=$(DEPLOY_LOCAL_MIN_TESTS) '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "deploy-local: %d passed, %d failed, %d skipped\n", p, f, s; if (p < min) {printf "deploy-local: expected at least %d tests to run\n", min; exit 1}}' $(CACHE)/deploy-local.log
 
 emulator:

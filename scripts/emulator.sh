@@ -5,7 +5,9 @@
 #   scripts/emulator.sh install            install the emulator chosen by EMULATOR
 #   scripts/emulator.sh run CMD [ARGS...]  start it, run CMD with AWS_ENDPOINT_URL set, stop it
 #
-# EMULATOR=ministack (default) or EMULATOR=moto.
+# EMULATOR=ministack (default) or EMULATOR=moto. EMULATOR_COUNT_REQUESTS=1 (ministack): the
+# Lambda functions' AWS calls pass through scripts/count-proxy.py, which counts them by action
+# at GATEWAY_REQUEST_COUNTER.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +53,13 @@ PY
 }
 
 EMULATOR_PID=
+COUNTER_PID=
 stop() {
+  if [ -n "$COUNTER_PID" ]; then
+    kill -TERM "$COUNTER_PID" 2>/dev/null || true
+    wait "$COUNTER_PID" 2>/dev/null || true
+    COUNTER_PID=
+  fi
   if [ -n "$EMULATOR_PID" ]; then
     # The emulator runs in its own session: end the whole group, then reap it.
     kill -TERM -- "-$EMULATOR_PID" 2>/dev/null || true
@@ -71,9 +79,19 @@ start() {
     ministack)
       # ministack reads its own port from GATEWAY_PORT; it is set for its process only. The
       # Lambda functions it runs inherit its environment: AWS_ENDPOINT_URL sends their SDK
-      # calls back to it (functions deployed by CloudFormation have no such variable).
+      # calls back to it (functions deployed by CloudFormation have no such variable), through
+      # the request counter when EMULATOR_COUNT_REQUESTS=1.
+      local functions_endpoint="http://127.0.0.1:$port"
+      if [ "${EMULATOR_COUNT_REQUESTS:-0}" = 1 ]; then
+        local counter_port
+        counter_port=$(free_port)
+        "$PYTHON" "$ROOT/scripts/count-proxy.py" "$counter_port" "http://127.0.0.1:$port" &
+        COUNTER_PID=$!
+        functions_endpoint="http://127.0.0.1:$counter_port"
+        export GATEWAY_REQUEST_COUNTER="$functions_endpoint/_counts"
+      fi
       env GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 MINISTACK_HOST=127.0.0.1 TMPDIR="$CACHE/tmp" \
-        AWS_ENDPOINT_URL="http://127.0.0.1:$port" \
+        AWS_ENDPOINT_URL="$functions_endpoint" \
         LOG_LEVEL=WARNING setsid "$VENV/bin/ministack" >"$log" 2>&1 &
       ;;
     moto)

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod adapters;
+mod cost;
 mod fake_graph;
 mod fidelity;
 mod forward;

@@ -96,6 +96,14 @@ impl Stack {
         self.url.clone()
     }
 
+    /// Where Meta posts its webhooks: `{url}/webhook`, or a deployed stack's WebhookUrl.
+    pub fn webhook_url(&self) -> String {
+        match &self._running {
+            Running::Sam { _stack } => _stack.webhook_url.clone(),
+            _ => format!("{}/webhook", self.url),
+        }
+    }
+
     pub fn tenants(&self) -> DynamoTenants {
         DynamoTenants::new(self.clients.dynamodb.clone(), &self.resources.tenants_table)
     }
@@ -239,7 +247,7 @@ pub fn http() -> reqwest::Client {
 /// POSTs `body` to the stack's /webhook signed as Meta would.
 pub async fn post_webhook(stack: &Stack, body: &[u8]) -> reqwest::Response {
     http()
-        .post(format!("{}/webhook", stack.url()))
+        .post(stack.webhook_url())
         .header("content-type", "application/json")
         .header("x-hub-signature-256", meta_signature(body))
         .body(body.to_vec())

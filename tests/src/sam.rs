@@ -25,6 +25,8 @@ const ARTIFACTS_BUCKET: &str = "gateway-sam-artifacts";
 
 pub struct SamStack {
     pub url: String,
+    /// Where Meta posts: the stack's WebhookUrl output, as the emulator serves it.
+    pub webhook_url: String,
     pub resources: Resources,
     pub clients: Clients,
     name: String,
@@ -110,6 +112,9 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<SamStack> {
             std::env::var("GATEWAY_SAM_ARCHITECTURE").unwrap_or_else(|_| "x86_64".into())
         ),
     ];
+    for (parameter, value) in &options.template_parameters {
+        overrides.push(format!("{parameter}={value}"));
+    }
     for (parameter, value) in store_secrets(&clients, &options, &template).await? {
         overrides.push(format!("{parameter}={value}"));
     }
@@ -208,13 +213,34 @@ async fn after_deploy(
         options.endpoint.trim_end_matches('/')
     );
     let (url, proxy) = serve_proxy(move |_| base.clone(), true).await?;
+    let webhook_url = local_webhook_url(&output(&stack, "WebhookUrl")?, &url, &options.endpoint)?;
     Ok(SamStack {
         url,
+        webhook_url,
         resources,
         clients,
         name,
         proxy,
     })
+}
+
+/// The WebhookUrl output as this machine reaches it: the HTTP API's through the loopback alias,
+/// a function URL (`https://{id}.lambda-url.{region}.on.aws/webhook`) at the emulator's
+/// `/_aws/lambda-url/{id}/webhook`.
+fn local_webhook_url(output: &str, alias: &str, endpoint: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(output).with_context(|| format!("WebhookUrl `{output}`"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    if host.contains(".execute-api.") {
+        return Ok(format!("{alias}{}", parsed.path()));
+    }
+    if let Some((id, _)) = host.split_once(".lambda-url.") {
+        return Ok(format!(
+            "{}/_aws/lambda-url/{id}{}",
+            endpoint.trim_end_matches('/'),
+            parsed.path()
+        ));
+    }
+    bail!("WebhookUrl `{output}` is neither the HTTP API's nor a function URL")
 }
 
 /// A parameter's default in template.yaml, as a number.

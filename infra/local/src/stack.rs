@@ -47,6 +47,9 @@ pub struct StackOptions {
     pub webhook_timeout: Duration,
     /// Run the forward poller (tests of ingest alone turn it off to inspect the queue).
     pub forward: bool,
+    /// More template.yaml parameters for a stack `sam deploy` creates (`WebhookEndpoint`...);
+    /// the local stack has no use for them.
+    pub template_parameters: Vec<(String, String)>,
     /// How long tenant lookups are kept (template.yaml: 60 s); zero here, so a change made by
     /// a test or by gatewayctl takes effect at once.
     pub tenant_cache: Duration,
@@ -70,6 +73,7 @@ impl StackOptions {
             webhook_timeout: Duration::from_secs(10),
             forward: true,
             tenant_cache: Duration::ZERO,
+            template_parameters: Vec::new(),
             target_policy: TargetPolicy::AllowLoopbackHttp,
         }
     }
