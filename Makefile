@@ -142,7 +142,7 @@ deploy-local: $(SAM_VENV)/.installed $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_J
 	  GATEWAY_SAM_ARCHITECTURE=$(LOCAL_ARCHITECTURE) PATH="$(abspath $(SAM_VENV))/bin:$$PATH" \
 	  GATEWAY_SDK_PYWA=$(abspath $(SDK_PYWA)) GATEWAY_SDK_WHATSAPP_API_JS=$(abspath $(SDK_WHATSAPP_API_JS)) \
 	  EMULATOR=ministack EMULATOR_COUNT_REQUESTS=1 scripts/emulator.sh run scripts/deploy-local.sh \
-	  $(CARGO) test -p gateway-tests -p gatewayctl --test integration --test operate -- --test-threads=4 \
+	  $(CARGO) test --no-fail-fast -p gateway-tests -p gatewayctl --test integration --test operate -- --test-threads=4 \
 	  ingest:: forward:: send:: sdks:: cost:: meta_subscribe a_stack_name doctor_ 2>&1 | tee $(CACHE)/deploy-local.log
 	@awk -v min=$(DEPLOY_LOCAL_MIN_TESTS) '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "deploy-local: %d passed, %d failed, %d skipped\n", p, f, s; if (p < min) {printf "deploy-local: expected at least %d tests to run\n", min; exit 1}}' $(CACHE)/deploy-local.log
 

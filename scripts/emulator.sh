@@ -85,9 +85,11 @@ start() {
       if [ "${EMULATOR_COUNT_REQUESTS:-0}" = 1 ]; then
         local counter_port
         counter_port=$(free_port)
+        while [ "$counter_port" = "$port" ]; do counter_port=$(free_port); done
         "$PYTHON" "$ROOT/scripts/count-proxy.py" "$counter_port" "http://127.0.0.1:$port" &
         COUNTER_PID=$!
         functions_endpoint="http://127.0.0.1:$counter_port"
+        for _ in $(seq 1 50); do healthy "$functions_endpoint/_counts" && break; sleep 0.1; done
         export GATEWAY_REQUEST_COUNTER="$functions_endpoint/_counts"
       fi
       env GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 MINISTACK_HOST=127.0.0.1 TMPDIR="$CACHE/tmp" \

@@ -45,7 +45,7 @@ async fn requests_per_event_for_both_webhook_endpoints_are_counted_at_the_emulat
         // The production cache: a warm function reads a tenant once a minute, not per event.
         options.tenant_cache = Duration::from_secs(60);
         let stack = spawn_stack(options).await;
-        assert!(stack.stack_name().is_some(), "a stack sam deployed");
+        let name = stack.stack_name().expect("a stack sam deployed");
         let receiver = Receiver::start(vec![200]).await;
         let tenant = tenant_for_fixtures(
             &stack,
@@ -76,7 +76,8 @@ async fn requests_per_event_for_both_webhook_endpoints_are_counted_at_the_emulat
         let got = receiver.wait_for(EVENTS, Duration::from_secs(120)).await;
         assert_eq!(got.len(), EVENTS, "every event delivered once");
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let requests = counts(&counter).await;
+        // Only this stack's resources: other tests run beside this one.
+        let requests = counts(&format!("{counter}?prefix={name}")).await;
         let per_event = |n: f64| n / EVENTS as f64;
         let mut line = format!("cost: WebhookEndpoint={endpoint} events={EVENTS}");
         for (action, n) in &requests {

@@ -242,3 +242,38 @@ fn the_unroutable_alarm_watches_the_metric_the_forwarder_publishes() {
     assert_eq!(alarm["Dimensions"][0]["Name"].as_str(), Some("Service"));
     assert_eq!(alarm["Dimensions"][0]["Value"].as_str(), Some("forward"));
 }
+
+#[test]
+fn a_function_url_webhook_has_both_permissions_aws_requires_and_its_own_alarm() {
+    let t = template();
+    let url = resource(&t, "WebhookFunctionUrl");
+    assert_eq!(url["Condition"], "UseFunctionUrl");
+    assert_eq!(url["Properties"]["AuthType"], "NONE");
+    let mut actions: Vec<(String, bool)> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Lambda::Permission" && r["Condition"] == "UseFunctionUrl")
+        .map(|r| {
+            let p = &r["Properties"];
+            assert_eq!(ref_target(&p["FunctionName"]), "WebhookFunction");
+            assert_eq!(p["Principal"], "*");
+            (
+                p["Action"].as_str().unwrap().to_owned(),
+                p["InvokedViaFunctionUrl"] == true || p["FunctionUrlAuthType"] == "NONE",
+            )
+        })
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        vec![
+            ("lambda:InvokeFunction".to_owned(), true),
+            ("lambda:InvokeFunctionUrl".to_owned(), true)
+        ],
+        "a public function URL needs InvokeFunctionUrl and, via the URL only, InvokeFunction"
+    );
+    let alarm = resource(&t, "WebhookUrlServerErrorsAlarm");
+    assert_eq!(alarm["Condition"], "UseFunctionUrl");
+    assert_eq!(alarm["Properties"]["MetricName"], "Url5xxCount");
+}

@@ -74,8 +74,10 @@ async fn verification(clients: &Clients, names: &Names) -> Result<String, String
     .await
     .map_err(|e| format!("{e:#}"))?;
     let challenge = format!("{}", rand::random::<u32>());
+    // Meta does not follow redirects, and the token must not travel with one.
     let http = reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(15))
         .build()
         .map_err(|e| e.to_string())?;
@@ -116,13 +118,17 @@ async fn depth(clients: &Clients, url: &str) -> Result<usize, String> {
         .map_err(|e| format!("reading {url}: {e}"))?
         .attributes
         .unwrap_or_default();
-    Ok([
+    let mut total = 0;
+    for attribute in [
         QueueAttributeName::ApproximateNumberOfMessages,
         QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .filter_map(|a| attributes.get(a)?.parse::<usize>().ok())
-    .sum())
+    ] {
+        total += attributes
+            .get(&attribute)
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| format!("{url} reports no {attribute}"))?;
+    }
+    Ok(total)
 }
 
 async fn alarm_subscribers(sdk: &aws_config::SdkConfig, names: &Names) -> Result<String, String> {
@@ -162,7 +168,7 @@ async fn graph_token(clients: &Clients, names: &Names) -> Result<String, String>
     )
     .await
     .map_err(|e| format!("{e:#}"))?;
-    let (base, version) = names.graph();
+    let (base, version) = names.graph().map_err(|e| format!("{e:#}"))?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -202,7 +208,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut report = Report { failed: 0 };
     for (parameter, env) in SECRETS {
-        let result = if std::env::var(env).is_ok() && names.stack.is_none() {
+        let result = if names.stack.is_none() && std::env::var(env).is_ok() {
             Ok(format!("{env} is set (the local stack)"))
         } else {
             ssm_parameter(clients, names, parameter).await

@@ -171,7 +171,8 @@ enum RotateCommand {
     Rotate {
         #[arg(long)]
         tenant: String,
-        /// API keys only: the old keys stop working at once.
+        /// API keys only: the old keys stop working as soon as warm functions read again
+        /// (within the stack's TenantCacheSeconds, 60 s by default).
         #[arg(long)]
         revoke_now: bool,
     },
@@ -210,7 +211,11 @@ async fn main() -> anyhow::Result<()> {
     let clients = gateway_aws::Clients::new(&sdk);
     let names = names::resolve(cli.names, &sdk).await?;
     let tenants = DynamoTenants::new(clients.dynamodb.clone(), &names.tenants_table);
-    let policy = if cli.allow_loopback_http || names.local {
+    anyhow::ensure!(
+        !cli.allow_loopback_http || names.local,
+        "loopback webhook URLs are for the local emulator only, never a stack in AWS"
+    );
+    let policy = if names.local {
         TargetPolicy::AllowLoopbackHttp
     } else {
         TargetPolicy::PublicHttpsOnly
@@ -283,7 +288,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let key = rotate_api_key(&tenants, &tenant, revoke_now).await?;
             let old = if revoke_now {
-                "stopped working"
+                "stop working within the stack's TenantCacheSeconds (60 s by default)"
             } else {
                 "keep working for 24 hours"
             };

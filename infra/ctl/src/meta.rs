@@ -63,14 +63,17 @@ pub struct AppArgs {
     app_token: Option<String>,
 }
 
-/// A secret from the variable `env` (the local stack) or the stack's SSM parameter.
+/// A secret: the stack's SSM parameter with a stack (never a variable, so what is checked or
+/// sent is what the functions read), else the variable `env` (the local stack).
 pub async fn secret(
     clients: &Clients,
     names: &Names,
     parameter: &str,
     env: &str,
 ) -> anyhow::Result<Secret> {
-    if let Ok(value) = std::env::var(env) {
+    if names.stack.is_none()
+        && let Ok(value) = std::env::var(env)
+    {
         return Ok(Secret::new(value));
     }
     let name = names
@@ -97,7 +100,7 @@ struct Graph {
 
 impl Graph {
     fn new(names: &Names) -> anyhow::Result<Graph> {
-        let (base, version) = names.graph();
+        let (base, version) = names.graph()?;
         Ok(Graph {
             http: reqwest::Client::builder()
                 .no_proxy()

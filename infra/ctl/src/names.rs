@@ -1,6 +1,7 @@
-//! Where a gateway's resources are. In order: a flag or variable naming one resource, the
-//! outputs and parameters of the stack named by `--stack` / `GATEWAY_STACK`, and, against a
-//! loopback emulator, the names `make run` gives the local stack.
+//! Where a gateway's resources are. In order: a flag naming one resource, the outputs and
+//! parameters of the stack named by `--stack` / `GATEWAY_STACK`, a variable naming the resource
+//! (only without a stack, so a shell left over from another stack cannot redirect it), and,
+//! against a loopback emulator, the names `make run` gives the local stack.
 
 use std::collections::HashMap;
 
@@ -15,20 +16,20 @@ pub struct StackArgs {
     /// The CloudFormation stack `sam deploy` created: its outputs name every resource below.
     #[arg(long, env = "GATEWAY_STACK", global = true)]
     pub stack: Option<String>,
-    /// The Tenants table (the stack's TenantsTableName output).
-    #[arg(long, env = "TENANTS_TABLE", global = true)]
+    /// The Tenants table (the stack's TenantsTableName output; without a stack, TENANTS_TABLE).
+    #[arg(long, global = true)]
     pub tenants_table: Option<String>,
-    /// The Messages table (MessagesTableName).
-    #[arg(long, env = "MESSAGES_TABLE", global = true)]
+    /// The Messages table (MessagesTableName; MESSAGES_TABLE).
+    #[arg(long, global = true)]
     pub messages_table: Option<String>,
-    /// The events queue (EventsQueueUrl).
-    #[arg(long, env = "EVENTS_QUEUE_URL", global = true)]
+    /// The events queue (EventsQueueUrl; EVENTS_QUEUE_URL).
+    #[arg(long, global = true)]
     pub events_queue_url: Option<String>,
-    /// The dead-letter queue (EventsDeadLetterQueueUrl).
-    #[arg(long, env = "DEAD_LETTER_QUEUE_URL", global = true)]
+    /// The dead-letter queue (EventsDeadLetterQueueUrl; DEAD_LETTER_QUEUE_URL).
+    #[arg(long, global = true)]
     pub dead_letter_queue_url: Option<String>,
-    /// The events bucket (EventsBucketName).
-    #[arg(long, env = "EVENTS_BUCKET", global = true)]
+    /// The events bucket (EventsBucketName; EVENTS_BUCKET).
+    #[arg(long, global = true)]
     pub events_bucket: Option<String>,
 }
 
@@ -66,17 +67,31 @@ impl Names {
         Ok(format!("/{}", name.trim_start_matches('/')))
     }
 
-    /// The Graph API base URL and version the stack calls.
-    pub fn graph(&self) -> (String, String) {
-        let base = std::env::var("GRAPH_API_BASE_URL")
-            .ok()
-            .or_else(|| self.parameters.get("GraphApiBaseUrl").cloned())
-            .unwrap_or_else(|| "https://graph.facebook.com".to_owned());
-        let version = std::env::var("GRAPH_API_VERSION")
-            .ok()
-            .or_else(|| self.parameters.get("GraphApiVersion").cloned())
-            .unwrap_or_else(|| "v23.0".to_owned());
-        (base.trim_end_matches('/').to_owned(), version)
+    /// A setting: the stack's parameter with a stack, else the variable `env`, else `default`.
+    fn setting(&self, parameter: &str, env: &str, default: &str) -> String {
+        match &self.stack {
+            Some(_) => self.parameters.get(parameter).cloned(),
+            None => std::env::var(env).ok(),
+        }
+        .unwrap_or_else(|| default.to_owned())
+    }
+
+    /// The Graph API base URL and version the stack calls; tokens go only there, so it must be
+    /// https (or the loopback fake of a local stack).
+    pub fn graph(&self) -> anyhow::Result<(String, String)> {
+        let base = self.setting(
+            "GraphApiBaseUrl",
+            "GRAPH_API_BASE_URL",
+            "https://graph.facebook.com",
+        );
+        let version = self.setting("GraphApiVersion", "GRAPH_API_VERSION", "v23.0");
+        let parsed = url::Url::parse(&base)
+            .with_context(|| format!("the Graph API base URL `{base}` is not a URL"))?;
+        anyhow::ensure!(
+            parsed.scheme() == "https" || (self.local && is_loopback(&base)),
+            "the Graph API base URL `{base}` must be https (tokens are sent there)"
+        );
+        Ok((base.trim_end_matches('/').to_owned(), version))
     }
 }
 
@@ -115,15 +130,24 @@ pub async fn resolve(args: StackArgs, sdk: &SdkConfig) -> anyhow::Result<Names> 
         }
     }
     let from_stack = |key: &str| outputs.get(key).cloned();
+    // A variable names a resource only when no stack does.
+    let from_env = |name: &str| {
+        args.stack
+            .is_none()
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    };
     // The local stack's names, when nothing else names a resource and AWS is the emulator.
     let local_default =
         |id: &str| (local && args.stack.is_none()).then(|| format!("{LOCAL_PREFIX}-{id}"));
     let mut events_queue_url = args
         .events_queue_url
-        .or_else(|| from_stack("EventsQueueUrl"));
+        .or_else(|| from_stack("EventsQueueUrl"))
+        .or_else(|| from_env("EVENTS_QUEUE_URL"));
     let mut dead_letter_queue_url = args
         .dead_letter_queue_url
-        .or_else(|| from_stack("EventsDeadLetterQueueUrl"));
+        .or_else(|| from_stack("EventsDeadLetterQueueUrl"))
+        .or_else(|| from_env("DEAD_LETTER_QUEUE_URL"));
     if local && args.stack.is_none() {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         for (url, id) in [
@@ -145,11 +169,13 @@ pub async fn resolve(args: StackArgs, sdk: &SdkConfig) -> anyhow::Result<Names> 
         tenants_table: args
             .tenants_table
             .or_else(|| from_stack("TenantsTableName"))
+            .or_else(|| from_env("TENANTS_TABLE"))
             .or_else(|| local_default("TenantsTable"))
             .context("the Tenants table is not known: pass --stack NAME (or set GATEWAY_STACK), or set TENANTS_TABLE")?,
         messages_table: args
             .messages_table
             .or_else(|| from_stack("MessagesTableName"))
+            .or_else(|| from_env("MESSAGES_TABLE"))
             .or_else(|| local_default("MessagesTable"))
             .context("the Messages table is not known: pass --stack NAME (or set GATEWAY_STACK), or set MESSAGES_TABLE")?,
         events_queue_url,
@@ -157,6 +183,7 @@ pub async fn resolve(args: StackArgs, sdk: &SdkConfig) -> anyhow::Result<Names> 
         events_bucket: args
             .events_bucket
             .or_else(|| from_stack("EventsBucketName"))
+            .or_else(|| from_env("EVENTS_BUCKET"))
             .or_else(|| local_default("EventsBucket").map(|b| b.to_ascii_lowercase())),
         webhook_url: from_stack("WebhookUrl"),
         alarm_topic_arn: from_stack("AlarmTopicArn"),

@@ -62,7 +62,10 @@ pub async fn owned(
                 "{name} {id} does not belong to tenant {}",
                 tenant.id.as_str()
             );
-            println!("{name} {id} removed from tenant {}", tenant.id.as_str());
+            println!(
+                "{name} {id} removed from tenant {} (warm functions notice within the stack's TenantCacheSeconds, 60 s by default)",
+                tenant.id.as_str()
+            );
         }
     }
     Ok(())

@@ -7,18 +7,21 @@
 //! requests on to its path form unchanged).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail, ensure};
 use aws_sdk_cloudformation::types::{Stack, StackStatus};
 use gateway_aws::Clients;
-use gateway_local::provision::{Resources, load_template, resources_of_type};
+use gateway_local::provision::{Resources, load_template};
 use gateway_local::{StackOptions, emulator};
 use serde_norway::Value;
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
 use crate::proxy::{serve_proxy, store_secrets};
+
+mod bridge;
+
+use bridge::{bridge_routes, test_settings};
 
 /// The bucket `sam deploy` uploads the built functions to (one prefix per stack).
 const ARTIFACTS_BUCKET: &str = "gateway-sam-artifacts";
@@ -44,7 +47,31 @@ impl Drop for SamStack {
     fn drop(&mut self) {
         self.proxy.abort();
         let name = self.name.clone();
-        let _ = std::thread::spawn(move || sam_delete(&name)).join();
+        let ssm = self.clients.ssm.clone();
+        let _ = std::thread::spawn(move || {
+            sam_delete(&name);
+            // The secrets stored before the deploy are not the stack's: removed here. The
+            // client is used on a runtime of this thread, not the test's.
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(async {
+                    let listed = ssm
+                        .get_parameters_by_path()
+                        .path(format!("/{name}"))
+                        .recursive(true)
+                        .send()
+                        .await;
+                    for parameter in listed.iter().flat_map(|l| l.parameters()) {
+                        if let Some(parameter) = parameter.name() {
+                            let _ = ssm.delete_parameter().name(parameter).send().await;
+                        }
+                    }
+                });
+            }
+        })
+        .join();
     }
 }
 
@@ -68,6 +95,16 @@ fn sam_delete(name: &str) {
     if !matches!(status, Ok(s) if s.success()) {
         eprintln!("sam delete --stack-name {name} failed: {status:?}");
     }
+}
+
+const EMPTY_CONFIG: &str = "gateway-tests-samconfig.toml";
+
+/// A samconfig with nothing in it: the checkout's own samconfig.toml (written by
+/// `make deploy --guided`) must not steer the test stacks.
+fn empty_config() -> anyhow::Result<PathBuf> {
+    let path = std::env::temp_dir().join(EMPTY_CONFIG);
+    std::fs::write(&path, "version = 0.1\n").context("writing an empty samconfig")?;
+    Ok(path)
 }
 
 /// The SAM CLI `make deploy-local` installed (`GATEWAY_SAM`).
@@ -135,6 +172,8 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<SamStack> {
     let deployed = Command::new(sam_cli())
         .current_dir(project_dir())
         .args(["deploy", "--stack-name", &name, "--region", "us-east-1"])
+        .arg("--config-file")
+        .arg(empty_config()?)
         .args(["--s3-bucket", ARTIFACTS_BUCKET, "--s3-prefix", &name])
         .args(["--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset"])
         .args(["--no-fail-on-empty-changeset", "--no-progressbar"])
@@ -145,12 +184,16 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<SamStack> {
         .output()
         .await
         .with_context(|| format!("running {}", sam_cli().display()))?;
-    ensure!(
-        deployed.status.success(),
-        "sam deploy --stack-name {name} failed:\n{}\n{}",
-        String::from_utf8_lossy(&deployed.stdout),
-        String::from_utf8_lossy(&deployed.stderr)
-    );
+    if !deployed.status.success() {
+        // A failed create leaves a ROLLBACK_COMPLETE stack and its artifacts behind.
+        let doomed = name.clone();
+        let _ = tokio::task::spawn_blocking(move || sam_delete(&doomed)).await;
+        bail!(
+            "sam deploy --stack-name {name} failed:\n{}\n{}",
+            String::from_utf8_lossy(&deployed.stdout),
+            String::from_utf8_lossy(&deployed.stderr)
+        );
+    }
     match after_deploy(&sdk, clients, &template, &options, name.clone()).await {
         Ok(stack) => Ok(stack),
         Err(e) => {
@@ -243,18 +286,6 @@ fn local_webhook_url(output: &str, alias: &str, endpoint: &str) -> anyhow::Resul
     bail!("WebhookUrl `{output}` is neither the HTTP API's nor a function URL")
 }
 
-/// A parameter's default in template.yaml, as a number.
-fn scalar_default<N: std::str::FromStr>(template: &Value, parameter: &str) -> anyhow::Result<N> {
-    let default = &template["Parameters"][parameter]["Default"];
-    let text = match default {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => bail!("template parameter {parameter} has no default"),
-    };
-    text.parse()
-        .map_err(|_| anyhow!("template parameter {parameter}'s default `{text}` is not a number"))
-}
-
 /// Logical id -> physical id of every resource of the stack.
 async fn physical_ids(
     cloudformation: &aws_sdk_cloudformation::Client,
@@ -275,135 +306,4 @@ async fn physical_ids(
             ))
         })
         .collect())
-}
-
-/// Emulator gap: its HTTP API ignores the OpenAPI `Body` SAM generates, so it has no routes.
-/// Each `HttpApi` event of template.yaml becomes the route and Lambda proxy integration (payload
-/// 2.0) that SAM's body declares. Nothing is created when the API already has routes.
-async fn bridge_routes(
-    sdk: &aws_config::SdkConfig,
-    template: &Value,
-    api_id: &str,
-    physical: &std::collections::HashMap<String, String>,
-) -> anyhow::Result<()> {
-    let apigw = aws_sdk_apigatewayv2::Client::new(sdk);
-    let existing = apigw.get_routes().api_id(api_id).send().await?;
-    if !existing.items().is_empty() {
-        return Ok(());
-    }
-    let lambda = aws_sdk_lambda::Client::new(sdk);
-    let mut created = 0;
-    for (logical_id, properties) in resources_of_type(template, "AWS::Serverless::Function") {
-        let events = properties["Events"].as_mapping();
-        for event in events.into_iter().flatten().map(|(_, e)| e) {
-            if event["Type"] != "HttpApi" {
-                continue;
-            }
-            let (Some(path), Some(method)) = (
-                event["Properties"]["Path"].as_str(),
-                event["Properties"]["Method"].as_str(),
-            ) else {
-                bail!("{logical_id} has an HttpApi event without Path and Method");
-            };
-            let function_name = physical
-                .get(logical_id)
-                .ok_or_else(|| anyhow!("the stack has no {logical_id}"))?;
-            let arn = lambda
-                .get_function()
-                .function_name(function_name)
-                .send()
-                .await?
-                .configuration
-                .and_then(|c| c.function_arn)
-                .ok_or_else(|| anyhow!("{function_name} has no ARN"))?;
-            let integration = apigw
-                .create_integration()
-                .api_id(api_id)
-                .integration_type(aws_sdk_apigatewayv2::types::IntegrationType::AwsProxy)
-                .integration_uri(arn)
-                .payload_format_version("2.0")
-                .send()
-                .await?
-                .integration_id
-                .ok_or_else(|| anyhow!("the integration has no id"))?;
-            apigw
-                .create_route()
-                .api_id(api_id)
-                .route_key(format!("{} {path}", method.to_ascii_uppercase()))
-                .target(format!("integrations/{integration}"))
-                .send()
-                .await
-                .with_context(|| format!("creating the route {method} {path}"))?;
-            created += 1;
-        }
-    }
-    ensure!(created > 0, "template.yaml declares no HttpApi event");
-    Ok(())
-}
-
-/// What a test needs that the cloud never has: the shrunk retry schedule, loopback webhook
-/// targets (the receivers run on this machine), and an idle forwarder for tests that inspect
-/// the queue. Added to the deployed functions' environment after `sam deploy`.
-async fn test_settings(
-    sdk: &aws_config::SdkConfig,
-    template: &Value,
-    options: &StackOptions,
-    physical: &std::collections::HashMap<String, String>,
-) -> anyhow::Result<()> {
-    let lambda = aws_sdk_lambda::Client::new(sdk);
-    for logical_id in ["WebhookFunction", "SendFunction", "ForwardFunction"] {
-        let function = physical
-            .get(logical_id)
-            .ok_or_else(|| anyhow!("the stack has no {logical_id}"))?;
-        let configuration = lambda
-            .get_function_configuration()
-            .function_name(function)
-            .send()
-            .await
-            .map_err(|e| anyhow!("reading {function}: {e:?}"))?;
-        let mut variables = configuration
-            .environment
-            .and_then(|e| e.variables)
-            .unwrap_or_default();
-        variables.insert("RETRY_SCALE".into(), options.retry_scale.to_string());
-        if options.target_policy == gateway_core::tenant::TargetPolicy::AllowLoopbackHttp {
-            variables.insert("ALLOW_LOOPBACK_HTTP_TARGETS".into(), "true".into());
-        }
-        lambda
-            .update_function_configuration()
-            .function_name(function)
-            .environment(
-                aws_sdk_lambda::types::Environment::builder()
-                    .set_variables(Some(variables))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| anyhow!("setting the test environment of {function}: {e:?}"))?;
-    }
-    // Emulator gap: ministack keeps the mapping's MaximumConcurrency, a Number parameter, as a
-    // string; its poller then fails and the SDK cannot read the mapping back. It is set again
-    // as a number (the template's value), and the mapping is turned off for tests that
-    // inspect the queue.
-    let mapping = physical
-        .get("ForwardFunctionEvents")
-        .ok_or_else(|| anyhow!("the stack has no ForwardFunctionEvents mapping"))?;
-    let maximum: i32 = scalar_default(template, "ForwardMaximumConcurrency")?;
-    lambda
-        .update_event_source_mapping()
-        .uuid(mapping)
-        .scaling_config(
-            aws_sdk_lambda::types::ScalingConfig::builder()
-                .maximum_concurrency(maximum)
-                .build(),
-        )
-        .enabled(options.forward)
-        .send()
-        .await
-        .map_err(|e| anyhow!("updating the event source mapping: {e:?}"))?;
-    if !options.forward {
-        // The mapping may have polled once before it was turned off.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
 }
