@@ -75,9 +75,9 @@ mutants:
 bench:
 	$(CARGO) build --release -p gateway-webhook -p gateway-send -p gateway-forward --bins
 	$(CARGO) bench -p gateway-core --bench cpu
-	$(PYTHON) scripts/bench-report.py target/criterion
+	$(PYTHON) scripts/bench-report.py "$${CARGO_TARGET_DIR:-target}/criterion"
 	scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench e2e
-	GATEWAY_LAMBDA_BIN_DIR=$(abspath target/release) scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench lambda
+	GATEWAY_LAMBDA_BIN_DIR="$$(realpath "$${CARGO_TARGET_DIR:-target}")/release" scripts/emulator.sh run $(CARGO) bench -p gateway-tests --bench lambda
 
 $(SDK_PYWA)/.installed:
 	$(PYTHON) -m venv $(SDK_PYWA)
@@ -132,8 +132,8 @@ DEPLOY_LOCAL_MIN_TESTS ?= 33
 LOCAL_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 ## deploy-local: `sam build`, then the end-to-end suite against template.yaml deployed per test
 ## by `sam deploy` into the emulator (HTTP API, SQS event source mapping) and removed by
-## `sam delete`; fails if any stack, function, table or queue is left; counts the functions'
-## AWS requests per event for docs/PERFORMANCE.md (cost::)
+## `sam delete`; fails if any stack, function, mapping, table, queue, bucket, HTTP API, topic or
+## SSM parameter is left; counts the functions' AWS requests per event for PERFORMANCE.md (cost::)
 deploy-local: $(SAM_VENV)/.installed $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_JS)/.installed
 	$(MAKE) build ARCHITECTURE=$(LOCAL_ARCHITECTURE)
 	$(CARGO) test -p gateway-tests -p gatewayctl --test integration --test operate --no-run

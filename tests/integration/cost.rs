@@ -91,5 +91,8 @@ async fn requests_per_event_for_both_webhook_endpoints_are_counted_at_the_emulat
             + requests.get("sqs:SendMessage").copied().unwrap_or(0);
         assert_eq!(sqs_sends as usize, EVENTS, "{requests:?}");
         assert_eq!(requests.get("ssm:GetParameter"), None, "{requests:?}");
+        let count = |action: &str| requests.get(action).copied().unwrap_or(0) as usize;
+        assert!(count("dynamodb:UpdateItem") <= 2 * EVENTS, "{requests:?}");
+        assert!(count("dynamodb:GetItem") < EVENTS / 10, "{requests:?}");
     }
 }

@@ -50,6 +50,7 @@ fn every_function_runs_on_provided_al2023_arm64_by_default_with_128_mb_but_the_f
         256
     );
     assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    assert_eq!(globals["LoggingConfig"]["SystemLogLevel"], "WARN");
     let functions = resources_of_type(&t, "AWS::Serverless::Function");
     assert_eq!(functions.len(), 3);
     for (id, props) in functions {

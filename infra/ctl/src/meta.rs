@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use crate::names::Names;
 
-/// The fields subscribed when none are named: everything the gateway forwards for messaging and
-/// account management (`--field` replaces the list).
+/// The fields subscribed when none are named: messages and their statuses, templates, phone
+/// numbers, account, flows and security (`--field` replaces the list; the gateway forwards any
+/// field Meta sends, calls, echoes, history and groups included, once subscribed).
 pub const DEFAULT_FIELDS: &[&str] = &[
     "messages",
     "message_template_status_update",
@@ -254,6 +255,10 @@ pub async fn run(clients: &Clients, names: &Names, command: MetaCommand) -> anyh
                 "{}",
                 json!({"app_id": app.app_id, "callback_url": callback, "verified": true, "fields": fields.split(',').collect::<Vec<_>>()})
             );
+            if app.wabas.is_empty() {
+                // The system user token is needed only for the WABAs.
+                return Ok(());
+            }
             let system = secret(
                 clients,
                 names,
@@ -302,6 +307,10 @@ pub async fn run(clients: &Clients, names: &Names, command: MetaCommand) -> anyh
                     "is_this_stack": names.webhook_url.is_some() && current["callback_url"] == names.webhook_url.as_deref().unwrap_or_default(),
                 })
             );
+            if app.wabas.is_empty() {
+                // The system user token is needed only for the WABAs.
+                return Ok(());
+            }
             let system = secret(
                 clients,
                 names,

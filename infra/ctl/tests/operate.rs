@@ -36,6 +36,11 @@ impl Run {
 /// gatewayctl against `stack`: by `--stack NAME` when sam deployed it, else by the variables
 /// the local stack is operated with.
 fn gatewayctl(stack: &Stack, graph_url: &str, args: &[&str]) -> Run {
+    gatewayctl_with(stack, graph_url, &[], args)
+}
+
+/// As [`gatewayctl`], with `extra` variables set as well.
+fn gatewayctl_with(stack: &Stack, graph_url: &str, extra: &[(&str, &str)], args: &[&str]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gatewayctl"));
     command
         .env_clear()
@@ -62,6 +67,7 @@ fn gatewayctl(stack: &Stack, graph_url: &str, args: &[&str]) -> Run {
                 .env("META_ACCESS_TOKEN", ACCESS_TOKEN);
         }
     }
+    command.envs(extra.iter().copied());
     let out = command.args(args).output().unwrap();
     Run {
         ok: out.status.success(),
@@ -215,6 +221,18 @@ async fn a_stack_name_is_all_gatewayctl_needs() {
             .unwrap()
             .is_some()
     );
+    // Variables left in the shell from another stack do not redirect a named one.
+    let listed = gatewayctl_with(
+        &stack,
+        &graph.url,
+        &[
+            ("TENANTS_TABLE", "another-stacks-table"),
+            ("META_VERIFY_TOKEN", "wrong"),
+        ],
+        &["tenant", "list"],
+    );
+    assert!(listed.ok, "{}", listed.stderr);
+    assert!(listed.stdout.contains(&tenant), "{}", listed.stdout);
     let listed = gatewayctl(&stack, &graph.url, &["dlq", "list"]);
     assert!(listed.ok, "{}", listed.stderr);
     assert_eq!(listed.stdout, "");
@@ -333,4 +351,57 @@ async fn doctor_passes_a_healthy_stack_and_names_what_to_fix() {
             .contains("--type SecureString"),
         "{verify}"
     );
+}
+
+/// gatewayctl with exactly these variables (and PATH).
+fn gatewayctl_only(env: &[(&str, &str)], args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatewayctl"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn loopback_targets_and_a_plain_http_graph_api_are_refused_outside_the_local_emulator() {
+    let aws = [
+        (
+            "AWS_ENDPOINT_URL",
+            "https://dynamodb.us-east-1.amazonaws.com",
+        ),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("TENANTS_TABLE", "t"),
+        ("MESSAGES_TABLE", "m"),
+        ("ALLOW_LOOPBACK_HTTP_TARGETS", "true"),
+    ];
+    // Refused before any request is made.
+    let refused = gatewayctl_only(&aws, &["tenant", "list"]);
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains("local emulator only"),
+        "{}",
+        refused.stderr
+    );
+    let endpoint = emulator_endpoint();
+    let local = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("GRAPH_API_BASE_URL", "http://graph.example"),
+        ("META_APP_SECRET", APP_SECRET),
+    ];
+    // Tokens go only to an https Graph API (or the local fake on loopback).
+    let plain = gatewayctl_only(&local, &["meta", "status", "--app-id", APP_ID]);
+    assert!(!plain.ok);
+    assert!(plain.stderr.contains("must be https"), "{}", plain.stderr);
 }
