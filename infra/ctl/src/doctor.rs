@@ -6,7 +6,7 @@ use aws_sdk_ssm::types::ParameterType;
 use gateway_aws::Clients;
 use serde_json::json;
 
-use crate::meta::secret;
+use crate::meta::{http_client, secret};
 use crate::names::Names;
 
 /// The stack's three SSM parameters and the variable that stands in for each locally.
@@ -74,13 +74,7 @@ async fn verification(clients: &Clients, names: &Names) -> Result<String, String
     .await
     .map_err(|e| format!("{e:#}"))?;
     let challenge = format!("{}", rand::random::<u32>());
-    // Meta does not follow redirects, and the token must not travel with one.
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(15))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let http = http_client(15).map_err(|e| e.to_string())?;
     let target = url::Url::parse_with_params(
         &url,
         [
@@ -169,12 +163,7 @@ async fn graph_token(clients: &Clients, names: &Names) -> Result<String, String>
     .await
     .map_err(|e| format!("{e:#}"))?;
     let (base, version) = names.graph().map_err(|e| format!("{e:#}"))?;
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(15))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let http = http_client(15).map_err(|e| e.to_string())?;
     let answer = http
         .get(format!("{base}/{version}/me"))
         .bearer_auth(token.expose())

@@ -94,6 +94,16 @@ pub async fn secret(
     Ok(Secret::new(value))
 }
 
+/// The client gatewayctl calls Meta and the webhook URL with: no proxy, and no redirect (Meta
+/// follows none, and a token must not travel with one).
+pub fn http_client(timeout_secs: u64) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(timeout_secs))
+        .build()
+}
+
 struct Graph {
     http: reqwest::Client,
     base: String,
@@ -103,11 +113,7 @@ impl Graph {
     fn new(names: &Names) -> anyhow::Result<Graph> {
         let (base, version) = names.graph()?;
         Ok(Graph {
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(std::time::Duration::from_secs(30))
-                .build()?,
+            http: http_client(30)?,
             base: format!("{base}/{version}"),
         })
     }
@@ -161,6 +167,25 @@ impl Graph {
 /// Meta answers `{"success": true}`, or `"true"` in its own samples.
 fn succeeded(answer: &Value) -> bool {
     answer["success"] == json!(true) || answer["success"] == json!("true")
+}
+
+/// The system user token, read only when there are WABAs to call with it.
+async fn system_token(
+    clients: &Clients,
+    names: &Names,
+    app: &AppArgs,
+) -> anyhow::Result<Option<Secret>> {
+    if app.wabas.is_empty() {
+        return Ok(None);
+    }
+    let token = secret(
+        clients,
+        names,
+        "MetaAccessTokenParameter",
+        "META_ACCESS_TOKEN",
+    )
+    .await?;
+    Ok(Some(token))
 }
 
 async fn app_token(clients: &Clients, names: &Names, app: &AppArgs) -> anyhow::Result<Secret> {
@@ -255,17 +280,9 @@ pub async fn run(clients: &Clients, names: &Names, command: MetaCommand) -> anyh
                 "{}",
                 json!({"app_id": app.app_id, "callback_url": callback, "verified": true, "fields": fields.split(',').collect::<Vec<_>>()})
             );
-            if app.wabas.is_empty() {
-                // The system user token is needed only for the WABAs.
+            let Some(system) = system_token(clients, names, &app).await? else {
                 return Ok(());
-            }
-            let system = secret(
-                clients,
-                names,
-                "MetaAccessTokenParameter",
-                "META_ACCESS_TOKEN",
-            )
-            .await?;
+            };
             for waba in &app.wabas {
                 let answer = graph
                     .call(
@@ -307,17 +324,9 @@ pub async fn run(clients: &Clients, names: &Names, command: MetaCommand) -> anyh
                     "is_this_stack": names.webhook_url.is_some() && current["callback_url"] == names.webhook_url.as_deref().unwrap_or_default(),
                 })
             );
-            if app.wabas.is_empty() {
-                // The system user token is needed only for the WABAs.
+            let Some(system) = system_token(clients, names, &app).await? else {
                 return Ok(());
-            }
-            let system = secret(
-                clients,
-                names,
-                "MetaAccessTokenParameter",
-                "META_ACCESS_TOKEN",
-            )
-            .await?;
+            };
             for waba in &app.wabas {
                 let subscribed = waba_subscribed(&graph, waba, &app.app_id, &system).await?;
                 println!("{}", json!({"waba_id": waba, "subscribed": subscribed}));

@@ -41,39 +41,35 @@ fn gatewayctl(stack: &Stack, graph_url: &str, args: &[&str]) -> Run {
 
 /// As [`gatewayctl`], with `extra` variables set as well.
 fn gatewayctl_with(stack: &Stack, graph_url: &str, extra: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gatewayctl"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", emulator_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1");
-    match stack.stack_name() {
-        Some(name) => {
-            command.args(["--stack", &name]);
-        }
+    let endpoint = emulator_endpoint();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("AWS_ENDPOINT_URL", &endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let name = stack.stack_name();
+    let mut all_args: Vec<&str> = Vec::new();
+    match &name {
+        Some(name) => all_args.extend(["--stack", name.as_str()]),
         None => {
             let r = &stack.resources;
-            command
-                .env("TENANTS_TABLE", &r.tenants_table)
-                .env("MESSAGES_TABLE", &r.messages_table)
-                .env("EVENTS_QUEUE_URL", &r.events_queue_url)
-                .env("DEAD_LETTER_QUEUE_URL", &r.dead_letter_queue_url)
-                .env("EVENTS_BUCKET", &r.events_bucket)
-                .env("GRAPH_API_BASE_URL", graph_url)
-                .env("META_APP_SECRET", APP_SECRET)
-                .env("META_VERIFY_TOKEN", VERIFY_TOKEN)
-                .env("META_ACCESS_TOKEN", ACCESS_TOKEN);
+            env.extend([
+                ("TENANTS_TABLE", r.tenants_table.as_str()),
+                ("MESSAGES_TABLE", &r.messages_table),
+                ("EVENTS_QUEUE_URL", &r.events_queue_url),
+                ("DEAD_LETTER_QUEUE_URL", &r.dead_letter_queue_url),
+                ("EVENTS_BUCKET", &r.events_bucket),
+                ("GRAPH_API_BASE_URL", graph_url),
+                ("META_APP_SECRET", APP_SECRET),
+                ("META_VERIFY_TOKEN", VERIFY_TOKEN),
+                ("META_ACCESS_TOKEN", ACCESS_TOKEN),
+            ]);
         }
     }
-    command.envs(extra.iter().copied());
-    let out = command.args(args).output().unwrap();
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    env.extend(extra.iter().copied());
+    all_args.extend(args.iter().copied());
+    gatewayctl_only(&env, &all_args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -236,19 +232,18 @@ async fn a_stack_name_is_all_gatewayctl_needs() {
     let listed = gatewayctl(&stack, &graph.url, &["dlq", "list"]);
     assert!(listed.ok, "{}", listed.stderr);
     assert_eq!(listed.stdout, "");
-    let missing = {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gatewayctl"));
-        command
-            .env_clear()
-            .env("AWS_ENDPOINT_URL", emulator_endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .args(["--stack", "no-such-stack", "tenant", "list"]);
-        command.output().unwrap()
-    };
-    assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-stack"));
+    let endpoint = emulator_endpoint();
+    let missing = gatewayctl_only(
+        &[
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+        &["--stack", "no-such-stack", "tenant", "list"],
+    );
+    assert!(!missing.ok);
+    assert!(missing.stderr.contains("no-such-stack"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
