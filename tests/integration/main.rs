@@ -4,6 +4,7 @@
 mod abuse;
 mod adapters;
 mod cost;
+mod deliveries;
 mod fake_graph;
 mod fidelity;
 mod forward;

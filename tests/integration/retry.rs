@@ -153,6 +153,8 @@ fn forward_settings(stack: &Stack) -> Settings {
         target_policy: TargetPolicy::AllowLoopbackHttp,
         media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
         tenant_cache: Duration::ZERO,
+        event_retention: Duration::from_secs(3 * 86_400),
+        breaker: gateway_core::health::BreakerPolicy::default(),
     }
 }
 

@@ -158,6 +158,15 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
             "WebhookTimeoutSeconds",
             options.webhook_timeout.as_secs().max(1).to_string(),
         ),
+        (
+            "EventRetentionDays",
+            options.event_retention_days.to_string(),
+        ),
+        ("BreakerThreshold", options.breaker.threshold.to_string()),
+        (
+            "BreakerProbeSeconds",
+            options.breaker.probe_every.as_secs().max(1).to_string(),
+        ),
     ]);
     refs.extend(store_secrets(&clients, &options, &template).await?);
     let resolver = Resolver { refs };

@@ -63,7 +63,18 @@ pub fn stack_options(name: &str) -> StackOptions {
     options.verify_token = Secret::new(VERIFY_TOKEN);
     options.retry_scale = 0.0001;
     options.webhook_timeout = WEBHOOK_TIMEOUT;
+    // Tests of retries fail one endpoint again and again on a compressed schedule; the
+    // breaker's own tests turn it on (`with_breaker`).
+    options.breaker.threshold = 1_000;
     options
+}
+
+/// The breaker as deployed (5 failures) with a probe every `probe_every`.
+pub fn with_breaker(options: &mut StackOptions, probe_every: Duration) {
+    options.breaker = gateway_core::health::BreakerPolicy {
+        threshold: 5,
+        probe_every,
+    };
 }
 
 /// The gateway under test: gateway-local (the default); the real Lambda bootstraps deployed

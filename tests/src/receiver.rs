@@ -27,6 +27,9 @@ pub struct Receiver {
     pub url: String,
     secret: Arc<Mutex<Secret>>,
     received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<Vec<u16>>>,
+    /// How long each request is held before it is answered (a hanging endpoint).
+    delay: Arc<Mutex<Duration>>,
     task: JoinHandle<()>,
 }
 
@@ -40,10 +43,14 @@ impl Receiver {
         let secret = Arc::new(Mutex::new(Secret::new("unset")));
         let shared_secret = secret.clone();
         let log = received.clone();
+        let delay: Arc<Mutex<Duration>> = Arc::default();
+        let shared_delay = delay.clone();
+        let shared_script = script.clone();
         let task = tokio::spawn(http_server::serve(listener, move |req: Request| {
             let log = log.clone();
-            let script = script.clone();
+            let script = shared_script.clone();
             let secret = shared_secret.lock().unwrap().clone();
+            let hold = *shared_delay.lock().unwrap();
             async move {
                 let header = |n: &str| {
                     req.headers()
@@ -74,6 +81,9 @@ impl Receiver {
                     body,
                 };
                 log.lock().unwrap().push(entry);
+                if !hold.is_zero() {
+                    tokio::time::sleep(hold).await;
+                }
                 let status = {
                     let mut s = script.lock().unwrap();
                     if s.len() > 1 { s.remove(0) } else { s[0] }
@@ -88,8 +98,20 @@ impl Receiver {
             url,
             secret,
             received,
+            script,
+            delay,
             task,
         }
+    }
+
+    /// Answers with `statuses` from now on (the last one repeats).
+    pub fn set_statuses(&self, statuses: Vec<u16>) {
+        *self.script.lock().unwrap() = statuses;
+    }
+
+    /// Holds every request this long before answering.
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
     }
 
     pub fn set_secret(&self, secret: &str) {

@@ -97,6 +97,7 @@ pub async fn create_tenant(
                 .collect(),
             phone_number_ids: Vec::new(),
             active: true,
+            destinations: Default::default(),
         })
         .await?;
     tenants

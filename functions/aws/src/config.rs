@@ -3,6 +3,7 @@
 
 use anyhow::{Context, anyhow};
 use aws_config::{BehaviorVersion, SdkConfig};
+use gateway_core::health::BreakerPolicy;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::TargetPolicy;
 use std::time::Duration;
@@ -29,6 +30,25 @@ pub struct Settings {
     pub media_hosts: Vec<String>,
     /// How long a warm function keeps tenant lookups (`TENANT_CACHE_SECONDS`; 0 = none).
     pub tenant_cache: Duration,
+    /// How long each event's queue message is kept for replay (`EVENT_RETENTION_DAYS`; 0 =
+    /// none, replay only from the DLQ).
+    pub event_retention: Duration,
+    /// The circuit breaker (`BREAKER_THRESHOLD`, `BREAKER_PROBE_SECONDS`).
+    pub breaker: BreakerPolicy,
+}
+
+fn whole(name: &str, default: &str, range: std::ops::RangeInclusive<u64>) -> anyhow::Result<u64> {
+    env_or(name, default)
+        .parse()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| {
+            anyhow!(
+                "{name} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            )
+        })
 }
 
 /// Meta's media hosts (`META_MEDIA_HOSTS` replaces the list).
@@ -80,6 +100,13 @@ impl Settings {
             target_policy,
             media_hosts: host_list(&env_or("META_MEDIA_HOSTS", META_MEDIA_HOSTS)),
             tenant_cache: Duration::from_secs(tenant_cache),
+            event_retention: Duration::from_secs(
+                whole("EVENT_RETENTION_DAYS", "3", 0..=14)? * 86_400,
+            ),
+            breaker: BreakerPolicy {
+                threshold: whole("BREAKER_THRESHOLD", "5", 1..=1_000)? as u32,
+                probe_every: Duration::from_secs(whole("BREAKER_PROBE_SECONDS", "60", 1..=3_600)?),
+            },
         })
     }
 }

@@ -168,6 +168,12 @@ fn batches(bodies: Vec<(String, String)>) -> Vec<Vec<(String, String)>> {
     out
 }
 
+impl gateway_core::deliveries::Requeue for SqsEventQueue {
+    async fn requeue(&self, queue_body: &str) -> Result<(), Error> {
+        self.send_on(queue_body).await
+    }
+}
+
 impl EventQueue for SqsEventQueue {
     async fn enqueue(&self, events: &[Event]) -> Result<(), Error> {
         // Oversized bodies are stored first (rare), then one round of concurrent SQS calls

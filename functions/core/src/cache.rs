@@ -161,6 +161,7 @@ mod tests {
             callback_domains: vec![],
             phone_number_ids: vec![],
             active,
+            destinations: Default::default(),
         }
     }
 

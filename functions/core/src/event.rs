@@ -26,6 +26,11 @@ impl EventId {
         &self.0
     }
 
+    /// An id as a tenant names it: the `webhook-id` of a delivery.
+    pub fn from_header(id: &str) -> Self {
+        EventId(id.to_owned())
+    }
+
     pub(crate) fn message(wamid: &str) -> Self {
         EventId(wamid.to_owned())
     }

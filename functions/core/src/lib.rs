@@ -3,11 +3,13 @@
 //! (traits) the adapters implement. No AWS SDK, no Lambda, no network here.
 
 pub mod cache;
+pub mod deliveries;
 pub mod error;
 pub mod event;
 pub mod fields;
 pub mod format;
 pub mod forward;
+pub mod health;
 pub mod ingest;
 pub mod mask;
 pub mod metrics;

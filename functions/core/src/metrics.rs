@@ -54,16 +54,58 @@ pub fn emf_line(metric: Metric, value: u64, service: &str, timestamp_ms: i64) ->
     .to_string()
 }
 
+/// The EMF line for one delivery attempt of `tenant`'s: `Delivered` or `DeliveryFailed` (a
+/// count of one) and `DeliveryLatency` (milliseconds), both over all tenants (`Service`) and
+/// per tenant (`Service`, `TenantId`).
+pub fn delivery_line(tenant: &str, delivered: bool, latency_ms: u64, timestamp_ms: i64) -> String {
+    let counted = if delivered {
+        "Delivered"
+    } else {
+        "DeliveryFailed"
+    };
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Service"], ["Service", "TenantId"]],
+                "Metrics": [
+                    {"Name": counted, "Unit": "Count"},
+                    {"Name": "DeliveryLatency", "Unit": "Milliseconds"},
+                ],
+            }],
+        },
+        "Service": "forward",
+        "TenantId": tenant,
+        counted: 1,
+        "DeliveryLatency": latency_ms,
+    })
+    .to_string()
+}
+
+/// Publishes one delivery attempt's result and latency.
+pub fn delivery(tenant: &str, delivered: bool, latency_ms: u64) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let line = delivery_line(tenant, delivered, latency_ms, now_ms());
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
 /// The line `count` would print now: none while metrics are off, or for a zero.
 fn line_now(metric: Metric, value: u64, service: &str) -> Option<String> {
     if value == 0 || !ENABLED.load(Ordering::Relaxed) {
         return None;
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
-    Some(emf_line(metric, value, service, now_ms))
+    Some(emf_line(metric, value, service, now_ms()))
 }
 
 /// Publishes `value` of `metric` (nothing when it is zero).
@@ -98,5 +140,22 @@ mod tests {
         assert_eq!(directive["Metrics"][0]["Name"], "Unroutable");
         assert_eq!(line["Service"], "forward");
         assert_eq!(line["Unroutable"], 3);
+    }
+
+    #[test]
+    fn a_delivery_line_counts_it_per_tenant_and_overall_with_its_latency() {
+        let line: serde_json::Value =
+            serde_json::from_str(&delivery_line("acme", false, 42, 1_000)).unwrap();
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"][1][1], "TenantId");
+        assert_eq!(directive["Metrics"][0]["Name"], "DeliveryFailed");
+        assert_eq!(directive["Metrics"][1]["Unit"], "Milliseconds");
+        assert_eq!(line["TenantId"], "acme");
+        assert_eq!(line["DeliveryFailed"], 1);
+        assert_eq!(line["DeliveryLatency"], 42);
+        let ok: serde_json::Value =
+            serde_json::from_str(&delivery_line("acme", true, 7, 1_000)).unwrap();
+        assert_eq!(ok["Delivered"], 1);
+        assert!(ok.get("DeliveryFailed").is_none());
     }
 }

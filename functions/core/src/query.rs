@@ -23,6 +23,14 @@ pub struct Query {
 }
 
 impl Query {
+    /// The first value given for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn parse(raw: Option<&str>) -> Self {
         Query {
             pairs: url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())

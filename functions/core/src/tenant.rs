@@ -2,9 +2,11 @@
 //! acceptable values: HTTPS, a host, no credentials, no blocked address literal.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::Error;
+use crate::event::{Event, EventKind};
 use crate::format::DeliveryFormat;
 use crate::signature::Secret;
 use crate::ssrf;
@@ -40,9 +42,58 @@ pub struct Tenant {
     /// The phone numbers the tenant owns (mirrors the `PHONE#` keys).
     pub phone_number_ids: Vec<String>,
     pub active: bool,
+    pub destinations: Destinations,
+}
+
+/// Where a tenant's events go instead of `webhook_url`, and which it wants at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destinations {
+    /// Phone number id -> the URL for that number's events (overrides `webhook_url`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phones: BTreeMap<String, String>,
+    /// The URL for statuses (sent, delivered, read, failed...), before any phone's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<String>,
+    /// Only events of these change fields are delivered; empty means every field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 impl Tenant {
+    /// Where `event` goes: for a status, the statuses URL; then the URL of its phone number;
+    /// then `webhook_url`. `None` when the tenant's fields leave the event out.
+    pub fn destination(&self, event: &Event) -> Option<String> {
+        let wanted = &self.destinations.fields;
+        if !wanted.is_empty() && !wanted.contains(&event.field) {
+            return None;
+        }
+        let statuses = match event.kind {
+            EventKind::Status => self.destinations.statuses.as_ref(),
+            _ => None,
+        };
+        let phone = event
+            .phone_number_id
+            .as_ref()
+            .and_then(|p| self.destinations.phones.get(p));
+        Some(statuses.or(phone).unwrap_or(&self.webhook_url).clone())
+    }
+
+    /// Every URL the tenant's events can go to, each once: `webhook_url` first.
+    pub fn destination_urls(&self) -> Vec<&str> {
+        let mut urls = vec![self.webhook_url.as_str()];
+        let more = self
+            .destinations
+            .statuses
+            .iter()
+            .chain(self.destinations.phones.values());
+        for url in more {
+            if !urls.contains(&url.as_str()) {
+                urls.push(url);
+            }
+        }
+        urls
+    }
+
     /// The secrets that sign a delivery at `now`: the newest, plus any old one not yet expired.
     pub fn signing_secrets(&self, now: i64) -> Vec<Secret> {
         self.webhook_secrets
@@ -239,6 +290,7 @@ mod tests {
             callback_domains: vec![],
             phone_number_ids: vec![],
             active: true,
+            destinations: Destinations::default(),
         };
         assert_eq!(tenant.signing_secrets(99).len(), 2);
         assert_eq!(tenant.signing_secrets(100), vec![Secret::new("new")]);

@@ -8,13 +8,13 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants};
+use gateway_aws::dynamo::{DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::webhook_client::HttpWebhookSender;
 use gateway_aws::{Clients, Settings};
 use gateway_core::cache::CachedTenants;
 use gateway_core::event::ClaimCheck;
-use gateway_core::forward::{ForwardConfig, Forwarder, Outcome};
+use gateway_core::forward::{ForwardConfig, ForwardPorts, Forwarder, Outcome};
 use gateway_core::metrics::{self, Metric};
 use gateway_core::retry::RetrySchedule;
 
@@ -24,6 +24,7 @@ pub type AwsForwarder = Forwarder<
     DynamoMessages,
     HttpWebhookSender,
     EventsBucket,
+    DynamoHealth,
 >;
 
 pub struct ForwardApp {
@@ -40,20 +41,26 @@ impl ForwardApp {
             schedule: RetrySchedule::scaled(settings.retry_scale),
             // A claim outlives one delivery attempt (HTTP timeout) with room to spare.
             in_progress_for: settings.webhook_timeout * 3,
+            payload_retention: settings.event_retention,
+            breaker: settings.breaker,
             ..ForwardConfig::default()
         };
-        Ok(ForwardApp {
-            forwarder: Forwarder::new(
-                DynamoIdempotency::new(clients.dynamodb.clone(), &settings.idempotency_table),
-                CachedTenants::new(
-                    DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
-                    settings.tenant_cache,
-                ),
-                DynamoMessages::new(clients.dynamodb.clone(), &settings.messages_table),
-                sender,
-                bucket.clone(),
-                config,
+        let ports = ForwardPorts {
+            idempotency: DynamoIdempotency::new(
+                clients.dynamodb.clone(),
+                &settings.idempotency_table,
             ),
+            tenants: CachedTenants::new(
+                DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
+                settings.tenant_cache,
+            ),
+            messages: DynamoMessages::new(clients.dynamodb.clone(), &settings.messages_table),
+            sender,
+            parking: bucket.clone(),
+            health: DynamoHealth::new(clients.dynamodb.clone(), &settings.tenants_table),
+        };
+        Ok(ForwardApp {
+            forwarder: Forwarder::new(ports, config),
             queue: SqsEventQueue::new(
                 clients.sqs.clone(),
                 &settings.events_queue_url,
@@ -120,10 +127,17 @@ async fn attempt(app: &ForwardApp, message: &SqsMessage) -> Verdict {
     };
     match app
         .forwarder
-        .forward(&event, gateway_aws::now(), rand::random::<f64>())
+        .forward(
+            &event,
+            Some(body),
+            gateway_aws::now(),
+            rand::random::<f64>(),
+        )
         .await
     {
-        Ok(Outcome::Delivered | Outcome::Duplicate | Outcome::Unroutable) => Verdict::Done,
+        Ok(Outcome::Delivered | Outcome::Duplicate | Outcome::Unroutable | Outcome::Filtered) => {
+            Verdict::Done
+        }
         Ok(Outcome::Retry { after }) => Verdict::Again(Some(after)),
         Ok(Outcome::Exhausted) => Verdict::DeadLetter,
         Err(e) => {

@@ -4,11 +4,14 @@
 
 use std::time::Duration;
 
-use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants};
+use gateway_aws::blob::EventsBucket;
+use gateway_aws::dynamo::{DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants};
 use gateway_aws::graph::HttpGraphApi;
+use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::{Clients, Settings};
 use gateway_core::Error;
 use gateway_core::cache::CachedTenants;
+use gateway_core::deliveries::DeliveriesService;
 use gateway_core::ports::HttpMethod;
 use gateway_core::send::{ApiResponse, GraphCall, GraphRoute, SendService, api_key};
 use gateway_core::signature::Secret;
@@ -20,8 +23,14 @@ pub type AwsSendService =
 /// Calls to Meta stay well inside the function's 29 s.
 const GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
 
+pub type AwsDeliveries = DeliveriesService<DynamoIdempotency, SqsEventQueue, DynamoHealth>;
+
+/// How long a reopened delivery record is kept: as long as a failed one.
+const REOPENED_KEPT_FOR: Duration = Duration::from_secs(14 * 86_400);
+
 pub struct SendApp {
     service: AwsSendService,
+    deliveries: AwsDeliveries,
 }
 
 impl SendApp {
@@ -52,6 +61,16 @@ impl SendApp {
                 graph,
                 settings.target_policy,
                 settings.graph_api_version.clone(),
+            ),
+            deliveries: DeliveriesService::new(
+                DynamoIdempotency::new(clients.dynamodb.clone(), &settings.idempotency_table),
+                SqsEventQueue::new(
+                    clients.sqs.clone(),
+                    &settings.events_queue_url,
+                    EventsBucket::new(clients.s3.clone(), &settings.events_bucket),
+                ),
+                DynamoHealth::new(clients.dynamodb.clone(), &settings.tenants_table),
+                REOPENED_KEPT_FOR,
             ),
         })
     }
@@ -245,6 +264,27 @@ async fn route(app: &SendApp, req: &Request, path: &str) -> Result<ApiResponse, 
             }
             (HttpMethod::Get, ["messages", id]) => {
                 service.message_status(&tenant, &wamid(id)?).await
+            }
+            (HttpMethod::Get, ["events"]) => {
+                app.deliveries
+                    .events(&tenant, query, gateway_aws::now_ms())
+                    .await
+            }
+            (HttpMethod::Post, ["events", "recover"]) => {
+                app.deliveries
+                    .recover(&tenant, body, gateway_aws::now_ms())
+                    .await
+            }
+            (HttpMethod::Get, ["events", id]) => {
+                app.deliveries.event(&tenant, &percent_decoded(id)?).await
+            }
+            (HttpMethod::Post, ["events", id, "replay"]) => {
+                app.deliveries.replay(&tenant, &percent_decoded(id)?).await
+            }
+            (HttpMethod::Get, ["endpoint"]) => {
+                app.deliveries
+                    .endpoint(&tenant, gateway_aws::now_ms())
+                    .await
             }
             (HttpMethod::Get, ["media", id]) => {
                 service

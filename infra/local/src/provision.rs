@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_norway::Value;
@@ -71,6 +71,57 @@ fn scalar_string(value: &Value) -> Option<String> {
     }
 }
 
+/// The `KeySchema` of a table or an index in template.yaml.
+fn key_schema(props: &Value) -> anyhow::Result<Vec<KeySchemaElement>> {
+    let mut keys = Vec::new();
+    for key in props
+        .get("KeySchema")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        let attr = key
+            .get("AttributeName")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("AttributeName"))?;
+        let kind = key
+            .get("KeyType")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("KeyType"))?;
+        keys.push(
+            KeySchemaElement::builder()
+                .attribute_name(attr)
+                .key_type(KeyType::from(kind))
+                .build()?,
+        );
+    }
+    Ok(keys)
+}
+
+/// A `GlobalSecondaryIndexes` entry of template.yaml, as CreateTable takes it.
+fn global_index(index: &Value) -> anyhow::Result<GlobalSecondaryIndex> {
+    let name = index
+        .get("IndexName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("IndexName"))?;
+    let mut builder = GlobalSecondaryIndex::builder().index_name(name);
+    for key in key_schema(index)? {
+        builder = builder.key_schema(key);
+    }
+    let projection = index
+        .get("Projection")
+        .and_then(|p| p.get("ProjectionType"))
+        .and_then(Value::as_str)
+        .unwrap_or("ALL");
+    Ok(builder
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::from(projection))
+                .build(),
+        )
+        .build()?)
+}
+
 async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
@@ -101,26 +152,16 @@ async fn create_table(
                 .build()?,
         );
     }
-    for key in props
-        .get("KeySchema")
+    for key in key_schema(props)? {
+        create = create.key_schema(key);
+    }
+    for index in props
+        .get("GlobalSecondaryIndexes")
         .and_then(Value::as_sequence)
         .into_iter()
         .flatten()
     {
-        let attr = key
-            .get("AttributeName")
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("AttributeName"))?;
-        let kind = key
-            .get("KeyType")
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("KeyType"))?;
-        create = create.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(attr)
-                .key_type(KeyType::from(kind))
-                .build()?,
-        );
+        create = create.global_secondary_indexes(global_index(index)?);
     }
     match create.send().await {
         Ok(_) => {}

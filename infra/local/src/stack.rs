@@ -11,6 +11,7 @@ use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::DynamoTenants;
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::{Clients, Settings};
+use gateway_core::health::BreakerPolicy;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::TargetPolicy;
 use gateway_forward::ForwardApp;
@@ -56,6 +57,10 @@ pub struct StackOptions {
     /// Loopback http:// targets are allowed locally (receivers run on this machine); a test of
     /// the production default sets `PublicHttpsOnly`.
     pub target_policy: TargetPolicy,
+    /// Days each event's queue message is kept for replay (template.yaml: 3).
+    pub event_retention_days: u64,
+    /// The circuit breaker (template.yaml: 5 failures, a probe every 60 s).
+    pub breaker: BreakerPolicy,
 }
 
 impl StackOptions {
@@ -75,6 +80,8 @@ impl StackOptions {
             tenant_cache: Duration::ZERO,
             template_parameters: Vec::new(),
             target_policy: TargetPolicy::AllowLoopbackHttp,
+            event_retention_days: 3,
+            breaker: BreakerPolicy::default(),
         }
     }
 }
@@ -108,6 +115,8 @@ impl LocalStack {
             target_policy: options.target_policy,
             media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
             tenant_cache: options.tenant_cache,
+            event_retention: Duration::from_secs(options.event_retention_days * 86_400),
+            breaker: options.breaker,
         };
         let webhook = Arc::new(WebhookApp::new(
             SqsEventQueue::new(

@@ -144,6 +144,12 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<SamStack> {
             options.webhook_timeout.as_secs().max(1)
         ),
         format!("TenantCacheSeconds={}", options.tenant_cache.as_secs()),
+        format!("EventRetentionDays={}", options.event_retention_days),
+        format!("BreakerThreshold={}", options.breaker.threshold),
+        format!(
+            "BreakerProbeSeconds={}",
+            options.breaker.probe_every.as_secs().max(1)
+        ),
         format!(
             "Architecture={}",
             std::env::var("GATEWAY_SAM_ARCHITECTURE").unwrap_or_else(|_| "x86_64".into())

@@ -22,11 +22,19 @@ impl DynamoIdempotency {
             table: table.into(),
         }
     }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
 }
 
-const IN_PROGRESS: &str = "IN_PROGRESS";
-const COMPLETED: &str = "COMPLETED";
-const FAILED: &str = "FAILED";
+pub(super) const IN_PROGRESS: &str = "IN_PROGRESS";
+pub(super) const COMPLETED: &str = "COMPLETED";
+pub(super) const FAILED: &str = "FAILED";
 /// Delivery attempts that failed, counted by `fail` (not queue receives).
 const FAILED_ATTEMPTS: &str = "failed_attempts";
 /// When the next attempt after a failed one is due (unix milliseconds).

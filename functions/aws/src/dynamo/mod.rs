@@ -1,10 +1,14 @@
 //! DynamoDB adapters: the Tenants table (single-table keys), the Messages table and the
 //! Idempotency table. Every table expires items through the `expires_at` TTL attribute.
 
+mod deliveries;
+mod health;
 mod idempotency;
 mod messages;
 mod tenants;
 
+pub use deliveries::{BY_TENANT_STATE, STATE_AT_MS, TENANT_STATE};
+pub use health::DynamoHealth;
 pub use idempotency::DynamoIdempotency;
 pub use messages::{DynamoMessages, MESSAGE_TTL_SECS};
 pub use tenants::{DynamoTenants, OwnershipError};

@@ -92,7 +92,8 @@ impl DynamoTenants {
             .key(PK, s(tenant_key(&tenant.id)))
             .update_expression(
                 "SET tenant_id = :id, #name = :name, webhook_url = :url, webhook_secrets = :secrets, \
-                 #format = :format, callback_domains = :domains, active = :active",
+                 #format = :format, callback_domains = :domains, active = :active, \
+                 destinations = :destinations",
             )
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#format", "format")
@@ -106,6 +107,10 @@ impl DynamoTenants {
                 AttributeValue::L(tenant.callback_domains.iter().map(s).collect()),
             )
             .expression_attribute_values(":active", AttributeValue::Bool(tenant.active))
+            .expression_attribute_values(
+                ":destinations",
+                s(serde_json::to_string(&tenant.destinations).context("destinations")?),
+            )
             .send()
             .await
             .context("writing tenant")?;
@@ -337,6 +342,9 @@ fn tenant_from_item(item: &Item) -> Option<Tenant> {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(true),
+        destinations: get_s(item, "destinations")
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or_default(),
     })
 }
 

@@ -3,19 +3,24 @@
 
 use std::time::Duration;
 
+mod breaker;
+mod route;
+
+use breaker::Passage;
+
 use crate::Error;
-use crate::event::{Event, EventKind};
-use crate::fields::media_ids;
+use crate::deliveries::{Attempt, AttemptNote, DeliveryLog, DeliveryState, event_key};
+use crate::event::Event;
 use crate::format::render;
+use crate::health::{BreakerPolicy, EndpointHealth, Failure};
 use crate::mask;
 use crate::metrics::{self, Metric};
 use crate::ports::{
-    Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, OwnerKind, TenantDirectory,
+    Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, TenantDirectory,
     UnroutableStore, WebhookSender,
 };
 use crate::retry::{FailureKind, RetrySchedule};
 use crate::signature::sign_delivery;
-use crate::tenant::Tenant;
 
 #[derive(Debug, Clone)]
 pub struct ForwardConfig {
@@ -26,6 +31,9 @@ pub struct ForwardConfig {
     pub completed_for: Duration,
     /// How long the count of failed attempts is kept: as long as the DLQ keeps the event.
     pub failed_kept_for: Duration,
+    /// How long each event's queue message is kept for replay; zero keeps none.
+    pub payload_retention: Duration,
+    pub breaker: BreakerPolicy,
 }
 
 impl Default for ForwardConfig {
@@ -35,6 +43,8 @@ impl Default for ForwardConfig {
             in_progress_for: Duration::from_secs(60),
             completed_for: Duration::from_secs(8 * 86_400),
             failed_kept_for: Duration::from_secs(14 * 86_400),
+            payload_retention: Duration::from_secs(3 * 86_400),
+            breaker: BreakerPolicy::default(),
         }
     }
 }
@@ -47,6 +57,8 @@ pub enum Outcome {
     Duplicate,
     /// No tenant owns it: parked for replay, counted and acknowledged, never retried forever.
     Unroutable,
+    /// The tenant's fields leave this event out: acknowledged, not delivered.
+    Filtered,
     /// Not delivered; the queue should offer it again after this delay.
     Retry {
         after: Duration,
@@ -55,53 +67,86 @@ pub enum Outcome {
     Exhausted,
 }
 
-pub struct Forwarder<I, T, M, W, P> {
+/// The ports a forwarder works with.
+pub struct ForwardPorts<I, T, M, W, P, H> {
+    pub idempotency: I,
+    pub tenants: T,
+    pub messages: M,
+    pub sender: W,
+    pub parking: P,
+    pub health: H,
+}
+
+/// An attempt that never reached the endpoint.
+fn unsent(at_ms: i64, why: &str, next: Option<Duration>) -> Attempt {
+    Attempt {
+        at_ms,
+        status: None,
+        error: Some(why.to_owned()),
+        latency_ms: 0,
+        next_retry_at_ms: next.map(|d| at_ms + d.as_millis() as i64),
+    }
+}
+
+pub struct Forwarder<I, T, M, W, P, H> {
     idempotency: I,
     tenants: T,
     messages: M,
     sender: W,
     parking: P,
+    health: H,
     config: ForwardConfig,
 }
 
-fn idempotency_key(event: &Event) -> String {
-    format!("EVENT#{}", event.id)
+/// What one attempt came to, before it is recorded.
+enum Attempted {
+    Delivered(AttemptNote),
+    /// Failed (or deferred by the breaker, or the tenant is suspended); `next` is `None` when
+    /// the schedule is spent.
+    Failed {
+        note: AttemptNote,
+        next: Option<Duration>,
+    },
+    /// Unroutable or filtered out: acknowledged, no attempt.
+    Settled(Outcome),
 }
 
-impl<I, T, M, W, P> Forwarder<I, T, M, W, P>
+impl<I, T, M, W, P, H> Forwarder<I, T, M, W, P, H>
 where
-    I: IdempotencyStore,
+    I: IdempotencyStore + DeliveryLog,
     T: TenantDirectory,
     M: MessageStore,
     W: WebhookSender,
     P: UnroutableStore,
+    H: EndpointHealth,
 {
-    pub fn new(
-        idempotency: I,
-        tenants: T,
-        messages: M,
-        sender: W,
-        parking: P,
-        config: ForwardConfig,
-    ) -> Self {
+    pub fn new(ports: ForwardPorts<I, T, M, W, P, H>, config: ForwardConfig) -> Self {
         Forwarder {
-            idempotency,
-            tenants,
-            messages,
-            sender,
-            parking,
+            idempotency: ports.idempotency,
+            tenants: ports.tenants,
+            messages: ports.messages,
+            sender: ports.sender,
+            parking: ports.parking,
+            health: ports.health,
             config,
         }
     }
 
-    /// Forwards `event` at unix time `now`; `random` in [0, 1) drives the jitter. `Err` means
-    /// a dependency failed: try again later.
+    /// Forwards `event` (queued as `queue_body`, kept for replay when given) at unix time
+    /// `now`; `random` in [0, 1) drives the jitter. `Err` means a dependency failed: try again
+    /// later.
     ///
     /// The attempt number comes from the failed attempts recorded under the event's id, not
     /// from the queue's receive count: a receive that only found another worker's claim, or a
     /// dependency down, is no delivery attempt and must not bring the DLQ closer.
-    pub async fn forward(&self, event: &Event, now: i64, random: f64) -> Result<Outcome, Error> {
-        let key = idempotency_key(event);
+    pub async fn forward(
+        &self,
+        event: &Event,
+        queue_body: Option<&str>,
+        now: i64,
+        random: f64,
+    ) -> Result<Outcome, Error> {
+        let key = event_key(&event.id);
         let failed_attempts = match self
             .idempotency
             .claim(&key, None, self.config.in_progress_for)
@@ -118,36 +163,51 @@ where
             Claim::NotYet(after) => return Ok(Outcome::Retry { after }),
             Claim::Acquired { failed_attempts } => failed_attempts,
         };
+        if let Some(body) = queue_body
+            && failed_attempts == 0
+            && !self.config.payload_retention.is_zero()
+            && let Err(e) = self
+                .idempotency
+                .keep_payload(&event.id, body, self.config.payload_retention)
+                .await
+        {
+            // Delivery goes on: only a later replay of this one event is lost.
+            tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not keep the payload for replay");
+        }
         // An event redriven from the DLQ after its schedule was spent starts a new schedule.
         let attempt = failed_attempts % self.config.schedule.attempts() + 1;
         let result = self.deliver(event, attempt, now, random).await;
         let recorded = match &result {
             // A crash before this line means one duplicate later, never a loss.
-            Ok(Outcome::Delivered) => {
+            Ok(Attempted::Delivered(note)) => {
                 return self
                     .idempotency
-                    .complete(&key, None, self.config.completed_for)
+                    .delivered(&event.id, note, self.config.completed_for)
                     .await
                     .map(|()| Outcome::Delivered);
             }
-            Ok(Outcome::Retry { after }) => {
+            Ok(Attempted::Failed { note, next }) => {
+                let (state, after) = match next {
+                    Some(after) => (DeliveryState::Pending, *after),
+                    None => (DeliveryState::Failed, Duration::ZERO),
+                };
                 self.idempotency
-                    .fail(&key, *after, self.config.failed_kept_for)
+                    .failed(&event.id, note, state, after, self.config.failed_kept_for)
                     .await
             }
-            Ok(Outcome::Exhausted) => {
-                self.idempotency
-                    .fail(&key, Duration::ZERO, self.config.failed_kept_for)
-                    .await
-            }
-            Ok(Outcome::Duplicate | Outcome::Unroutable) | Err(_) => {
-                self.idempotency.release(&key).await
-            }
+            Ok(Attempted::Settled(_)) | Err(_) => self.idempotency.release(&key).await,
         };
         if let Err(e) = recorded {
             tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not record the attempt; the claim lapses on its own");
         }
-        result
+        result.map(|attempted| match attempted {
+            Attempted::Delivered(_) => Outcome::Delivered,
+            Attempted::Failed {
+                next: Some(after), ..
+            } => Outcome::Retry { after },
+            Attempted::Failed { next: None, .. } => Outcome::Exhausted,
+            Attempted::Settled(outcome) => outcome,
+        })
     }
 
     async fn deliver(
@@ -156,7 +216,7 @@ where
         attempt: u32,
         now: i64,
         random: f64,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<Attempted, Error> {
         let Some((tenant, url)) = self.route(event, now).await? else {
             // Kept before it is acknowledged: a failure here leaves it on the queue.
             self.parking.park(event).await?;
@@ -168,18 +228,50 @@ where
                 metric = "unroutable",
                 "no tenant owns this event; parked for replay"
             );
-            return Ok(Outcome::Unroutable);
+            return Ok(Attempted::Settled(Outcome::Unroutable));
+        };
+        let Some(url) = url else {
+            tracing::info!(event_ref = %mask::reference(event.id.as_str()), tenant_id = tenant.id.as_str(), "filtered out by the tenant's fields");
+            return Ok(Attempted::Settled(Outcome::Filtered));
+        };
+        let note = |attempt_record: Attempt| AttemptNote {
+            tenant_id: tenant.id.clone(),
+            destination: url.clone(),
+            format: tenant.format.as_str(),
+            field: event.field.clone(),
+            phone_number_id: event.phone_number_id.clone(),
+            attempt: attempt_record,
+        };
+        let now_ms = now * 1000;
+        let schedule = |kind, retry_after| {
+            self.config
+                .schedule
+                .retry_delay(attempt, kind, retry_after, random)
         };
         if !tenant.active {
             // Suspended, not forgotten: the event waits on the schedule, then in the DLQ, so a
             // redrive after reactivation delivers it.
-            let next = self
-                .config
-                .schedule
-                .retry_delay(attempt, FailureKind::Failed, None, random);
+            let next = schedule(FailureKind::Failed, None);
             tracing::warn!(event_ref = %mask::reference(event.id.as_str()), tenant_id = tenant.id.as_str(), attempt, "tenant suspended; delivery deferred");
-            return Ok(next.map_or(Outcome::Exhausted, |after| Outcome::Retry { after }));
+            let record = unsent(now_ms, "tenant suspended", next);
+            return Ok(Attempted::Failed {
+                note: note(record),
+                next,
+            });
         }
+        let seen_failing = match self.breaker_gate(&tenant.id, &url, now_ms).await? {
+            Passage::Go { seen_failing } => seen_failing,
+            Passage::Deferred(opens_in) => {
+                // Never before the breaker lets a probe through, spread over one interval.
+                let spread = self.config.breaker.probe_every.mul_f64(random);
+                let next = schedule(FailureKind::Failed, None).map(|d| d.max(opens_in + spread));
+                let record = unsent(now_ms, "circuit open", next);
+                return Ok(Attempted::Failed {
+                    note: note(record),
+                    next,
+                });
+            }
+        };
         let secrets = tenant.signing_secrets(now);
         if secrets.is_empty() {
             return Err(Error::Internal(anyhow::anyhow!(
@@ -191,14 +283,27 @@ where
         let body = render(event, tenant.format);
         let signatures = sign_delivery(&secrets, event.id.as_str(), now, &body);
         let delivery = Delivery {
-            url,
+            url: url.clone(),
             body,
             signatures,
         };
-        match self.sender.deliver(&delivery).await {
+        let started = std::time::Instant::now();
+        let result = self.sender.deliver(&delivery).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        match result {
             DeliveryResult::Delivered { status } => {
-                tracing::info!(event_ref = %mask::reference(event.id.as_str()), tenant_id = tenant.id.as_str(), status, attempt, "delivered");
-                Ok(Outcome::Delivered)
+                tracing::info!(event_ref = %mask::reference(event.id.as_str()), tenant_id = tenant.id.as_str(), status, attempt, latency_ms, "delivered");
+                metrics::delivery(tenant.id.as_str(), true, latency_ms);
+                self.breaker_success(&tenant.id, &url, now_ms, seen_failing)
+                    .await;
+                let record = Attempt {
+                    at_ms: now_ms,
+                    status: Some(status),
+                    error: None,
+                    latency_ms,
+                    next_retry_at_ms: None,
+                };
+                Ok(Attempted::Delivered(note(record)))
             }
             DeliveryResult::Failed {
                 kind,
@@ -206,76 +311,37 @@ where
                 retry_after,
                 reason,
             } => {
-                let next = self
-                    .config
-                    .schedule
-                    .retry_delay(attempt, kind, retry_after, random);
+                let next = schedule(kind, retry_after);
                 tracing::warn!(
                     event_ref = %mask::reference(event.id.as_str()),
                     tenant_id = tenant.id.as_str(),
                     status,
                     attempt,
+                    latency_ms,
                     reason = %reason,
                     retry_in_secs = next.map(|d| d.as_secs_f64()),
                     "delivery failed"
                 );
-                Ok(match next {
-                    Some(after) => Outcome::Retry { after },
-                    None => Outcome::Exhausted,
+                metrics::delivery(tenant.id.as_str(), false, latency_ms);
+                let failure = Failure {
+                    at_ms: now_ms,
+                    status,
+                    error: reason.clone(),
+                };
+                self.breaker_failure(&tenant.id, &url, &failure).await;
+                let record = Attempt {
+                    at_ms: now_ms,
+                    status,
+                    error: Some(reason),
+                    latency_ms,
+                    next_retry_at_ms: next.map(|d| now_ms + d.as_millis() as i64),
+                };
+                Ok(Attempted::Failed {
+                    note: note(record),
+                    next,
                 })
             }
         }
-    }
-
-    /// Media in an inbound event (a message, an echo, a history thread, a standby message)
-    /// is the routed tenant's to fetch through `GET /v1/media/{id}`.
-    async fn remember_inbound_media(&self, event: &Event, tenant: &Tenant) {
-        if event.kind == EventKind::Status {
-            return;
-        }
-        for media_id in media_ids(event.item.get()) {
-            if let Err(e) = self
-                .tenants
-                .record_owner(OwnerKind::Media, &media_id, &tenant.id)
-                .await
-            {
-                tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not record the media's owner");
-            }
-        }
-    }
-
-    /// The tenant and URL for `event`: a status of a message sent with a `callback_url` goes
-    /// there; otherwise the owner of the phone number, or of the WABA.
-    async fn route(&self, event: &Event, now: i64) -> Result<Option<(Tenant, String)>, Error> {
-        if event.kind == EventKind::Status
-            && let (Some(wamid), Some(status)) = (&event.wamid, &event.status)
-        {
-            let at = event
-                .status_timestamp
-                .as_deref()
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(now);
-            let record = self.messages.record_status(wamid, status, at).await?;
-            if let Some(record) = record
-                && let Some(callback) = record.callback_url
-                && let Some(tenant) = self.tenants.tenant(&record.tenant_id).await?
-            {
-                return Ok(Some((tenant, callback)));
-            }
-        }
-        let owner = match &event.phone_number_id {
-            Some(phone) => self.tenants.owner(OwnerKind::Phone, phone).await?,
-            None => None,
-        };
-        let owner = match owner {
-            Some(id) => Some(id),
-            None => self.tenants.owner(OwnerKind::Waba, &event.waba_id).await?,
-        };
-        let Some(id) = owner else { return Ok(None) };
-        Ok(self.tenants.tenant(&id).await?.map(|t| {
-            let url = t.webhook_url.clone();
-            (t, url)
-        }))
     }
 }
 

@@ -40,6 +40,7 @@ pub(super) fn tenant(id: &str, phones: &[&str]) -> Tenant {
         callback_domains: vec![format!("{id}.example")],
         phone_number_ids: phones.iter().map(|p| p.to_string()).collect(),
         active: true,
+        destinations: Default::default(),
     }
 }
 

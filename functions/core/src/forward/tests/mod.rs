@@ -3,11 +3,13 @@
 use super::*;
 use crate::event::split_events;
 use crate::format::DeliveryFormat;
+use crate::health::BreakerPolicy;
 use crate::memory::*;
 use crate::ports::MessageRecord;
+use crate::ports::OwnerKind;
 use crate::retry::FailureKind;
 use crate::signature::{Secret, verify_hub_signature};
-use crate::tenant::{TenantId, WebhookSecret};
+use crate::tenant::{Tenant, TenantId, WebhookSecret};
 
 const STATUS: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"P"},"statuses":[{"id":"wamid.1","status":"read","timestamp":"50","recipient_id":"1"}]},"field":"messages"}]}]}"#;
 
@@ -24,26 +26,58 @@ fn tenant(id: &str, url: &str) -> Tenant {
         callback_domains: vec![],
         phone_number_ids: vec!["P".into()],
         active: true,
+        destinations: Default::default(),
     }
 }
 
-type TestForwarder =
-    Forwarder<MemoryIdempotency, MemoryTenants, MemoryMessages, ScriptedSender, MemoryParking>;
+type TestForwarder = Forwarder<
+    MemoryIdempotency,
+    MemoryTenants,
+    MemoryMessages,
+    ScriptedSender,
+    MemoryParking,
+    MemoryHealth,
+>;
 
 fn forwarder(script: Vec<DeliveryResult>) -> (TestForwarder, ScriptedSender, MemoryMessages) {
     let tenants = MemoryTenants::default();
     tenants.add(tenant("acme", "https://acme.example/hook"), &["P"], &["W"]);
     let sender = ScriptedSender::new(script);
     let messages = MemoryMessages::default();
-    let f = Forwarder::new(
-        MemoryIdempotency::default(),
+    let ports = ForwardPorts {
+        idempotency: MemoryIdempotency::default(),
         tenants,
-        messages.clone(),
-        sender.clone(),
-        MemoryParking::default(),
-        ForwardConfig::default(),
-    );
+        messages: messages.clone(),
+        sender: sender.clone(),
+        parking: MemoryParking::default(),
+        health: MemoryHealth::default(),
+    };
+    let f = Forwarder::new(ports, without_breaker());
     (f, sender, messages)
+}
+
+fn forwarder_with(tenants: MemoryTenants, sender: ScriptedSender) -> TestForwarder {
+    let ports = ForwardPorts {
+        idempotency: MemoryIdempotency::default(),
+        tenants,
+        messages: MemoryMessages::default(),
+        sender,
+        parking: MemoryParking::default(),
+        health: MemoryHealth::default(),
+    };
+    Forwarder::new(ports, without_breaker())
+}
+
+/// The breaker has its own tests; here one event failing again and again must stay on its
+/// schedule.
+fn without_breaker() -> ForwardConfig {
+    ForwardConfig {
+        breaker: BreakerPolicy {
+            threshold: u32::MAX,
+            ..BreakerPolicy::default()
+        },
+        ..ForwardConfig::default()
+    }
 }
 
 fn ok() -> DeliveryResult {
@@ -64,11 +98,11 @@ async fn an_event_is_delivered_signed_to_the_phone_owner_and_only_once() {
     let (f, sender, _) = forwarder(vec![ok()]);
     let event = split_events(STATUS).unwrap().remove(0);
     assert_eq!(
-        f.forward(&event, 100, 0.5).await.unwrap(),
+        f.forward(&event, None, 100, 0.5).await.unwrap(),
         Outcome::Delivered
     );
     assert_eq!(
-        f.forward(&event, 101, 0.5).await.unwrap(),
+        f.forward(&event, None, 101, 0.5).await.unwrap(),
         Outcome::Duplicate
     );
     let sent = sender.sent.lock().unwrap();
@@ -86,20 +120,20 @@ async fn a_failed_delivery_is_retried_on_the_schedule_and_then_exhausted() {
     let event = split_events(STATUS).unwrap().remove(0);
     let mut delays = Vec::new();
     for _ in 0..7 {
-        match f.forward(&event, 100, 0.5).await.unwrap() {
+        match f.forward(&event, None, 100, 0.5).await.unwrap() {
             Outcome::Retry { after } => delays.push(after.as_secs()),
             other => panic!("expected a retry, got {other:?}"),
         }
     }
     assert_eq!(delays, [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000]);
     assert_eq!(
-        f.forward(&event, 200, 0.5).await.unwrap(),
+        f.forward(&event, None, 200, 0.5).await.unwrap(),
         Outcome::Exhausted
     );
     assert_eq!(sender.sent.lock().unwrap().len(), 8);
     // Redriven from the DLQ, it gets a whole new schedule.
     assert_eq!(
-        f.forward(&event, 300, 0.5).await.unwrap(),
+        f.forward(&event, None, 300, 0.5).await.unwrap(),
         Outcome::Retry {
             after: Duration::from_secs(5)
         }
@@ -110,9 +144,9 @@ async fn a_failed_delivery_is_retried_on_the_schedule_and_then_exhausted() {
 async fn receives_that_find_another_workers_claim_are_not_attempts() {
     let (f, sender, _) = forwarder(vec![failed(FailureKind::Failed)]);
     let event = split_events(STATUS).unwrap().remove(0);
-    let key = idempotency_key(&event);
+    let key = event_key(&event.id);
     assert_eq!(
-        f.forward(&event, 100, 0.5).await.unwrap(),
+        f.forward(&event, None, 100, 0.5).await.unwrap(),
         Outcome::Retry {
             after: Duration::from_secs(5)
         }
@@ -127,7 +161,7 @@ async fn receives_that_find_another_workers_claim_are_not_attempts() {
     );
     for _ in 0..20 {
         assert_eq!(
-            f.forward(&event, 101, 0.5).await.unwrap(),
+            f.forward(&event, None, 101, 0.5).await.unwrap(),
             Outcome::Retry {
                 after: f.config.in_progress_for
             }
@@ -136,7 +170,7 @@ async fn receives_that_find_another_workers_claim_are_not_attempts() {
     f.idempotency.release(&key).await.unwrap();
     // The next real attempt is the second: its failure waits the schedule's second step.
     assert_eq!(
-        f.forward(&event, 102, 0.5).await.unwrap(),
+        f.forward(&event, None, 102, 0.5).await.unwrap(),
         Outcome::Retry {
             after: Duration::from_secs(300)
         }
@@ -153,7 +187,7 @@ async fn two_events_are_two_deliveries_not_one_and_a_duplicate() {
     for body in [STATUS, other.as_bytes()] {
         let event = split_events(body).unwrap().remove(0);
         assert_eq!(
-            f.forward(&event, 100, 0.5).await.unwrap(),
+            f.forward(&event, None, 100, 0.5).await.unwrap(),
             Outcome::Delivered
         );
     }
@@ -164,17 +198,10 @@ async fn two_events_are_two_deliveries_not_one_and_a_duplicate() {
 async fn media_in_a_delivered_message_becomes_the_tenants_and_statuses_name_none() {
     let tenants = MemoryTenants::default();
     tenants.add(tenant("acme", "https://acme.example/hook"), &["P"], &["W"]);
-    let f = Forwarder::new(
-        MemoryIdempotency::default(),
-        tenants.clone(),
-        MemoryMessages::default(),
-        ScriptedSender::new(vec![ok()]),
-        MemoryParking::default(),
-        ForwardConfig::default(),
-    );
+    let f = forwarder_with(tenants.clone(), ScriptedSender::new(vec![ok()]));
     let image = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"metadata":{"phone_number_id":"P"},"messages":[{"from":"1","id":"wamid.i","type":"image","image":{"id":"777"}}]},"field":"messages"}]}]}"#;
     let event = split_events(image).unwrap().remove(0);
-    f.forward(&event, 100, 0.5).await.unwrap();
+    f.forward(&event, None, 100, 0.5).await.unwrap();
     assert_eq!(
         tenants.owner(OwnerKind::Media, "777").await.unwrap(),
         Some(TenantId("acme".into()))
@@ -182,7 +209,7 @@ async fn media_in_a_delivered_message_becomes_the_tenants_and_statuses_name_none
     // A status that happens to carry a media-shaped object names no media.
     let status = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"metadata":{"phone_number_id":"P"},"statuses":[{"id":"wamid.s","status":"sent","x":{"type":"image","image":{"id":"888"}}}]},"field":"messages"}]}]}"#;
     let event = split_events(status).unwrap().remove(0);
-    f.forward(&event, 100, 0.5).await.unwrap();
+    f.forward(&event, None, 100, 0.5).await.unwrap();
     assert_eq!(tenants.owner(OwnerKind::Media, "888").await.unwrap(), None);
 }
 
@@ -193,29 +220,22 @@ async fn a_suspended_tenants_event_is_deferred_not_dropped() {
     suspended.active = false;
     tenants.add(suspended, &["P"], &["W"]);
     let sender = ScriptedSender::new(vec![ok()]);
-    let f = Forwarder::new(
-        MemoryIdempotency::default(),
-        tenants,
-        MemoryMessages::default(),
-        sender.clone(),
-        MemoryParking::default(),
-        ForwardConfig::default(),
-    );
+    let f = forwarder_with(tenants, sender.clone());
     let event = split_events(STATUS).unwrap().remove(0);
     assert_eq!(
-        f.forward(&event, 100, 0.5).await.unwrap(),
+        f.forward(&event, None, 100, 0.5).await.unwrap(),
         Outcome::Retry {
             after: Duration::from_secs(5)
         }
     );
     for _ in 0..6 {
         assert!(matches!(
-            f.forward(&event, 100, 0.5).await.unwrap(),
+            f.forward(&event, None, 100, 0.5).await.unwrap(),
             Outcome::Retry { .. }
         ));
     }
     assert_eq!(
-        f.forward(&event, 100, 0.5).await.unwrap(),
+        f.forward(&event, None, 100, 0.5).await.unwrap(),
         Outcome::Exhausted
     );
     assert!(sender.sent.lock().unwrap().is_empty());
@@ -230,7 +250,7 @@ async fn an_event_nobody_owns_is_acknowledged_as_unroutable() {
         .replace("\"W\"", "\"W2\"");
     let event = split_events(body.as_bytes()).unwrap().remove(0);
     assert_eq!(
-        f.forward(&event, 100, 0.5).await.unwrap(),
+        f.forward(&event, None, 100, 0.5).await.unwrap(),
         Outcome::Unroutable
     );
     assert!(sender.sent.lock().unwrap().is_empty());
@@ -254,7 +274,7 @@ async fn a_status_goes_to_the_messages_callback_url_and_updates_its_record() {
         .unwrap();
     let event = split_events(STATUS).unwrap().remove(0);
     assert_eq!(
-        f.forward(&event, 100, 0.5).await.unwrap(),
+        f.forward(&event, None, 100, 0.5).await.unwrap(),
         Outcome::Delivered
     );
     assert_eq!(
@@ -265,3 +285,5 @@ async fn a_status_goes_to_the_messages_callback_url_and_updates_its_record() {
     assert_eq!(record.last_status.as_deref(), Some("read"));
     assert_eq!(record.statuses["read"], 50);
 }
+
+mod destinations;

@@ -10,6 +10,9 @@ use crate::event::Event;
 use crate::ports::*;
 use crate::tenant::{Tenant, TenantId};
 
+mod log;
+pub use log::{MemoryHealth, MemoryRequeue};
+
 #[derive(Clone, Default)]
 pub struct MemoryQueue {
     events: Arc<Mutex<Vec<String>>>,
@@ -54,6 +57,9 @@ pub struct MemoryIdempotency {
     records: Arc<Mutex<IdempotencyRecords>>,
     fingerprints: Arc<Mutex<HashMap<String, String>>>,
     failing_completes: Arc<Mutex<bool>>,
+    /// Delivery records by event id, and kept payloads (see `log`).
+    log: Arc<Mutex<HashMap<String, crate::deliveries::EventRecord>>>,
+    payloads: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl MemoryIdempotency {

@@ -1,0 +1,345 @@
+//! The delivery log on the Idempotency table: each event's forward record (`EVENT#<id>`)
+//! carries its tenant, destination, failed attempts and final success, and is indexed by
+//! tenant and state (`ByTenantState`: `tenant_state` = `<tenant>#<state>`, `state_at_ms`).
+//! Retained payloads are `PAYLOAD#<id>` items with their own TTL.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gateway_core::Error;
+use gateway_core::deliveries::{
+    Attempt, AttemptNote, DeliveryLog, DeliveryState, EventPage, EventRecord, Reopen, event_key,
+};
+use gateway_core::event::EventId;
+use gateway_core::tenant::TenantId;
+
+use super::*;
+
+/// The index template.yaml defines on the Idempotency table (a test checks the names).
+pub const BY_TENANT_STATE: &str = "ByTenantState";
+pub const TENANT_STATE: &str = "tenant_state";
+pub const STATE_AT_MS: &str = "state_at_ms";
+
+fn tenant_state(tenant: &TenantId, state: DeliveryState) -> String {
+    format!("{}#{}", tenant.as_str(), state.as_str())
+}
+
+fn payload_key(id: &EventId) -> String {
+    format!("PAYLOAD#{}", id.as_str())
+}
+
+fn attempt_value(a: &Attempt) -> AttributeValue {
+    let mut m = HashMap::from([
+        ("at_ms".to_owned(), n(a.at_ms)),
+        ("latency_ms".to_owned(), n(a.latency_ms as i64)),
+    ]);
+    if let Some(status) = a.status {
+        m.insert("status".to_owned(), n(i64::from(status)));
+    }
+    if let Some(error) = &a.error {
+        // Reasons are short; a long one (a TLS chain) is cut, never the record.
+        m.insert(
+            "error".to_owned(),
+            s(error.chars().take(300).collect::<String>()),
+        );
+    }
+    if let Some(at) = a.next_retry_at_ms {
+        m.insert("next_retry_at_ms".to_owned(), n(at));
+    }
+    AttributeValue::M(m)
+}
+
+fn attempt_from(v: &AttributeValue) -> Option<Attempt> {
+    let m = v.as_m().ok()?;
+    Some(Attempt {
+        at_ms: get_n(m, "at_ms")?,
+        status: get_n(m, "status").and_then(|s| u16::try_from(s).ok()),
+        error: get_s(m, "error"),
+        latency_ms: get_n(m, "latency_ms").unwrap_or(0).max(0) as u64,
+        next_retry_at_ms: get_n(m, "next_retry_at_ms"),
+    })
+}
+
+fn record_from(item: &Item) -> Option<EventRecord> {
+    let (tenant, state) = get_s(item, TENANT_STATE)?
+        .rsplit_once('#')
+        .map(|(t, s)| (t.to_owned(), s.to_owned()))?;
+    let event_id = get_s(item, PK)?.strip_prefix("EVENT#")?.to_owned();
+    Some(EventRecord {
+        event_id,
+        tenant_id: TenantId(tenant),
+        status: DeliveryState::parse(&state)?,
+        field: get_s(item, "field").unwrap_or_default(),
+        phone_number_id: get_s(item, "phone_number_id"),
+        destination: get_s(item, "destination").unwrap_or_default(),
+        format: get_s(item, "format").unwrap_or_default(),
+        updated_at_ms: get_n(item, STATE_AT_MS).unwrap_or_default(),
+        attempts: item
+            .get("attempts")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(attempt_from).collect())
+            .unwrap_or_default(),
+        delivered: item.get("delivered").and_then(attempt_from),
+        replay_queued: item.contains_key("reopened_at_ms"),
+    })
+}
+
+/// The attributes every recorded attempt sets, as `SET` clauses and their values.
+fn note_values(
+    note: &AttemptNote,
+    state: DeliveryState,
+    id: &EventId,
+) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let mut values = vec![
+        (":ts", s(tenant_state(&note.tenant_id, state))),
+        (":at", n(note.attempt.at_ms)),
+        (":tenant", s(note.tenant_id.as_str())),
+        (":dest", s(&note.destination)),
+        (":fmt", s(note.format)),
+        (":field", s(&note.field)),
+        (":attempt", attempt_value(&note.attempt)),
+        (":event_id", s(id.as_str())),
+    ];
+    let mut set = format!(
+        "{TENANT_STATE} = :ts, {STATE_AT_MS} = :at, tenant_id = :tenant, destination = :dest, #format = :fmt, #field = :field, event_id = :event_id"
+    );
+    if let Some(phone) = &note.phone_number_id {
+        set.push_str(", phone_number_id = :phone");
+        values.push((":phone", s(phone)));
+    }
+    (set, values)
+}
+
+impl DeliveryLog for DynamoIdempotency {
+    async fn delivered(
+        &self,
+        id: &EventId,
+        note: &AttemptNote,
+        keep_for: Duration,
+    ) -> Result<(), Error> {
+        let (set, values) = note_values(note, DeliveryState::Delivered, id);
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PK, s(event_key(id)))
+            .update_expression(format!(
+                "SET #status = :completed, expires_at = :ttl, delivered = :attempt, {set} REMOVE in_progress_until, failed_attempts, retry_at_ms, reopened_at_ms"
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#format", "format")
+            .expression_attribute_names("#field", "field")
+            .expression_attribute_values(":completed", s(super::idempotency::COMPLETED))
+            .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64));
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        update
+            .send()
+            .await
+            .map_err(unavailable("delivery record"))?;
+        Ok(())
+    }
+
+    async fn failed(
+        &self,
+        id: &EventId,
+        note: &AttemptNote,
+        state: DeliveryState,
+        retry_after: Duration,
+        keep_for: Duration,
+    ) -> Result<(), Error> {
+        let (set, values) = note_values(note, state, id);
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PK, s(event_key(id)))
+            .update_expression(format!(
+                "SET #status = :failed, expires_at = :ttl, retry_at_ms = :retry_at, attempts = list_append(if_not_exists(attempts, :none), :attempts), {set} ADD failed_attempts :one REMOVE in_progress_until, reopened_at_ms"
+            ))
+            .condition_expression("#status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#format", "format")
+            .expression_attribute_names("#field", "field")
+            .expression_attribute_values(":in_progress", s(super::idempotency::IN_PROGRESS))
+            .expression_attribute_values(":failed", s(super::idempotency::FAILED))
+            .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64))
+            .expression_attribute_values(":retry_at", n(crate::now_ms() + retry_after.as_millis() as i64))
+            .expression_attribute_values(":none", AttributeValue::L(vec![]))
+            .expression_attribute_values(":attempts", AttributeValue::L(vec![attempt_value(&note.attempt)]))
+            .expression_attribute_values(":one", n(1));
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        match update.send().await {
+            Ok(_) => Ok(()),
+            // The claim lapsed and another worker holds it: its record wins.
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable("delivery record")(e)),
+        }
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        state: DeliveryState,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<EventPage, Error> {
+        let partition = tenant_state(tenant, state);
+        let start = match cursor {
+            Some(c) => Some(decode_cursor(c, &partition)?),
+            None => None,
+        };
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(BY_TENANT_STATE)
+            .key_condition_expression(format!(
+                "{TENANT_STATE} = :ts AND {STATE_AT_MS} BETWEEN :since AND :until"
+            ))
+            .expression_attribute_values(":ts", s(&partition))
+            .expression_attribute_values(":since", n(since_ms))
+            .expression_attribute_values(":until", n(until_ms))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1_000) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable("delivery log query"))?;
+        let events = out.items().iter().filter_map(record_from).collect();
+        let next = out.last_evaluated_key.as_ref().and_then(encode_cursor);
+        Ok(EventPage { events, next })
+    }
+
+    async fn get(&self, id: &EventId) -> Result<Option<EventRecord>, Error> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PK, s(event_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("delivery record read"))?;
+        Ok(out.item.as_ref().and_then(record_from))
+    }
+
+    async fn reopen(
+        &self,
+        id: &EventId,
+        tenant: &TenantId,
+        states: &[DeliveryState],
+        keep_for: Duration,
+    ) -> Result<Reopen, Error> {
+        let names: Vec<String> = (0..states.len()).map(|i| format!(":st{i}")).collect();
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PK, s(event_key(id)))
+            .update_expression(format!(
+                "SET #status = :failed, retry_at_ms = :zero, failed_attempts = :zero, {TENANT_STATE} = :pending, {STATE_AT_MS} = :now_ms, reopened_at_ms = :now_ms, expires_at = :ttl"
+            ))
+            .condition_expression(format!(
+                "tenant_id = :tenant AND {TENANT_STATE} IN ({}) AND (#status <> :in_progress OR in_progress_until < :now)",
+                names.join(", ")
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s(super::idempotency::FAILED))
+            .expression_attribute_values(":in_progress", s(super::idempotency::IN_PROGRESS))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":pending", s(tenant_state(tenant, DeliveryState::Pending)))
+            .expression_attribute_values(":now_ms", n(crate::now_ms()))
+            .expression_attribute_values(":now", n(crate::now()))
+            .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64))
+            .expression_attribute_values(":tenant", s(tenant.as_str()));
+        for (name, state) in names.iter().zip(states) {
+            update = update.expression_attribute_values(name, s(tenant_state(tenant, *state)));
+        }
+        match update.send().await {
+            Ok(_) => Ok(Reopen::Reopened),
+            Err(e) if is_conditional_failure(&e) => {
+                let ours = self
+                    .get(id)
+                    .await?
+                    .filter(|r| &r.tenant_id == tenant && states.contains(&r.status));
+                Ok(match ours {
+                    Some(_) => Reopen::Busy,
+                    None => Reopen::NotFound,
+                })
+            }
+            Err(e) => Err(unavailable("delivery reopen")(e)),
+        }
+    }
+
+    async fn keep_payload(
+        &self,
+        id: &EventId,
+        body: &str,
+        keep_for: Duration,
+    ) -> Result<(), Error> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item(PK, s(payload_key(id)))
+            .item("body", s(body))
+            .item(TTL_ATTRIBUTE, n(crate::now() + keep_for.as_secs() as i64))
+            .send()
+            .await
+            .map_err(unavailable("payload keep"))?;
+        Ok(())
+    }
+
+    async fn payload(&self, id: &EventId) -> Result<Option<String>, Error> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PK, s(payload_key(id)))
+            .send()
+            .await
+            .map_err(unavailable("payload read"))?;
+        let item = out.item.unwrap_or_default();
+        // TTL sweeps lag by up to days: an expired payload is gone as far as anyone can tell.
+        let live = get_n(&item, TTL_ATTRIBUTE).is_some_and(|t| t > crate::now());
+        Ok(live.then(|| get_s(&item, "body")).flatten())
+    }
+}
+
+/// A page's last key as an opaque cursor: the record's key and its position in the index.
+fn encode_cursor(key: &Item) -> Option<String> {
+    let pk = get_s(key, PK)?;
+    let at = get_n(key, STATE_AT_MS)?;
+    Some(URL_SAFE_NO_PAD.encode(format!("{at}\n{pk}")))
+}
+
+/// The start key for `cursor`, always inside the asking tenant's own partition.
+fn decode_cursor(cursor: &str, partition: &str) -> Result<Item, Error> {
+    let bad = || {
+        Error::invalid(
+            "invalid_field",
+            "cursor",
+            "`cursor` is not one this API handed out",
+        )
+    };
+    let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(text).map_err(|_| bad())?;
+    let (at, pk) = text.split_once('\n').ok_or_else(bad)?;
+    let at: i64 = at.parse().map_err(|_| bad())?;
+    if !pk.starts_with("EVENT#") {
+        return Err(bad());
+    }
+    Ok(HashMap::from([
+        (PK.to_owned(), s(pk)),
+        (TENANT_STATE.to_owned(), s(partition)),
+        (STATE_AT_MS.to_owned(), n(at)),
+    ]))
+}

@@ -1,0 +1,144 @@
+//! Endpoint health on the Tenants table: one `HEALTH#<tenant>#<url hash>` item per destination
+//! that has failed, shared by every forwarder. Reads are eventually consistent (a breaker
+//! seen a moment late costs one more call, never a lost event).
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::ReturnValue;
+use gateway_core::Error;
+use gateway_core::health::{EndpointHealth, Failure, Health, destination_key};
+use gateway_core::tenant::TenantId;
+
+use super::*;
+
+#[derive(Clone, Debug)]
+pub struct DynamoHealth {
+    client: Client,
+    table: String,
+}
+
+impl DynamoHealth {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoHealth {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn health_from(item: &Item) -> Health {
+    Health {
+        failure_streak: get_n(item, "failure_streak").unwrap_or(0).max(0) as u32,
+        open_until_ms: get_n(item, "open_until_ms"),
+        last_error: get_s(item, "last_error"),
+        last_status: get_n(item, "last_status").and_then(|s| u16::try_from(s).ok()),
+        last_failure_at_ms: get_n(item, "last_failure_at_ms"),
+        last_success_at_ms: get_n(item, "last_success_at_ms"),
+    }
+}
+
+impl EndpointHealth for DynamoHealth {
+    async fn health(&self, tenant: &TenantId, url: &str) -> Result<Health, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(destination_key(tenant, url)))
+            .send()
+            .await
+            .map_err(unavailable("endpoint health read"))?;
+        Ok(out.item.as_ref().map(health_from).unwrap_or_default())
+    }
+
+    async fn record_failure(
+        &self,
+        tenant: &TenantId,
+        url: &str,
+        failure: &Failure,
+    ) -> Result<Health, Error> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(destination_key(tenant, url)))
+            .update_expression(
+                "SET last_error = :error, last_failure_at_ms = :at, tenant_id = :tenant ADD failure_streak :one REMOVE last_status",
+            )
+            .expression_attribute_values(":error", s(failure.error.chars().take(300).collect::<String>()))
+            .expression_attribute_values(":at", n(failure.at_ms))
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew);
+        if let Some(status) = failure.status {
+            update = update
+                .update_expression(
+                    "SET last_error = :error, last_failure_at_ms = :at, tenant_id = :tenant, last_status = :status ADD failure_streak :one",
+                )
+                .expression_attribute_values(":status", n(i64::from(status)));
+        }
+        let out = update
+            .send()
+            .await
+            .map_err(unavailable("endpoint health write"))?;
+        Ok(out.attributes.as_ref().map(health_from).unwrap_or_default())
+    }
+
+    async fn open(&self, tenant: &TenantId, url: &str, until_ms: i64) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(destination_key(tenant, url)))
+            .update_expression("SET open_until_ms = :until")
+            // Another worker opened it first (or a probe holds it): theirs stands.
+            .condition_expression("attribute_not_exists(open_until_ms)")
+            .expression_attribute_values(":until", n(until_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable("endpoint health open")(e)),
+        }
+    }
+
+    async fn take_probe(
+        &self,
+        tenant: &TenantId,
+        url: &str,
+        seen_until_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(destination_key(tenant, url)))
+            .update_expression("SET open_until_ms = :until")
+            .condition_expression("open_until_ms = :seen")
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":seen", n(seen_until_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable("endpoint health probe")(e)),
+        }
+    }
+
+    async fn record_success(&self, tenant: &TenantId, url: &str, at_ms: i64) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(destination_key(tenant, url)))
+            .update_expression(
+                "SET failure_streak = :zero, last_success_at_ms = :at REMOVE open_until_ms",
+            )
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":at", n(at_ms))
+            .send()
+            .await
+            .map_err(unavailable("endpoint health write"))?;
+        Ok(())
+    }
+}
