@@ -354,7 +354,7 @@ async fn queued_events_are_received_deleted_and_can_be_made_visible_again() {
     // One is made visible again at once; the rest are deleted.
     let (again, rest) = received.split_first().unwrap();
     queue
-        .delay_redelivery(again.receipt_handle().unwrap(), Duration::ZERO)
+        .delay_redeliveries(&[(again.receipt_handle().unwrap(), Duration::ZERO)])
         .await
         .unwrap();
     for m in rest {
@@ -399,7 +399,7 @@ async fn a_message_goes_to_the_dead_letter_queue_after_max_receive_count() {
             "receive {attempt} should still find the message"
         );
         queue
-            .delay_redelivery(got[0].receipt_handle().unwrap(), Duration::ZERO)
+            .delay_redeliveries(&[(got[0].receipt_handle().unwrap(), Duration::ZERO)])
             .await
             .unwrap();
     }

@@ -12,6 +12,7 @@ mod handlers;
 mod ingest;
 mod isolation;
 mod media;
+mod neighbours;
 mod retry;
 mod sdks;
 mod send;

@@ -19,6 +19,8 @@ pub struct Received {
     pub standard_signature_ok: bool,
     pub user_agent: String,
     pub content_type: String,
+    /// When the request arrived (before any hold).
+    pub arrived: std::time::Instant,
 }
 
 /// A tenant's webhook on loopback: checks both signatures, records every delivery and answers
@@ -79,6 +81,7 @@ impl Receiver {
                     user_agent: header("user-agent"),
                     content_type: header("content-type"),
                     body,
+                    arrived: std::time::Instant::now(),
                 };
                 log.lock().unwrap().push(entry);
                 if !hold.is_zero() {

@@ -168,18 +168,30 @@ pub async fn handle(app: &ForwardApp, batch: SqsEvent) -> SqsBatchResponse {
     let large = tokio::sync::Semaphore::new(LARGE_AT_ONCE);
     let verdicts = join_all(batch.records.iter().map(|m| forward_one(app, m, &large))).await;
     let mut response = SqsBatchResponse::default();
+    let mut delays = Vec::new();
     for (message, verdict) in batch.records.iter().zip(verdicts) {
         let Verdict::Again(delay) = verdict else {
             continue;
         };
         // Receives count towards the queue's maxReceiveCount only as a backstop (a poison
         // message, a long outage of a dependency); attempts are counted by the forwarder.
-        if let (Some(delay), Some(receipt)) = (delay, message.receipt_handle.as_deref())
-            && let Err(e) = app.queue.delay_redelivery(receipt, delay).await
-        {
-            tracing::warn!(error = %e, "could not set the retry delay; the queue's default applies");
+        if let (Some(delay), Some(receipt)) = (delay, message.receipt_handle.as_deref()) {
+            delays.push((receipt, delay));
         }
         response.add_failure(message.message_id.clone().unwrap_or_default());
+    }
+    // One request for the whole batch's delays: a dead endpoint's backlog costs a tenth.
+    match app.queue.delay_redeliveries(&delays).await {
+        Ok(0) => {}
+        Ok(refused) => {
+            tracing::warn!(
+                refused,
+                "SQS refused some retry delays; the queue's default applies"
+            )
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not set the retry delays; the queue's default applies")
+        }
     }
     response
 }

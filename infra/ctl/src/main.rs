@@ -7,13 +7,12 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gateway_aws::admin::{
-    ParkedFilter, TenantChanges, TenantSpec, create_tenant, dlq_list, dlq_redrive, existing_tenant,
-    rotate_api_key, rotate_webhook_secret, unroutable_list, unroutable_replay, update_tenant,
+    ParkedFilter, dlq_list, dlq_redrive, rotate_api_key, rotate_webhook_secret, unroutable_list,
+    unroutable_replay,
 };
 use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{DynamoMessages, DynamoTenants};
+use gateway_aws::dynamo::{DynamoHealth, DynamoMessages, DynamoTenants};
 use gateway_aws::queue::SqsEventQueue;
-use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{MessageStore, OwnerKind};
 use gateway_core::tenant::TargetPolicy;
 use serde_json::json;
@@ -22,8 +21,11 @@ mod doctor;
 mod meta;
 mod names;
 mod owned;
+mod tenant;
 
-use owned::{OwnedCommand, owned, tenant_json};
+use tenant::TenantCommand;
+
+use owned::{OwnedCommand, owned};
 
 use names::{Names, StackArgs};
 
@@ -125,47 +127,6 @@ struct ParkedArgs {
 }
 
 #[derive(Subcommand)]
-enum TenantCommand {
-    /// Creates a tenant and prints its API key and webhook secret (shown only this once).
-    Create {
-        #[arg(long)]
-        name: String,
-        /// HTTPS URL that receives the tenant's events.
-        #[arg(long)]
-        webhook_url: String,
-        #[arg(long, default_value = "meta")]
-        format: DeliveryFormat,
-        /// Domain allowed in per-message callback_url (repeatable).
-        #[arg(long = "callback-domain")]
-        callback_domains: Vec<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Changes a tenant; options left out keep their value.
-    Update {
-        tenant_id: String,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        webhook_url: Option<String>,
-        #[arg(long)]
-        format: Option<DeliveryFormat>,
-        /// Replaces the callback domains (repeatable); `--clear-callback-domains` empties them.
-        #[arg(long = "callback-domain")]
-        callback_domains: Vec<String>,
-        #[arg(long, conflicts_with = "callback_domains")]
-        clear_callback_domains: bool,
-        /// `false` suspends deliveries and API access.
-        #[arg(long)]
-        active: Option<bool>,
-    },
-    /// Shows a tenant, without its secrets.
-    Show { tenant_id: String },
-    /// Lists every tenant.
-    List,
-}
-
-#[derive(Subcommand)]
 enum RotateCommand {
     /// Issues a new one and prints it once; the old one keeps working for 24 hours.
     Rotate {
@@ -221,66 +182,10 @@ async fn main() -> anyhow::Result<()> {
         TargetPolicy::PublicHttpsOnly
     };
     match cli.command {
-        Command::Tenant { command } => match command {
-            TenantCommand::Create {
-                name,
-                webhook_url,
-                format,
-                callback_domains,
-                json,
-            } => {
-                let spec = TenantSpec {
-                    name,
-                    webhook_url,
-                    format,
-                    callback_domains,
-                };
-                let created = create_tenant(&tenants, spec, policy).await?;
-                if json {
-                    println!("{}", serde_json::to_string(&created)?);
-                } else {
-                    println!(
-                        "tenant_id:      {}\napi_key:        {}\nwebhook_secret: {}\n(the API key and secret are shown only now)",
-                        created.tenant_id, created.api_key, created.webhook_secret
-                    );
-                }
-            }
-            TenantCommand::Update {
-                tenant_id,
-                name,
-                webhook_url,
-                format,
-                callback_domains,
-                clear_callback_domains,
-                active,
-            } => {
-                let callback_domains = if clear_callback_domains {
-                    Some(Vec::new())
-                } else {
-                    (!callback_domains.is_empty()).then_some(callback_domains)
-                };
-                let changes = TenantChanges {
-                    name,
-                    webhook_url,
-                    format,
-                    callback_domains,
-                    active,
-                };
-                let tenant = update_tenant(&tenants, &tenant_id, changes, policy).await?;
-                println!("{}", tenant_json(&tenant));
-            }
-            TenantCommand::Show { tenant_id } => {
-                println!(
-                    "{}",
-                    tenant_json(&existing_tenant(&tenants, &tenant_id).await?)
-                );
-            }
-            TenantCommand::List => {
-                for tenant in tenants.list_tenants().await? {
-                    println!("{}", tenant_json(&tenant));
-                }
-            }
-        },
+        Command::Tenant { command } => {
+            let health = DynamoHealth::new(clients.dynamodb.clone(), &names.tenants_table);
+            tenant::run(&tenants, &health, command, policy).await?
+        }
         Command::Phone { command } => owned(&tenants, OwnerKind::Phone, command).await?,
         Command::Waba { command } => owned(&tenants, OwnerKind::Waba, command).await?,
         Command::Key {

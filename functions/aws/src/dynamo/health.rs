@@ -1,6 +1,12 @@
 //! Endpoint health on the Tenants table: one `HEALTH#<tenant>#<url hash>` item per destination
-//! that has failed, shared by every forwarder. Reads are eventually consistent (a breaker
-//! seen a moment late costs one more call, never a lost event).
+//! that has failed, shared by every forwarder. Reads are eventually consistent and a warm
+//! function keeps what it read for a second (`KEPT_FOR`): a breaker seen a moment late costs
+//! one more call, never a lost event, and a busy destination costs one read a second, not
+//! one per event.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -10,10 +16,17 @@ use gateway_core::tenant::TenantId;
 
 use super::*;
 
+const KEPT_FOR: Duration = Duration::from_secs(1);
+/// A destination's state outlives its last failure or success by this long, then expires.
+const KEPT_DAYS: i64 = 30;
+/// Destinations kept at most; past this the oldest half is dropped.
+const MAX_KEPT: usize = 10_000;
+
 #[derive(Clone, Debug)]
 pub struct DynamoHealth {
     client: Client,
     table: String,
+    kept: Arc<Mutex<HashMap<String, (Instant, Health)>>>,
 }
 
 impl DynamoHealth {
@@ -21,7 +34,30 @@ impl DynamoHealth {
         DynamoHealth {
             client,
             table: table.into(),
+            kept: Arc::default(),
         }
+    }
+
+    fn keep(&self, key: &str, health: Option<&Health>) {
+        let mut kept = self.kept.lock().expect("never poisoned");
+        match health {
+            Some(h) => {
+                if kept.len() >= MAX_KEPT {
+                    kept.retain(|_, (at, _)| at.elapsed() < KEPT_FOR);
+                }
+                kept.insert(key.to_owned(), (Instant::now(), h.clone()));
+            }
+            None => {
+                kept.remove(key);
+            }
+        }
+    }
+
+    fn kept(&self, key: &str) -> Option<Health> {
+        let kept = self.kept.lock().expect("never poisoned");
+        kept.get(key)
+            .filter(|(at, _)| at.elapsed() < KEPT_FOR)
+            .map(|(_, h)| h.clone())
     }
 }
 
@@ -38,15 +74,21 @@ fn health_from(item: &Item) -> Health {
 
 impl EndpointHealth for DynamoHealth {
     async fn health(&self, tenant: &TenantId, url: &str) -> Result<Health, Error> {
+        let key = destination_key(tenant, url);
+        if let Some(health) = self.kept(&key) {
+            return Ok(health);
+        }
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(PK, s(destination_key(tenant, url)))
+            .key(PK, s(&key))
             .send()
             .await
             .map_err(unavailable("endpoint health read"))?;
-        Ok(out.item.as_ref().map(health_from).unwrap_or_default())
+        let health = out.item.as_ref().map(health_from).unwrap_or_default();
+        self.keep(&key, Some(&health));
+        Ok(health)
     }
 
     async fn record_failure(
@@ -61,17 +103,18 @@ impl EndpointHealth for DynamoHealth {
             .table_name(&self.table)
             .key(PK, s(destination_key(tenant, url)))
             .update_expression(
-                "SET last_error = :error, last_failure_at_ms = :at, tenant_id = :tenant ADD failure_streak :one REMOVE last_status",
+                "SET last_error = :error, last_failure_at_ms = :at, tenant_id = :tenant, expires_at = :ttl ADD failure_streak :one REMOVE last_status",
             )
             .expression_attribute_values(":error", s(failure.error.chars().take(300).collect::<String>()))
             .expression_attribute_values(":at", n(failure.at_ms))
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(crate::now() + KEPT_DAYS * 86_400))
             .return_values(ReturnValue::AllNew);
         if let Some(status) = failure.status {
             update = update
                 .update_expression(
-                    "SET last_error = :error, last_failure_at_ms = :at, tenant_id = :tenant, last_status = :status ADD failure_streak :one",
+                    "SET last_error = :error, last_failure_at_ms = :at, tenant_id = :tenant, expires_at = :ttl, last_status = :status ADD failure_streak :one",
                 )
                 .expression_attribute_values(":status", n(i64::from(status)));
         }
@@ -79,10 +122,13 @@ impl EndpointHealth for DynamoHealth {
             .send()
             .await
             .map_err(unavailable("endpoint health write"))?;
-        Ok(out.attributes.as_ref().map(health_from).unwrap_or_default())
+        let health = out.attributes.as_ref().map(health_from).unwrap_or_default();
+        self.keep(&destination_key(tenant, url), Some(&health));
+        Ok(health)
     }
 
     async fn open(&self, tenant: &TenantId, url: &str, until_ms: i64) -> Result<(), Error> {
+        self.keep(&destination_key(tenant, url), None);
         let result = self
             .client
             .update_item()
@@ -108,6 +154,7 @@ impl EndpointHealth for DynamoHealth {
         seen_until_ms: i64,
         until_ms: i64,
     ) -> Result<bool, Error> {
+        self.keep(&destination_key(tenant, url), None);
         let result = self
             .client
             .update_item()
@@ -127,13 +174,15 @@ impl EndpointHealth for DynamoHealth {
     }
 
     async fn record_success(&self, tenant: &TenantId, url: &str, at_ms: i64) -> Result<(), Error> {
+        self.keep(&destination_key(tenant, url), None);
         self.client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(destination_key(tenant, url)))
             .update_expression(
-                "SET failure_streak = :zero, last_success_at_ms = :at REMOVE open_until_ms",
+                "SET failure_streak = :zero, last_success_at_ms = :at, expires_at = :ttl REMOVE open_until_ms",
             )
+            .expression_attribute_values(":ttl", n(crate::now() + KEPT_DAYS * 86_400))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":at", n(at_ms))
             .send()

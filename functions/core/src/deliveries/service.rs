@@ -20,6 +20,8 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 100;
 /// Events one recovery call re-enqueues at most; `"complete": false` asks for another call.
 pub const MAX_RECOVER: usize = 500;
+/// Events one recovery call requeues concurrently.
+const RECOVER_AT_ONCE: usize = 10;
 /// How far back the log reaches: its records live 14 days.
 const LOG_DAYS_MS: i64 = 14 * 86_400_000;
 
@@ -285,6 +287,13 @@ impl<L: DeliveryLog, Q: Requeue, H: EndpointHealth> DeliveriesService<L, Q, H> {
             }
             None => now_ms,
         };
+        if until_ms < since_ms {
+            return Err(Error::invalid(
+                "invalid_field",
+                "until",
+                "`until` is before `since`",
+            ));
+        }
         if let Some(unknown) = body
             .keys()
             .find(|k| !["since", "until"].contains(&k.as_str()))
@@ -310,17 +319,30 @@ impl<L: DeliveryLog, Q: Requeue, H: EndpointHealth> DeliveriesService<L, Q, H> {
                         cursor.as_deref(),
                     )
                     .await?;
-                for record in &page.events {
-                    if tally.queued.len() >= MAX_RECOVER {
+                // Already queued by an earlier replay or recovery: not queued again.
+                let todo: Vec<&EventRecord> =
+                    page.events.iter().filter(|r| !r.replay_queued).collect();
+                tally.skipped += page.events.len() - todo.len();
+                // Ten at a time: one call stays well inside the API's 29 s.
+                for chunk in todo.chunks(RECOVER_AT_ONCE) {
+                    if tally.queued.len() + chunk.len() > MAX_RECOVER {
                         tally.complete = false;
                         break 'states;
                     }
-                    let id = EventId::from_header(&record.event_id);
                     let states = [DeliveryState::Failed, DeliveryState::Pending];
-                    match self.requeue_one(tenant, &id, &states).await? {
-                        Requeued::Queued => tally.queued.push(record.event_id.clone()),
-                        Requeued::NotRetained => tally.not_retained.push(record.event_id.clone()),
-                        Requeued::Busy | Requeued::NotFound => tally.skipped += 1,
+                    let results = futures::future::join_all(chunk.iter().map(|r| {
+                        let id = EventId::from_header(&r.event_id);
+                        async move { self.requeue_one(tenant, &id, &states).await }
+                    }))
+                    .await;
+                    for (record, result) in chunk.iter().zip(results) {
+                        match result? {
+                            Requeued::Queued => tally.queued.push(record.event_id.clone()),
+                            Requeued::NotRetained => {
+                                tally.not_retained.push(record.event_id.clone())
+                            }
+                            Requeued::Busy | Requeued::NotFound => tally.skipped += 1,
+                        }
                     }
                 }
                 match page.next {
@@ -376,7 +398,6 @@ impl<L: DeliveryLog, Q: Requeue, H: EndpointHealth> DeliveriesService<L, Q, H> {
                 "destinations": destinations,
                 "fields": tenant.destinations.fields,
                 "format": tenant.format.as_str(),
-                "active": tenant.active,
             }),
         ))
     }

@@ -1,0 +1,218 @@
+//! `gatewayctl tenant ...`: create, change, show and list tenants, and set their
+//! destinations. `show` reads each destination's circuit breaker.
+
+use clap::Subcommand;
+use gateway_aws::admin::{
+    DestinationChanges, TenantChanges, TenantSpec, create_tenant, existing_tenant,
+    set_destinations, update_tenant,
+};
+use gateway_aws::dynamo::{DynamoHealth, DynamoTenants};
+use gateway_core::format::DeliveryFormat;
+use gateway_core::health::EndpointHealth;
+use gateway_core::tenant::{TargetPolicy, Tenant};
+use serde_json::{Value, json};
+
+use crate::owned::tenant_json;
+
+#[derive(Subcommand)]
+pub enum TenantCommand {
+    /// Creates a tenant and prints its API key and webhook secret (shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// HTTPS URL that receives the tenant's events.
+        #[arg(long)]
+        webhook_url: String,
+        #[arg(long, default_value = "meta")]
+        format: DeliveryFormat,
+        /// Domain allowed in per-message callback_url (repeatable).
+        #[arg(long = "callback-domain")]
+        callback_domains: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Changes a tenant; options left out keep their value.
+    Update {
+        tenant_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        webhook_url: Option<String>,
+        #[arg(long)]
+        format: Option<DeliveryFormat>,
+        /// Replaces the callback domains (repeatable); `--clear-callback-domains` empties them.
+        #[arg(long = "callback-domain")]
+        callback_domains: Vec<String>,
+        #[arg(long, conflicts_with = "callback_domains")]
+        clear_callback_domains: bool,
+        /// `false` suspends deliveries and API access.
+        #[arg(long)]
+        active: Option<bool>,
+    },
+    /// Shows a tenant, without its secrets, with each destination's circuit breaker.
+    Show { tenant_id: String },
+    /// Sets where the tenant's events go besides its webhook URL, and which it wants.
+    Destinations {
+        tenant_id: String,
+        /// `<phone_number_id>=<url>`: that number's events go to this URL (repeatable).
+        #[arg(long)]
+        phone: Vec<String>,
+        /// The number's events go to the webhook URL again (repeatable).
+        #[arg(long)]
+        remove_phone: Vec<String>,
+        /// Statuses (sent, delivered, read, failed...) go to this URL.
+        #[arg(long, conflicts_with = "clear_statuses_url")]
+        statuses_url: Option<String>,
+        #[arg(long)]
+        clear_statuses_url: bool,
+        /// Only these change fields are delivered, comma-separated (`messages,calls`).
+        #[arg(long, conflicts_with = "all_fields")]
+        fields: Option<String>,
+        /// Every field is delivered again.
+        #[arg(long)]
+        all_fields: bool,
+    },
+    /// Lists every tenant.
+    List,
+}
+
+/// Each destination of the tenant, what it is used for, and its breaker.
+async fn destinations_json(tenant: &Tenant, health: &DynamoHealth) -> anyhow::Result<Value> {
+    let now_ms = gateway_aws::now_ms();
+    let mut out = Vec::new();
+    for url in tenant.destination_urls() {
+        let h = health.health(&tenant.id, url).await?;
+        let mut used_for = Vec::new();
+        if url == tenant.webhook_url {
+            used_for.push("default".to_owned());
+        }
+        if tenant.destinations.statuses.as_deref() == Some(url) {
+            used_for.push("statuses".to_owned());
+        }
+        for (phone, phone_url) in &tenant.destinations.phones {
+            if phone_url == url {
+                used_for.push(format!("phone:{phone}"));
+            }
+        }
+        out.push(json!({
+            "url": url,
+            "used_for": used_for,
+            "breaker": h.state(now_ms),
+            "failure_streak": h.failure_streak,
+            "last_error": h.last_error,
+            "last_status": h.last_status,
+            "last_failure_at_ms": h.last_failure_at_ms,
+            "open_until_ms": h.open_until_ms,
+        }));
+    }
+    Ok(json!({"urls": out, "fields": tenant.destinations.fields}))
+}
+
+pub async fn run(
+    tenants: &DynamoTenants,
+    health: &DynamoHealth,
+    command: TenantCommand,
+    policy: TargetPolicy,
+) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create {
+            name,
+            webhook_url,
+            format,
+            callback_domains,
+            json,
+        } => {
+            let spec = TenantSpec {
+                name,
+                webhook_url,
+                format,
+                callback_domains,
+            };
+            let created = create_tenant(tenants, spec, policy).await?;
+            if json {
+                println!("{}", serde_json::to_string(&created)?);
+            } else {
+                println!(
+                    "tenant_id:      {}\napi_key:        {}\nwebhook_secret: {}\n(the API key and secret are shown only now)",
+                    created.tenant_id, created.api_key, created.webhook_secret
+                );
+            }
+        }
+        TenantCommand::Update {
+            tenant_id,
+            name,
+            webhook_url,
+            format,
+            callback_domains,
+            clear_callback_domains,
+            active,
+        } => {
+            let callback_domains = if clear_callback_domains {
+                Some(Vec::new())
+            } else {
+                (!callback_domains.is_empty()).then_some(callback_domains)
+            };
+            let changes = TenantChanges {
+                name,
+                webhook_url,
+                format,
+                callback_domains,
+                active,
+            };
+            let tenant = update_tenant(tenants, &tenant_id, changes, policy).await?;
+            println!("{}", tenant_json(&tenant));
+        }
+        TenantCommand::Show { tenant_id } => {
+            let tenant = existing_tenant(tenants, &tenant_id).await?;
+            let mut shown = tenant_json(&tenant);
+            shown["destinations"] = destinations_json(&tenant, health).await?;
+            println!("{shown}");
+        }
+        TenantCommand::Destinations {
+            tenant_id,
+            phone,
+            remove_phone,
+            statuses_url,
+            clear_statuses_url,
+            fields,
+            all_fields,
+        } => {
+            let mut phones = std::collections::BTreeMap::new();
+            for pair in phone {
+                let (id, url) = pair.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("--phone `{pair}` must be <phone_number_id>=<url>")
+                })?;
+                phones.insert(id.to_owned(), url.to_owned());
+            }
+            let changes = DestinationChanges {
+                phones,
+                remove_phones: remove_phone,
+                statuses: match (statuses_url, clear_statuses_url) {
+                    (Some(url), _) => Some(Some(url)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+                fields: match (fields, all_fields) {
+                    (Some(list), _) => Some(
+                        list.split(',')
+                            .map(|f| f.trim().to_owned())
+                            .filter(|f| !f.is_empty())
+                            .collect(),
+                    ),
+                    (None, true) => Some(Vec::new()),
+                    (None, false) => None,
+                },
+            };
+            let tenant = set_destinations(tenants, &tenant_id, changes, policy).await?;
+            let mut shown = tenant_json(&tenant);
+            shown["destinations"] = destinations_json(&tenant, health).await?;
+            println!("{shown}");
+        }
+        TenantCommand::List => {
+            for tenant in tenants.list_tenants().await? {
+                println!("{}", tenant_json(&tenant));
+            }
+        }
+    }
+    Ok(())
+}
