@@ -85,14 +85,17 @@ async fn requests_per_event_for_both_webhook_endpoints_are_counted_at_the_emulat
         }
         println!("{line}");
         // What the design promises per event: one queue write, no SSM read once warm, one
-        // claim and one completion in the idempotency table at most, no tenant read while
-        // the cache holds it.
+        // claim and one completion in the idempotency table at most, one kept payload
+        // (EventRetentionDays), no tenant read while the cache holds it and an endpoint
+        // health read at most once a second per function.
         let sqs_sends = requests.get("sqs:SendMessageBatch").copied().unwrap_or(0)
             + requests.get("sqs:SendMessage").copied().unwrap_or(0);
         assert_eq!(sqs_sends as usize, EVENTS, "{requests:?}");
         assert_eq!(requests.get("ssm:GetParameter"), None, "{requests:?}");
         let count = |action: &str| requests.get(action).copied().unwrap_or(0) as usize;
         assert!(count("dynamodb:UpdateItem") <= 2 * EVENTS, "{requests:?}");
-        assert!(count("dynamodb:GetItem") < EVENTS / 10, "{requests:?}");
+        assert_eq!(count("dynamodb:PutItem"), EVENTS, "{requests:?}");
+        assert!(count("dynamodb:GetItem") < EVENTS / 4, "{requests:?}");
+        assert_eq!(count("sqs:ChangeMessageVisibility"), 0, "{requests:?}");
     }
 }

@@ -259,6 +259,16 @@ impl<L: DeliveryLog, Q: Requeue, H: EndpointHealth> DeliveriesService<L, Q, H> {
         now_ms: i64,
     ) -> Result<ApiResponse, Error> {
         let body = crate::send::parse_json_object(body)?;
+        if let Some(unknown) = body
+            .keys()
+            .find(|k| !["since", "until"].contains(&k.as_str()))
+        {
+            return Err(Error::invalid(
+                "unknown_field",
+                unknown.clone(),
+                format!("`{unknown}` is not a field of this request"),
+            ));
+        }
         let since_ms = match body.get("since") {
             Some(Value::String(s)) => parse_time("since", s)?,
             Some(_) => {
@@ -292,16 +302,6 @@ impl<L: DeliveryLog, Q: Requeue, H: EndpointHealth> DeliveriesService<L, Q, H> {
                 "invalid_field",
                 "until",
                 "`until` is before `since`",
-            ));
-        }
-        if let Some(unknown) = body
-            .keys()
-            .find(|k| !["since", "until"].contains(&k.as_str()))
-        {
-            return Err(Error::invalid(
-                "unknown_field",
-                unknown.clone(),
-                format!("`{unknown}` is not a field of this request"),
             ));
         }
         let mut tally = Tally::default();
