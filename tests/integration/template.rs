@@ -278,3 +278,84 @@ fn a_function_url_webhook_has_both_permissions_aws_requires_and_its_own_alarm() 
     assert_eq!(alarm["Condition"], "UseFunctionUrl");
     assert_eq!(alarm["Properties"]["MetricName"], "Url5xxCount");
 }
+
+#[test]
+fn the_delivery_index_and_the_dashboard_name_what_the_code_writes() {
+    use gateway_aws::dynamo::{BY_TENANT_STATE, STATE_AT_MS, TENANT_STATE};
+    let t = template();
+    let table = &resource(&t, "IdempotencyTable")["Properties"];
+    let index = &table["GlobalSecondaryIndexes"][0];
+    assert_eq!(index["IndexName"], BY_TENANT_STATE);
+    assert_eq!(index["KeySchema"][0]["AttributeName"], TENANT_STATE);
+    assert_eq!(index["KeySchema"][1]["AttributeName"], STATE_AT_MS);
+    let types: Vec<(String, String)> = table["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let name = d["AttributeName"].as_str().unwrap().to_owned();
+            (name, d["AttributeType"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert!(types.contains(&(STATE_AT_MS.to_owned(), "N".to_owned())));
+    assert!(types.contains(&(TENANT_STATE.to_owned(), "S".to_owned())));
+
+    // The settings the functions read, from the parameters an operator sets.
+    let variables = &t["Globals"]["Function"]["Environment"]["Variables"];
+    for (variable, parameter) in [
+        ("EVENT_RETENTION_DAYS", "EventRetentionDays"),
+        ("BREAKER_THRESHOLD", "BreakerThreshold"),
+        ("BREAKER_PROBE_SECONDS", "BreakerProbeSeconds"),
+    ] {
+        assert_eq!(ref_target(&variables[variable]), parameter);
+        assert!(
+            t["Parameters"][parameter]["Default"].is_number(),
+            "{parameter}"
+        );
+    }
+
+    // The dashboard is valid JSON once substituted, and shows the metrics the code emits.
+    let body = match &resource(&t, "Dashboard")["Properties"]["DashboardBody"] {
+        Value::Tagged(tagged) if tagged.tag == "Sub" => {
+            tagged.value[0].as_str().unwrap().to_owned()
+        }
+        other => panic!("DashboardBody is not a !Sub: {other:?}"),
+    };
+    let mut substituted = String::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("${") {
+        substituted.push_str(&rest[..start]);
+        let end = rest[start..].find('}').unwrap() + start;
+        substituted.push_str("X");
+        rest = &rest[end + 1..];
+    }
+    substituted.push_str(rest);
+    let dashboard: serde_json::Value = serde_json::from_str(&substituted).expect("dashboard JSON");
+    let text = dashboard.to_string();
+    for delivered in [true, false] {
+        let line = gateway_core::metrics::delivery_line("t", delivered, 1, 0);
+        let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+        for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+        {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(
+                text.contains(&format!("\"{name}\"")),
+                "{name} is not on the dashboard"
+            );
+        }
+    }
+    for metric in [
+        gateway_core::metrics::Metric::Unroutable,
+        gateway_core::metrics::Metric::DeadLettered,
+        gateway_core::metrics::Metric::MalformedPart,
+    ] {
+        assert!(
+            text.contains(&format!("\"{}\"", metric.name())),
+            "{metric:?}"
+        );
+    }
+    assert!(text.contains(gateway_core::metrics::NAMESPACE));
+    assert!(text.contains("ApproximateNumberOfMessagesVisible"));
+}

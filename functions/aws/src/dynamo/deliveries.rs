@@ -83,7 +83,8 @@ fn record_from(item: &Item) -> Option<EventRecord> {
             .map(|l| l.iter().filter_map(attempt_from).collect())
             .unwrap_or_default(),
         delivered: item.get("delivered").and_then(attempt_from),
-        replay_queued: item.contains_key("reopened_at_ms"),
+        replay_queued: get_n(item, "reopened_at_ms")
+            .is_some_and(|at| at > crate::now_ms() - REOPEN_HOLDS_MS),
     })
 }
 
@@ -100,7 +101,6 @@ fn note_values(
         (":dest", s(&note.destination)),
         (":fmt", s(note.format)),
         (":field", s(&note.field)),
-        (":attempt", attempt_value(&note.attempt)),
         (":event_id", s(id.as_str())),
     ];
     let mut set = format!(
@@ -120,24 +120,7 @@ impl DeliveryLog for DynamoIdempotency {
         note: &AttemptNote,
         keep_for: Duration,
     ) -> Result<(), Error> {
-        let (set, values) = note_values(note, DeliveryState::Delivered, id);
-        let mut update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(PK, s(event_key(id)))
-            .update_expression(format!(
-                "SET #status = :completed, expires_at = :ttl, delivered = :attempt, {set} REMOVE in_progress_until, failed_attempts, retry_at_ms, reopened_at_ms"
-            ))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#format", "format")
-            .expression_attribute_names("#field", "field")
-            .expression_attribute_values(":completed", s(super::idempotency::COMPLETED))
-            .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64));
-        for (name, value) in values {
-            update = update.expression_attribute_values(name, value);
-        }
-        update
+        delivered_request(self.client(), self.table(), id, note, keep_for)
             .send()
             .await
             .map_err(unavailable("delivery record"))?;
@@ -152,29 +135,15 @@ impl DeliveryLog for DynamoIdempotency {
         retry_after: Duration,
         keep_for: Duration,
     ) -> Result<(), Error> {
-        let (set, values) = note_values(note, state, id);
-        let mut update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(PK, s(event_key(id)))
-            .update_expression(format!(
-                "SET #status = :failed, expires_at = :ttl, retry_at_ms = :retry_at, attempts = list_append(if_not_exists(attempts, :none), :attempts), {set} ADD failed_attempts :one REMOVE in_progress_until, reopened_at_ms"
-            ))
-            .condition_expression("#status = :in_progress")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#format", "format")
-            .expression_attribute_names("#field", "field")
-            .expression_attribute_values(":in_progress", s(super::idempotency::IN_PROGRESS))
-            .expression_attribute_values(":failed", s(super::idempotency::FAILED))
-            .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64))
-            .expression_attribute_values(":retry_at", n(crate::now_ms() + retry_after.as_millis() as i64))
-            .expression_attribute_values(":none", AttributeValue::L(vec![]))
-            .expression_attribute_values(":attempts", AttributeValue::L(vec![attempt_value(&note.attempt)]))
-            .expression_attribute_values(":one", n(1));
-        for (name, value) in values {
-            update = update.expression_attribute_values(name, value);
-        }
+        let update = failed_request(
+            self.client(),
+            self.table(),
+            id,
+            note,
+            state,
+            retry_after,
+            keep_for,
+        );
         match update.send().await {
             Ok(_) => Ok(()),
             // The claim lapsed and another worker holds it: its record wins.
@@ -239,31 +208,7 @@ impl DeliveryLog for DynamoIdempotency {
         states: &[DeliveryState],
         keep_for: Duration,
     ) -> Result<Reopen, Error> {
-        let names: Vec<String> = (0..states.len()).map(|i| format!(":st{i}")).collect();
-        let mut update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(PK, s(event_key(id)))
-            .update_expression(format!(
-                "SET #status = :failed, retry_at_ms = :zero, failed_attempts = :zero, {TENANT_STATE} = :pending, {STATE_AT_MS} = :now_ms, reopened_at_ms = :now_ms, expires_at = :ttl"
-            ))
-            .condition_expression(format!(
-                "tenant_id = :tenant AND {TENANT_STATE} IN ({}) AND (#status <> :in_progress OR in_progress_until < :now)",
-                names.join(", ")
-            ))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":failed", s(super::idempotency::FAILED))
-            .expression_attribute_values(":in_progress", s(super::idempotency::IN_PROGRESS))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":pending", s(tenant_state(tenant, DeliveryState::Pending)))
-            .expression_attribute_values(":now_ms", n(crate::now_ms()))
-            .expression_attribute_values(":now", n(crate::now()))
-            .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64))
-            .expression_attribute_values(":tenant", s(tenant.as_str()));
-        for (name, state) in names.iter().zip(states) {
-            update = update.expression_attribute_values(name, s(tenant_state(tenant, *state)));
-        }
+        let update = reopen_request(self.client(), self.table(), id, tenant, states, keep_for);
         match update.send().await {
             Ok(_) => Ok(Reopen::Reopened),
             Err(e) if is_conditional_failure(&e) => {
@@ -314,6 +259,122 @@ impl DeliveryLog for DynamoIdempotency {
     }
 }
 
+type Update = aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+
+/// A replay or recovery queued this recently is taken to be on its way; an older mark is
+/// stale (its queue send failed) and may be reopened again.
+const REOPEN_HOLDS_MS: i64 = 15 * 60 * 1000;
+
+fn with_values(mut update: Update, values: Vec<(&'static str, AttributeValue)>) -> Update {
+    for (name, value) in values {
+        update = update.expression_attribute_values(name, value);
+    }
+    update
+}
+
+fn delivered_request(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    id: &EventId,
+    note: &AttemptNote,
+    keep_for: Duration,
+) -> Update {
+    let (set, values) = note_values(note, DeliveryState::Delivered, id);
+    let update = client
+        .update_item()
+        .table_name(table)
+        .key(PK, s(event_key(id)))
+        .update_expression(format!(
+            "SET #status = :completed, expires_at = :ttl, delivered = :attempt, {set} REMOVE in_progress_until, failed_attempts, retry_at_ms, reopened_at_ms"
+        ))
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_names("#format", "format")
+        .expression_attribute_names("#field", "field")
+        .expression_attribute_values(":completed", s(super::idempotency::COMPLETED))
+        .expression_attribute_values(":attempt", attempt_value(&note.attempt))
+        .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64));
+    with_values(update, values)
+}
+
+fn failed_request(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    id: &EventId,
+    note: &AttemptNote,
+    state: DeliveryState,
+    retry_after: Duration,
+    keep_for: Duration,
+) -> Update {
+    let (set, values) = note_values(note, state, id);
+    let update = client
+        .update_item()
+        .table_name(table)
+        .key(PK, s(event_key(id)))
+        .update_expression(format!(
+            "SET #status = :failed, expires_at = :ttl, retry_at_ms = :retry_at, attempts = list_append(if_not_exists(attempts, :none), :attempts), {set} ADD failed_attempts :one REMOVE in_progress_until, reopened_at_ms"
+        ))
+        .condition_expression("#status = :in_progress")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_names("#format", "format")
+        .expression_attribute_names("#field", "field")
+        .expression_attribute_values(":in_progress", s(super::idempotency::IN_PROGRESS))
+        .expression_attribute_values(":failed", s(super::idempotency::FAILED))
+        .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64))
+        .expression_attribute_values(
+            ":retry_at",
+            n(crate::now_ms() + retry_after.as_millis() as i64),
+        )
+        .expression_attribute_values(":none", AttributeValue::L(vec![]))
+        .expression_attribute_values(
+            ":attempts",
+            AttributeValue::L(vec![attempt_value(&note.attempt)]),
+        )
+        .expression_attribute_values(":one", n(1));
+    with_values(update, values)
+}
+
+fn reopen_request(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    id: &EventId,
+    tenant: &TenantId,
+    states: &[DeliveryState],
+    keep_for: Duration,
+) -> Update {
+    let names: Vec<String> = (0..states.len()).map(|i| format!(":st{i}")).collect();
+    let now_ms = crate::now_ms();
+    let update = client
+        .update_item()
+        .table_name(table)
+        .key(PK, s(event_key(id)))
+        .update_expression(format!(
+            "SET #status = :failed, retry_at_ms = :zero, failed_attempts = :zero, {TENANT_STATE} = :pending, {STATE_AT_MS} = :now_ms, reopened_at_ms = :now_ms, expires_at = :ttl"
+        ))
+        .condition_expression(format!(
+            "tenant_id = :tenant AND {TENANT_STATE} IN ({}) AND (#status <> :in_progress OR in_progress_until < :now) AND (attribute_not_exists(reopened_at_ms) OR reopened_at_ms < :stale)",
+            names.join(", ")
+        ))
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":failed", s(super::idempotency::FAILED))
+        .expression_attribute_values(":in_progress", s(super::idempotency::IN_PROGRESS))
+        .expression_attribute_values(":zero", n(0))
+        .expression_attribute_values(":pending", s(tenant_state(tenant, DeliveryState::Pending)))
+        .expression_attribute_values(":now_ms", n(now_ms))
+        .expression_attribute_values(":stale", n(now_ms - REOPEN_HOLDS_MS))
+        .expression_attribute_values(":now", n(crate::now()))
+        .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64))
+        .expression_attribute_values(":tenant", s(tenant.as_str()));
+    let mut values = Vec::new();
+    for (name, state) in names.iter().zip(states) {
+        values.push((name.clone(), s(tenant_state(tenant, *state))));
+    }
+    let mut update = update;
+    for (name, value) in values {
+        update = update.expression_attribute_values(name, value);
+    }
+    update
+}
+
 /// A page's last key as an opaque cursor: the record's key and its position in the index.
 fn encode_cursor(key: &Item) -> Option<String> {
     let pk = get_s(key, PK)?;
@@ -342,4 +403,92 @@ fn decode_cursor(cursor: &str, partition: &str) -> Result<Item, Error> {
         (TENANT_STATE.to_owned(), s(partition)),
         (STATE_AT_MS.to_owned(), n(at)),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+
+    use super::*;
+
+    /// Every `:value` and `#name` an expression uses is given, and every one given is used
+    /// (DynamoDB refuses both; the emulator checks neither exactly).
+    fn placeholders_match(update: &Update) {
+        let input = update.as_input();
+        let text = format!(
+            "{} {}",
+            input.get_update_expression().clone().unwrap_or_default(),
+            input.get_condition_expression().clone().unwrap_or_default()
+        );
+        let used = |sigil: char| -> BTreeSet<String> {
+            let mut found = BTreeSet::new();
+            let mut rest = text.as_str();
+            while let Some(i) = rest.find(sigil) {
+                let tail = &rest[i + 1..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                found.insert(format!("{sigil}{}", &tail[..end]));
+                rest = &tail[end..];
+            }
+            found
+        };
+        let values: BTreeSet<String> = input
+            .get_expression_attribute_values()
+            .clone()
+            .unwrap_or_default()
+            .into_keys()
+            .collect();
+        let names: BTreeSet<String> = input
+            .get_expression_attribute_names()
+            .clone()
+            .unwrap_or_default()
+            .into_keys()
+            .collect();
+        assert_eq!(used(':'), values, "{text}");
+        assert_eq!(used('#'), names, "{text}");
+    }
+
+    #[test]
+    fn every_request_names_exactly_the_values_it_uses() {
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .build(),
+        );
+        let id = EventId::from_header("wamid.1:sent");
+        for phone in [None, Some("1065".to_owned())] {
+            let note = AttemptNote {
+                tenant_id: TenantId("t".into()),
+                destination: "https://t.example/hook".into(),
+                format: "meta",
+                field: "messages".into(),
+                phone_number_id: phone,
+                attempt: Attempt {
+                    at_ms: 1,
+                    status: Some(500),
+                    error: Some("HTTP 500".into()),
+                    latency_ms: 3,
+                    next_retry_at_ms: Some(5),
+                },
+            };
+            let keep = Duration::from_secs(60);
+            placeholders_match(&delivered_request(&client, "T", &id, &note, keep));
+            let failed =
+                failed_request(&client, "T", &id, &note, DeliveryState::Pending, keep, keep);
+            placeholders_match(&failed);
+        }
+        let tenant = TenantId("t".into());
+        for states in [
+            &DeliveryState::ALL[..],
+            &[DeliveryState::Failed, DeliveryState::Pending],
+        ] {
+            let reopen =
+                reopen_request(&client, "T", &id, &tenant, states, Duration::from_secs(60));
+            placeholders_match(&reopen);
+        }
+    }
 }

@@ -19,7 +19,8 @@ use super::*;
 const KEPT_FOR: Duration = Duration::from_secs(1);
 /// A destination's state outlives its last failure or success by this long, then expires.
 const KEPT_DAYS: i64 = 30;
-/// Destinations kept at most; past this the oldest half is dropped.
+/// Destinations kept at most; past this the expired ones are dropped, and if none has
+/// expired, all of them.
 const MAX_KEPT: usize = 10_000;
 
 #[derive(Clone, Debug)]
@@ -44,6 +45,9 @@ impl DynamoHealth {
             Some(h) => {
                 if kept.len() >= MAX_KEPT {
                     kept.retain(|_, (at, _)| at.elapsed() < KEPT_FOR);
+                    if kept.len() >= MAX_KEPT {
+                        kept.clear();
+                    }
                 }
                 kept.insert(key.to_owned(), (Instant::now(), h.clone()));
             }
@@ -128,7 +132,6 @@ impl EndpointHealth for DynamoHealth {
     }
 
     async fn open(&self, tenant: &TenantId, url: &str, until_ms: i64) -> Result<(), Error> {
-        self.keep(&destination_key(tenant, url), None);
         let result = self
             .client
             .update_item()
@@ -140,6 +143,8 @@ impl EndpointHealth for DynamoHealth {
             .expression_attribute_values(":until", n(until_ms))
             .send()
             .await;
+        // Forgotten after the write, so a read racing it cannot keep the old state.
+        self.keep(&destination_key(tenant, url), None);
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => Ok(()),
@@ -154,7 +159,6 @@ impl EndpointHealth for DynamoHealth {
         seen_until_ms: i64,
         until_ms: i64,
     ) -> Result<bool, Error> {
-        self.keep(&destination_key(tenant, url), None);
         let result = self
             .client
             .update_item()
@@ -166,6 +170,7 @@ impl EndpointHealth for DynamoHealth {
             .expression_attribute_values(":seen", n(seen_until_ms))
             .send()
             .await;
+        self.keep(&destination_key(tenant, url), None);
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_conditional_failure(&e) => Ok(false),
@@ -174,7 +179,6 @@ impl EndpointHealth for DynamoHealth {
     }
 
     async fn record_success(&self, tenant: &TenantId, url: &str, at_ms: i64) -> Result<(), Error> {
-        self.keep(&destination_key(tenant, url), None);
         self.client
             .update_item()
             .table_name(&self.table)
@@ -188,6 +192,7 @@ impl EndpointHealth for DynamoHealth {
             .send()
             .await
             .map_err(unavailable("endpoint health write"))?;
+        self.keep(&destination_key(tenant, url), None);
         Ok(())
     }
 }

@@ -118,7 +118,7 @@ pub struct EventPage {
 pub enum Reopen {
     /// The event can be claimed at once; the caller queues it.
     Reopened,
-    /// Being delivered right now.
+    /// Being delivered right now, or a replay of it was queued in the last 15 minutes.
     Busy,
     /// No such event of this tenant (in the states asked for).
     NotFound,
@@ -155,7 +155,8 @@ pub trait DeliveryLog: Send + Sync {
     ) -> impl Future<Output = Result<EventPage, Error>> + Send;
     fn get(&self, id: &EventId) -> impl Future<Output = Result<Option<EventRecord>, Error>> + Send;
     /// Makes the tenant's event claimable at once with a fresh schedule, if it is in one of
-    /// `states` and not being delivered; marks it `replay_queued` until it is attempted.
+    /// `states`, not being delivered and not reopened in the last 15 minutes; marks it
+    /// `replay_queued` until it is attempted (or the mark goes stale).
     fn reopen(
         &self,
         id: &EventId,

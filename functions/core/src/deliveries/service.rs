@@ -241,7 +241,7 @@ impl<L: DeliveryLog, Q: Requeue, H: EndpointHealth> DeliveriesService<L, Q, H> {
                 &json!({"event_id": record.event_id, "status": "pending", "replay_queued": true}),
             )),
             Requeued::Busy => Err(Error::Conflict(
-                "the event is being delivered right now; try again in a minute",
+                "the event is being delivered right now, or a replay of it is already queued",
             )),
             Requeued::NotFound => Err(Error::NotFound("no such event")),
             Requeued::NotRetained => Err(Error::Conflict(

@@ -126,7 +126,7 @@ impl DeliveryLog for MemoryIdempotency {
         if &r.tenant_id != tenant || !states.contains(&r.status) {
             return Ok(Reopen::NotFound);
         }
-        if matches!(records.get(&key), Some(Record::Busy(_))) {
+        if matches!(records.get(&key), Some(Record::Busy(_))) || r.replay_queued {
             return Ok(Reopen::Busy);
         }
         records.insert(key, Record::Failed(0));
