@@ -95,7 +95,9 @@ async fn requests_per_event_for_both_webhook_endpoints_are_counted_at_the_emulat
         let count = |action: &str| requests.get(action).copied().unwrap_or(0) as usize;
         assert!(count("dynamodb:UpdateItem") <= 2 * EVENTS, "{requests:?}");
         assert_eq!(count("dynamodb:PutItem"), EVENTS, "{requests:?}");
-        assert!(count("dynamodb:GetItem") < EVENTS / 4, "{requests:?}");
+        // Health is read at most once a second per warm forwarder (0.30 per event in the run
+        // docs/PERFORMANCE.md quotes: the emulator's mapping keeps several warm).
+        assert!(count("dynamodb:GetItem") <= EVENTS / 2, "{requests:?}");
         assert_eq!(count("sqs:ChangeMessageVisibility"), 0, "{requests:?}");
     }
 }

@@ -326,7 +326,7 @@ fn the_delivery_index_and_the_dashboard_name_what_the_code_writes() {
     while let Some(start) = rest.find("${") {
         substituted.push_str(&rest[..start]);
         let end = rest[start..].find('}').unwrap() + start;
-        substituted.push_str("X");
+        substituted.push('X');
         rest = &rest[end + 1..];
     }
     substituted.push_str(rest);
