@@ -382,6 +382,9 @@ fn encode_cursor(key: &Item) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(format!("{at}\n{pk}")))
 }
 
+/// Cursors this API hands out are well under this (an event id is at most 512 characters).
+const MAX_CURSOR: usize = 1_024;
+
 /// The start key for `cursor`, always inside the asking tenant's own partition.
 fn decode_cursor(cursor: &str, partition: &str) -> Result<Item, Error> {
     let bad = || {
@@ -391,6 +394,10 @@ fn decode_cursor(cursor: &str, partition: &str) -> Result<Item, Error> {
             "`cursor` is not one this API handed out",
         )
     };
+    // A key DynamoDB would refuse (over 2 KB) is the caller's mistake, not an outage.
+    if cursor.len() > MAX_CURSOR {
+        return Err(bad());
+    }
     let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(text).map_err(|_| bad())?;
     let (at, pk) = text.split_once('\n').ok_or_else(bad)?;
@@ -408,6 +415,23 @@ fn decode_cursor(cursor: &str, partition: &str) -> Result<Item, Error> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    #[test]
+    fn a_cursor_round_trips_and_an_oversized_or_foreign_one_is_a_400() {
+        let key = HashMap::from([
+            (PK.to_owned(), s("EVENT#wamid.1:sent")),
+            (STATE_AT_MS.to_owned(), n(42)),
+        ]);
+        let cursor = encode_cursor(&key).unwrap();
+        let start = decode_cursor(&cursor, "t#failed").unwrap();
+        assert_eq!(get_s(&start, TENANT_STATE).as_deref(), Some("t#failed"));
+        assert_eq!(get_n(&start, STATE_AT_MS), Some(42));
+        let long = URL_SAFE_NO_PAD.encode(format!("1\nEVENT#{}", "x".repeat(2_000)));
+        let foreign = URL_SAFE_NO_PAD.encode("1\nSEND#key");
+        for bad in [long.as_str(), foreign.as_str(), "%%%"] {
+            assert_eq!(decode_cursor(bad, "t#failed").unwrap_err().status(), 400);
+        }
+    }
 
     use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 
