@@ -78,6 +78,23 @@ impl Tenant {
         Some(statuses.or(phone).unwrap_or(&self.webhook_url).clone())
     }
 
+    /// What `url` receives: `default` (the webhook URL), `statuses`, `phone:<id>`.
+    pub fn uses_of(&self, url: &str) -> Vec<String> {
+        let mut uses = Vec::new();
+        if url == self.webhook_url {
+            uses.push("default".to_owned());
+        }
+        if self.destinations.statuses.as_deref() == Some(url) {
+            uses.push("statuses".to_owned());
+        }
+        for (phone, phone_url) in &self.destinations.phones {
+            if phone_url == url {
+                uses.push(format!("phone:{phone}"));
+            }
+        }
+        uses
+    }
+
     /// Every URL the tenant's events can go to, each once: `webhook_url` first.
     pub fn destination_urls(&self) -> Vec<&str> {
         let mut urls = vec![self.webhook_url.as_str()];

@@ -82,21 +82,9 @@ async fn destinations_json(tenant: &Tenant, health: &DynamoHealth) -> anyhow::Re
     let mut out = Vec::new();
     for url in tenant.destination_urls() {
         let h = health.health(&tenant.id, url).await?;
-        let mut used_for = Vec::new();
-        if url == tenant.webhook_url {
-            used_for.push("default".to_owned());
-        }
-        if tenant.destinations.statuses.as_deref() == Some(url) {
-            used_for.push("statuses".to_owned());
-        }
-        for (phone, phone_url) in &tenant.destinations.phones {
-            if phone_url == url {
-                used_for.push(format!("phone:{phone}"));
-            }
-        }
         out.push(json!({
             "url": url,
-            "used_for": used_for,
+            "used_for": tenant.uses_of(url),
             "breaker": h.state(now_ms),
             "failure_streak": h.failure_streak,
             "last_error": h.last_error,

@@ -364,15 +364,12 @@ fn reopen_request(
         .expression_attribute_values(":now", n(crate::now()))
         .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64))
         .expression_attribute_values(":tenant", s(tenant.as_str()));
-    let mut values = Vec::new();
-    for (name, state) in names.iter().zip(states) {
-        values.push((name.clone(), s(tenant_state(tenant, *state))));
-    }
-    let mut update = update;
-    for (name, value) in values {
-        update = update.expression_attribute_values(name, value);
-    }
-    update
+    names
+        .iter()
+        .zip(states)
+        .fold(update, |update, (name, state)| {
+            update.expression_attribute_values(name, s(tenant_state(tenant, *state)))
+        })
 }
 
 /// A page's last key as an opaque cursor: the record's key and its position in the index.

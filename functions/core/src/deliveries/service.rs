@@ -62,6 +62,18 @@ fn parse_time(field: &str, value: &str) -> Result<i64, Error> {
         })
 }
 
+/// A window whose end is before its start names `until`.
+fn check_window(since_ms: i64, until_ms: i64) -> Result<(), Error> {
+    match until_ms < since_ms {
+        true => Err(Error::invalid(
+            "invalid_field",
+            "until",
+            "`until` is before `since`",
+        )),
+        false => Ok(()),
+    }
+}
+
 impl EventsQuery {
     pub fn parse(raw: Option<&str>, now_ms: i64) -> Result<Self, Error> {
         let query = Query::parse(raw);
@@ -89,13 +101,7 @@ impl EventsQuery {
             Some(v) => parse_time("until", v)?,
             None => now_ms,
         };
-        if until_ms < since_ms {
-            return Err(Error::invalid(
-                "invalid_field",
-                "until",
-                "`until` is before `since`",
-            ));
-        }
+        check_window(since_ms, until_ms)?;
         let limit = match query.get("limit") {
             Some(v) => v
                 .parse::<usize>()
@@ -297,13 +303,7 @@ impl<L: DeliveryLog, Q: Requeue, H: EndpointHealth> DeliveriesService<L, Q, H> {
             }
             None => now_ms,
         };
-        if until_ms < since_ms {
-            return Err(Error::invalid(
-                "invalid_field",
-                "until",
-                "`until` is before `since`",
-            ));
-        }
+        check_window(since_ms, until_ms)?;
         let mut tally = Tally::default();
         'states: for state in [DeliveryState::Failed, DeliveryState::Pending] {
             let mut cursor = None;
@@ -368,21 +368,9 @@ impl<L: DeliveryLog, Q: Requeue, H: EndpointHealth> DeliveriesService<L, Q, H> {
         let mut destinations = Vec::new();
         for url in tenant.destination_urls() {
             let health = self.health.health(&tenant.id, url).await?;
-            let mut used_for: Vec<String> = Vec::new();
-            if url == tenant.webhook_url {
-                used_for.push("default".into());
-            }
-            if tenant.destinations.statuses.as_deref() == Some(url) {
-                used_for.push("statuses".into());
-            }
-            for (phone, phone_url) in &tenant.destinations.phones {
-                if phone_url == url {
-                    used_for.push(format!("phone:{phone}"));
-                }
-            }
             destinations.push(json!({
                 "url": url,
-                "used_for": used_for,
+                "used_for": tenant.uses_of(url),
                 "state": health.state(now_ms),
                 "failure_streak": health.failure_streak,
                 "open_until": health.open_until_ms.map(rfc3339),
