@@ -40,7 +40,7 @@ E2E_LAMBDA_MIN_TESTS ?= 51
 ## e2e-lambda: the end-to-end suite against the real Lambda bootstraps run by the emulator
 ## (function URLs, SQS event source mapping, SSM secrets, settings from template.yaml)
 e2e-lambda:
-	$(CARGO) build -p gateway-webhook -p gateway-send -p gateway-forward --bins
+	$(CARGO) build -p gateway-webhook -p gateway-send -p gateway-forward -p gateway-realtime --bins
 	$(CARGO) test -p gateway-tests --no-run
 	@mkdir -p $(CACHE)
 	set -o pipefail; EMULATOR=ministack GATEWAY_E2E_TARGET=lambda scripts/emulator.sh run \

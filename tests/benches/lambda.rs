@@ -235,6 +235,7 @@ async fn main() {
         ("TENANTS_TABLE", r.tenants_table.clone()),
         ("MESSAGES_TABLE", r.messages_table.clone()),
         ("IDEMPOTENCY_TABLE", r.idempotency_table.clone()),
+        ("CONNECTIONS_TABLE", r.connections_table.clone()),
         ("EVENTS_QUEUE_URL", r.events_queue_url.clone()),
         ("DEAD_LETTER_QUEUE_URL", r.dead_letter_queue_url.clone()),
         ("EVENTS_BUCKET", r.events_bucket.clone()),

@@ -13,6 +13,7 @@ mod ingest;
 mod isolation;
 mod media;
 mod neighbours;
+mod realtime;
 mod retry;
 mod sdks;
 mod send;

@@ -1,6 +1,6 @@
 //! What cfn-lint cannot see in template.yaml: the settings the code relies on.
 
-use gateway_aws::dynamo::{PK, TTL_ATTRIBUTE, WAMID};
+use gateway_aws::dynamo::{BY_CONNECTION, CONNECTION_ID, PK, TENANT, TTL_ATTRIBUTE, WAMID};
 use gateway_core::retry::RetrySchedule;
 use gateway_local::provision::{get_att_target, load_template, resources_of_type};
 use gateway_local::stack::default_template;
@@ -52,7 +52,7 @@ fn every_function_runs_on_provided_al2023_arm64_by_default_with_128_mb_but_the_f
     assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
     assert_eq!(globals["LoggingConfig"]["SystemLogLevel"], "WARN");
     let functions = resources_of_type(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 3);
+    assert_eq!(functions.len(), 4);
     for (id, props) in functions {
         let r = resource(&t, id);
         assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
@@ -358,4 +358,63 @@ fn the_delivery_index_and_the_dashboard_name_what_the_code_writes() {
     }
     assert!(text.contains(gateway_core::metrics::NAMESPACE));
     assert!(text.contains("ApproximateNumberOfMessagesVisible"));
+}
+
+#[test]
+fn the_websocket_api_reaches_the_realtime_function_on_the_stage_the_urls_name() {
+    let t = template();
+    let table = &resource(&t, "ConnectionsTable")["Properties"];
+    assert_eq!(table["KeySchema"][0]["AttributeName"], TENANT);
+    assert_eq!(table["KeySchema"][1]["AttributeName"], CONNECTION_ID);
+    let index = &table["GlobalSecondaryIndexes"][0];
+    assert_eq!(index["IndexName"], BY_CONNECTION);
+    assert_eq!(index["KeySchema"][0]["AttributeName"], CONNECTION_ID);
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        TTL_ATTRIBUTE
+    );
+
+    assert_eq!(
+        resource(&t, "RealtimeApi")["Properties"]["ProtocolType"],
+        "WEBSOCKET"
+    );
+    let mut keys: Vec<_> = resources_of_type(&t, "AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .map(|(_, r)| r["RouteKey"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["$connect", "$default", "$disconnect"]);
+    let integration = format!(
+        "{:?}",
+        resource(&t, "RealtimeIntegration")["Properties"]["IntegrationUri"]
+    );
+    assert!(
+        integration.contains("${RealtimeFunction.Arn}"),
+        "{integration}"
+    );
+    // No AWS::ApiGatewayV2::Deployment: the stage deploys itself.
+    let stage = &resource(&t, "RealtimeStage")["Properties"];
+    assert_eq!(stage["AutoDeploy"], true);
+    let stage_name = stage["StageName"].as_str().unwrap();
+    for (function, variable) in [
+        ("SendFunction", "REALTIME_URL"),
+        ("ForwardFunction", "REALTIME_ENDPOINT"),
+        ("RealtimeFunction", "REALTIME_ENDPOINT"),
+    ] {
+        let value = format!(
+            "{:?}",
+            resource(&t, function)["Properties"]["Environment"]["Variables"][variable]
+        );
+        assert!(
+            value.contains("${RealtimeApi}"),
+            "{function}.{variable}: {value}"
+        );
+        assert!(
+            value.contains(&format!("/{stage_name}\"")),
+            "{function}.{variable}: {value}"
+        );
+    }
+    let permission = &resource(&t, "RealtimeInvokePermission")["Properties"];
+    assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
+    assert_eq!(ref_target(&permission["FunctionName"]), "RealtimeFunction");
 }

@@ -27,6 +27,8 @@ pub struct Deployment {
     pub clients: Clients,
     endpoint: String,
     functions: Vec<String>,
+    /// The WebSocket API of real-time events.
+    realtime_api: String,
     router: JoinHandle<()>,
 }
 
@@ -37,6 +39,7 @@ impl Drop for Deployment {
         // here: one from the test's runtime would wait on that runtime, blocked by this join.
         let endpoint = self.endpoint.clone();
         let functions = std::mem::take(&mut self.functions);
+        let realtime_api = self.realtime_api.clone();
         let cleanup = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -45,10 +48,13 @@ impl Drop for Deployment {
                 return;
             };
             runtime.block_on(async {
-                let lambda = aws_sdk_lambda::Client::new(&emulator::sdk_config(&endpoint).await);
+                let sdk = emulator::sdk_config(&endpoint).await;
+                let lambda = aws_sdk_lambda::Client::new(&sdk);
                 for name in functions {
                     let _ = lambda.delete_function().function_name(name).send().await;
                 }
+                let apigw = aws_sdk_apigatewayv2::Client::new(&sdk);
+                let _ = apigw.delete_api().api_id(realtime_api).send().await;
             });
         });
         let _ = cleanup.join();
@@ -142,6 +148,7 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
         ("TenantsTable", resources.tenants_table.clone()),
         ("MessagesTable", resources.messages_table.clone()),
         ("IdempotencyTable", resources.idempotency_table.clone()),
+        ("ConnectionsTable", resources.connections_table.clone()),
         ("EventsQueue", resources.events_queue_url.clone()),
         (
             "EventsDeadLetterQueue",
@@ -175,9 +182,37 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
     let memory: i32 = scalar(&globals["MemorySize"])
         .and_then(|m| m.parse().ok())
         .unwrap_or(128);
+    // The WebSocket API template.yaml declares, served by the emulator at its path form.
+    let apigw = aws_sdk_apigatewayv2::Client::new(&sdk);
+    let realtime_api = apigw
+        .create_api()
+        .name(format!("{}-realtime", options.prefix))
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Websocket)
+        .route_selection_expression("$request.body.action")
+        .send()
+        .await
+        .context("creating the WebSocket API")?
+        .api_id
+        .ok_or_else(|| anyhow!("the WebSocket API has no id"))?;
+    let stage_url = format!(
+        "{}/_aws/execute-api/{realtime_api}/realtime",
+        options.endpoint.trim_end_matches('/')
+    );
+    let realtime = HashMap::from([
+        ("REALTIME_URL", stage_url.replacen("http://", "ws://", 1)),
+        (
+            "REALTIME_ENDPOINT",
+            options.realtime_endpoint.clone().unwrap_or(stage_url),
+        ),
+    ]);
     let mut functions = Vec::new();
     let mut urls = HashMap::new();
-    for logical_id in ["WebhookFunction", "SendFunction", "ForwardFunction"] {
+    for logical_id in [
+        "RealtimeFunction",
+        "WebhookFunction",
+        "SendFunction",
+        "ForwardFunction",
+    ] {
         let resource = &template["Resources"][logical_id];
         let props = &resource["Properties"];
         let binary = resource["Metadata"]["BuildProperties"]["Binary"]
@@ -190,6 +225,11 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
         ] {
             for (key, value) in source.as_mapping().into_iter().flatten() {
                 let key = key.as_str().ok_or_else(|| anyhow!("variable name"))?;
+                // The cloud's execute-api host names are the emulator's paths here.
+                if let Some(url) = realtime.get(key) {
+                    variables.insert(key.to_owned(), url.clone());
+                    continue;
+                }
                 variables.insert(
                     key.to_owned(),
                     resolver
@@ -209,7 +249,7 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
             .and_then(|t| t.parse().ok())
             .unwrap_or(30);
         let name = format!("{}-{logical_id}", options.prefix);
-        lambda
+        let arn = lambda
             .create_function()
             .function_name(&name)
             .runtime(Runtime::from(
@@ -238,8 +278,15 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
             )
             .send()
             .await
-            .with_context(|| format!("creating {name}"))?;
+            .with_context(|| format!("creating {name}"))?
+            .function_arn
+            .ok_or_else(|| anyhow!("{name} has no ARN"))?;
         functions.push(name.clone());
+
+        if logical_id == "RealtimeFunction" {
+            realtime_routes(&apigw, &realtime_api, &template, &arn).await?;
+            continue;
+        }
 
         if logical_id == "ForwardFunction" {
             if !options.forward {
@@ -329,6 +376,61 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
         clients,
         endpoint: options.endpoint.clone(),
         functions,
+        realtime_api,
         router,
     })
+}
+
+/// The routes and the auto-deployed stage of template.yaml's WebSocket API, integrated with
+/// the realtime function.
+async fn realtime_routes(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api: &str,
+    template: &Value,
+    function_arn: &str,
+) -> anyhow::Result<()> {
+    let integration = apigw
+        .create_integration()
+        .api_id(api)
+        .integration_type(aws_sdk_apigatewayv2::types::IntegrationType::AwsProxy)
+        .integration_uri(function_arn)
+        .send()
+        .await?
+        .integration_id
+        .ok_or_else(|| anyhow!("the integration has no id"))?;
+    let mut routes = 0;
+    for (_, route) in
+        gateway_local::provision::resources_of_type(template, "AWS::ApiGatewayV2::Route")
+    {
+        let key = route["RouteKey"]
+            .as_str()
+            .ok_or_else(|| anyhow!("a WebSocket route without RouteKey"))?;
+        apigw
+            .create_route()
+            .api_id(api)
+            .route_key(key)
+            .target(format!("integrations/{integration}"))
+            .send()
+            .await
+            .with_context(|| format!("creating the route {key}"))?;
+        routes += 1;
+    }
+    anyhow::ensure!(
+        routes == 3,
+        "template.yaml declares {routes} WebSocket routes, not 3"
+    );
+    let (_, stage) =
+        gateway_local::provision::resources_of_type(template, "AWS::ApiGatewayV2::Stage")
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("template.yaml declares no WebSocket stage"))?;
+    apigw
+        .create_stage()
+        .api_id(api)
+        .stage_name(stage["StageName"].as_str().unwrap_or("realtime"))
+        .auto_deploy(true)
+        .send()
+        .await
+        .context("creating the WebSocket stage")?;
+    Ok(())
 }

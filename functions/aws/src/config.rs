@@ -15,6 +15,14 @@ pub struct Settings {
     pub tenants_table: String,
     pub messages_table: String,
     pub idempotency_table: String,
+    /// Live WebSocket connections (`CONNECTIONS_TABLE`).
+    pub connections_table: String,
+    /// Where real-time clients connect (`REALTIME_URL`: `wss://…/<stage>`); the token route
+    /// answers with it. Unset: no real-time tokens.
+    pub realtime_url: Option<String>,
+    /// The WebSocket API's management endpoint the forwarder posts frames to
+    /// (`REALTIME_ENDPOINT`: `https://…/<stage>`). Unset: no real-time posts.
+    pub realtime_endpoint: Option<String>,
     pub events_queue_url: String,
     /// Where the forwarder moves an event whose delivery attempts are spent.
     pub dead_letter_queue_url: String,
@@ -90,6 +98,11 @@ impl Settings {
             tenants_table: env("TENANTS_TABLE")?,
             messages_table: env("MESSAGES_TABLE")?,
             idempotency_table: env("IDEMPOTENCY_TABLE")?,
+            connections_table: env("CONNECTIONS_TABLE")?,
+            realtime_url: std::env::var("REALTIME_URL").ok().filter(|u| !u.is_empty()),
+            realtime_endpoint: std::env::var("REALTIME_ENDPOINT")
+                .ok()
+                .filter(|u| !u.is_empty()),
             events_queue_url: env("EVENTS_QUEUE_URL")?,
             dead_letter_queue_url: env("DEAD_LETTER_QUEUE_URL")?,
             events_bucket: env("EVENTS_BUCKET")?,

@@ -9,6 +9,7 @@ pub mod dynamo;
 pub mod graph;
 pub mod media;
 pub mod queue;
+pub mod realtime;
 pub mod webhook_client;
 
 pub use config::{Clients, Settings};

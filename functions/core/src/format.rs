@@ -81,7 +81,7 @@ fn meta_envelope(event: &Event) -> String {
 }
 
 /// The `value` of Meta's change, holding only this event's item (in Meta's field order).
-fn value_object(event: &Event) -> String {
+pub(crate) fn value_object(event: &Event) -> String {
     let Some(list) = event.collection() else {
         return event.item.get().to_owned();
     };
@@ -100,7 +100,7 @@ fn value_object(event: &Event) -> String {
     out
 }
 
-fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string always serializes")
 }
 

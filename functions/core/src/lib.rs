@@ -15,6 +15,7 @@ pub mod mask;
 pub mod metrics;
 pub mod ports;
 pub mod query;
+pub mod realtime;
 pub mod retry;
 pub mod send;
 pub mod signature;

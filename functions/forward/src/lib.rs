@@ -8,7 +8,9 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants};
+use gateway_aws::dynamo::{
+    DynamoConnections, DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants,
+};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::webhook_client::HttpWebhookSender;
 use gateway_aws::{Clients, Settings};
@@ -16,6 +18,7 @@ use gateway_core::cache::CachedTenants;
 use gateway_core::event::ClaimCheck;
 use gateway_core::forward::{ForwardConfig, ForwardPorts, Forwarder, Outcome};
 use gateway_core::metrics::{self, Metric};
+use gateway_core::realtime::{Fanout, Poster, Publish};
 use gateway_core::retry::RetrySchedule;
 
 pub type AwsForwarder = Forwarder<
@@ -34,6 +37,21 @@ pub struct ForwardApp {
 }
 
 impl ForwardApp {
+    /// Also posts each event to the tenant's live WebSocket connections through `poster`.
+    pub fn with_realtime<P: Poster + 'static>(
+        mut self,
+        clients: &Clients,
+        settings: &Settings,
+        poster: P,
+    ) -> Self {
+        let connections =
+            DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table);
+        let fanout: std::sync::Arc<dyn Publish> =
+            std::sync::Arc::new(Fanout::new(connections, poster));
+        self.forwarder = self.forwarder.with_realtime(fanout);
+        self
+    }
+
     pub fn from_settings(clients: &Clients, settings: &Settings) -> anyhow::Result<Self> {
         let sender = HttpWebhookSender::new(settings.webhook_timeout, settings.target_policy)?;
         let bucket = EventsBucket::new(clients.s3.clone(), &settings.events_bucket);

@@ -10,8 +10,13 @@ async fn main() -> Result<(), Error> {
     init_logging();
     gateway_core::metrics::enable();
     let settings = Settings::from_env()?;
-    let clients = Clients::new(&sdk_config().await);
-    let app = ForwardApp::from_settings(&clients, &settings)?;
+    let sdk = sdk_config().await;
+    let clients = Clients::new(&sdk);
+    let mut app = ForwardApp::from_settings(&clients, &settings)?;
+    if let Some(endpoint) = &settings.realtime_endpoint {
+        let poster = gateway_aws::realtime::ApiGatewayPoster::new(&sdk, endpoint);
+        app = app.with_realtime(&clients, &settings, poster);
+    }
     let app = &app;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(handle(app, event.payload).await)

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants};
+use gateway_aws::dynamo::{
+    DynamoConnections, DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants,
+};
 use gateway_aws::graph::HttpGraphApi;
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::{Clients, Settings};
@@ -13,6 +15,7 @@ use gateway_core::Error;
 use gateway_core::cache::CachedTenants;
 use gateway_core::deliveries::DeliveriesService;
 use gateway_core::ports::HttpMethod;
+use gateway_core::realtime::{RealtimeService, TokenRequest};
 use gateway_core::send::{ApiResponse, GraphCall, GraphRoute, SendService, api_key};
 use gateway_core::signature::Secret;
 use lambda_http::{Body, Request, Response};
@@ -28,9 +31,13 @@ pub type AwsDeliveries = DeliveriesService<DynamoIdempotency, SqsEventQueue, Dyn
 /// How long a reopened delivery record is kept: as long as a failed one.
 const REOPENED_KEPT_FOR: Duration = Duration::from_secs(14 * 86_400);
 
+pub type AwsRealtime = RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections>;
+
 pub struct SendApp {
     service: AwsSendService,
     deliveries: AwsDeliveries,
+    /// Mints real-time tokens when `REALTIME_URL` is set.
+    realtime: Option<AwsRealtime>,
 }
 
 impl SendApp {
@@ -72,6 +79,16 @@ impl SendApp {
                 DynamoHealth::new(clients.dynamodb.clone(), &settings.tenants_table),
                 REOPENED_KEPT_FOR,
             ),
+            realtime: settings.realtime_url.as_ref().map(|url| {
+                RealtimeService::new(
+                    CachedTenants::new(
+                        DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
+                        settings.tenant_cache,
+                    ),
+                    DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table),
+                    url,
+                )
+            }),
         })
     }
 
@@ -286,6 +303,15 @@ async fn route(app: &SendApp, req: &Request, path: &str) -> Result<ApiResponse, 
                     .endpoint(&tenant, gateway_aws::now_ms())
                     .await
             }
+            (HttpMethod::Post, ["realtime", "tokens"]) => match &app.realtime {
+                Some(realtime) => {
+                    let nonce = hex::encode(rand::random::<[u8; 12]>());
+                    realtime.token(&tenant, &TokenRequest::parse(body)?, now, &nonce)
+                }
+                None => Err(Error::NotFound(
+                    "real-time events are not enabled on this gateway (no REALTIME_URL)",
+                )),
+            },
             (HttpMethod::Get, ["media", id]) => {
                 service
                     .media_bytes(&tenant, &percent_decoded(id)?, query)

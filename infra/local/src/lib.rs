@@ -8,6 +8,7 @@ pub mod fake_graph;
 pub mod http_server;
 pub mod poller;
 pub mod provision;
+pub mod realtime;
 pub mod stack;
 
 pub use stack::{LocalStack, StackOptions};

@@ -18,6 +18,7 @@ pub struct Resources {
     pub tenants_table: String,
     pub messages_table: String,
     pub idempotency_table: String,
+    pub connections_table: String,
     pub events_queue_url: String,
     pub dead_letter_queue_url: String,
     pub events_bucket: String,
@@ -303,9 +304,9 @@ pub async fn provision(
             .map(|(u, _)| u.clone())
             .ok_or_else(|| anyhow!("template has no queue {id}"))
     };
-    if tables.len() != 3 || queues.len() != 2 || buckets.len() != 1 {
+    if tables.len() != 4 || queues.len() != 2 || buckets.len() != 1 {
         bail!(
-            "template.yaml should declare 3 tables, 2 queues and 1 bucket, found {}, {} and {}",
+            "template.yaml should declare 4 tables, 2 queues and 1 bucket, found {}, {} and {}",
             tables.len(),
             queues.len(),
             buckets.len()
@@ -315,6 +316,7 @@ pub async fn provision(
         tenants_table: table("TenantsTable")?,
         messages_table: table("MessagesTable")?,
         idempotency_table: table("IdempotencyTable")?,
+        connections_table: table("ConnectionsTable")?,
         events_queue_url: queue("EventsQueue")?,
         dead_letter_queue_url: queue("EventsDeadLetterQueue")?,
         events_bucket: buckets

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::DynamoTenants;
+use gateway_aws::dynamo::{DynamoConnections, DynamoTenants};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::{Clients, Settings};
+use gateway_core::cache::CachedTenants;
 use gateway_core::health::BreakerPolicy;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::TargetPolicy;
@@ -20,6 +21,7 @@ use gateway_webhook::{WEBHOOK_PATH, WebhookApp};
 use tokio::task::JoinSet;
 
 use crate::provision::{Resources, provision};
+use crate::realtime::{self, Registry, WS_PATH};
 use crate::{emulator, http_server, poller};
 
 /// Concurrent batches, as Lambda's event source mapping runs at first.
@@ -39,6 +41,11 @@ pub struct StackOptions {
     pub prefix: String,
     /// 0 for any free port.
     pub gateway_port: u16,
+    /// The WebSocket route's port (`ws://127.0.0.1:<port>/ws`); 0 for any free port.
+    pub realtime_port: u16,
+    /// Posts frames through API Gateway's management API at this endpoint instead of to the
+    /// local sockets (a test of a management API that is down sets a dead port).
+    pub realtime_endpoint: Option<String>,
     pub app_secrets: Vec<Secret>,
     pub verify_token: Secret,
     pub access_token: Secret,
@@ -70,6 +77,8 @@ impl StackOptions {
             template: default_template(),
             prefix: prefix.into(),
             gateway_port: 0,
+            realtime_port: 0,
+            realtime_endpoint: None,
             app_secrets: vec![Secret::new("local-app-secret")],
             verify_token: Secret::new("local-verify-token"),
             access_token: Secret::new("local-access-token"),
@@ -88,6 +97,8 @@ impl StackOptions {
 
 pub struct LocalStack {
     pub addr: SocketAddr,
+    /// Where real-time clients connect: `ws://<realtime_addr>/ws?token=…`.
+    pub realtime_addr: SocketAddr,
     pub resources: Resources,
     pub clients: Clients,
     pub settings: Settings,
@@ -98,12 +109,19 @@ pub struct LocalStack {
 impl LocalStack {
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
         emulator::ensure_loopback(&options.endpoint)?;
-        let clients = Clients::new(&emulator::sdk_config(&options.endpoint).await);
+        let sdk = emulator::sdk_config(&options.endpoint).await;
+        let clients = Clients::new(&sdk);
         let resources = provision(&clients, &options.template, &options.prefix).await?;
+        let realtime_listener = http_server::bind(options.realtime_port).await?;
+        let realtime_addr = realtime_listener.local_addr()?;
         let settings = Settings {
             tenants_table: resources.tenants_table.clone(),
             messages_table: resources.messages_table.clone(),
             idempotency_table: resources.idempotency_table.clone(),
+            connections_table: resources.connections_table.clone(),
+            realtime_url: Some(format!("ws://{realtime_addr}{WS_PATH}")),
+            // Frames go to the in-process registry, not to a management API.
+            realtime_endpoint: None,
             events_queue_url: resources.events_queue_url.clone(),
             dead_letter_queue_url: resources.dead_letter_queue_url.clone(),
             events_bucket: resources.events_bucket.clone(),
@@ -132,11 +150,28 @@ impl LocalStack {
             &settings,
             options.access_token.clone(),
         )?);
-        let forward = Arc::new(ForwardApp::from_settings(&clients, &settings)?);
+        let registry = Registry::default();
+        let forward = ForwardApp::from_settings(&clients, &settings)?;
+        let forward = Arc::new(match &options.realtime_endpoint {
+            Some(endpoint) => {
+                let poster = gateway_aws::realtime::ApiGatewayPoster::new(&sdk, endpoint);
+                forward.with_realtime(&clients, &settings, poster)
+            }
+            None => forward.with_realtime(&clients, &settings, registry.clone()),
+        });
+        let connect = Arc::new(realtime::LocalRealtime::new(
+            CachedTenants::new(
+                DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
+                settings.tenant_cache,
+            ),
+            DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table),
+            settings.realtime_url.clone().unwrap_or_default(),
+        ));
 
         let listener = http_server::bind(options.gateway_port).await?;
         let addr = listener.local_addr()?;
         let mut tasks = JoinSet::new();
+        tasks.spawn(realtime::serve(realtime_listener, connect, registry));
         tasks.spawn(http_server::serve(
             listener,
             move |req: lambda_http::Request| {
@@ -164,6 +199,7 @@ impl LocalStack {
         }
         Ok(LocalStack {
             addr,
+            realtime_addr,
             resources,
             clients,
             settings,

@@ -83,7 +83,23 @@ pub(super) async fn test_settings(
     physical: &HashMap<String, String>,
 ) -> anyhow::Result<()> {
     let lambda = aws_sdk_lambda::Client::new(sdk);
-    for logical_id in ["WebhookFunction", "SendFunction", "ForwardFunction"] {
+    // Emulator gap: template.yaml's execute-api host names do not resolve here; the emulator
+    // serves the same WebSocket API and its @connections API under /_aws/execute-api/.
+    let api = physical
+        .get("RealtimeApi")
+        .ok_or_else(|| anyhow!("the stack has no RealtimeApi"))?;
+    let stage_url = format!(
+        "{}/_aws/execute-api/{api}/realtime",
+        options.endpoint.trim_end_matches('/')
+    );
+    let realtime_url = stage_url.replacen("http://", "ws://", 1);
+    let realtime_endpoint = options.realtime_endpoint.clone().unwrap_or(stage_url);
+    for logical_id in [
+        "WebhookFunction",
+        "SendFunction",
+        "ForwardFunction",
+        "RealtimeFunction",
+    ] {
         let function = physical
             .get(logical_id)
             .ok_or_else(|| anyhow!("the stack has no {logical_id}"))?;
@@ -98,6 +114,12 @@ pub(super) async fn test_settings(
             .and_then(|e| e.variables)
             .unwrap_or_default();
         variables.insert("RETRY_SCALE".into(), options.retry_scale.to_string());
+        if variables.contains_key("REALTIME_URL") {
+            variables.insert("REALTIME_URL".into(), realtime_url.clone());
+        }
+        if variables.contains_key("REALTIME_ENDPOINT") {
+            variables.insert("REALTIME_ENDPOINT".into(), realtime_endpoint.clone());
+        }
         if options.target_policy == gateway_core::tenant::TargetPolicy::AllowLoopbackHttp {
             variables.insert("ALLOW_LOOPBACK_HTTP_TARGETS".into(), "true".into());
         }

@@ -1,10 +1,11 @@
 //! The unchanged template.yaml, built by `sam build` and deployed per test by `sam deploy` into
 //! the emulator (`make deploy-local`): CloudFormation creates the tables, queues, bucket,
 //! functions, the HTTP API and the SQS event source mapping, and requests go through the HTTP
-//! API's routes. Two gaps of the emulator are bridged here, each named where it is bridged:
+//! API's routes. Three gaps of the emulator are bridged here, each named where it is bridged:
 //! its HTTP API ignores the OpenAPI body SAM writes (so the routes are created from the
-//! template's events), and its API has no resolvable host name (so a loopback alias passes
-//! requests on to its path form unchanged).
+//! template's events), its API has no resolvable host name (so a loopback alias passes
+//! requests on to its path form unchanged), and neither has its WebSocket API (so the
+//! functions' `REALTIME_*` variables name its path form).
 
 use std::path::PathBuf;
 
@@ -236,6 +237,7 @@ async fn after_deploy(
         tenants_table: output(&stack, "TenantsTableName")?,
         messages_table: output(&stack, "MessagesTableName")?,
         idempotency_table: output(&stack, "IdempotencyTableName")?,
+        connections_table: output(&stack, "ConnectionsTableName")?,
         events_queue_url: output(&stack, "EventsQueueUrl")?,
         dead_letter_queue_url: output(&stack, "EventsDeadLetterQueueUrl")?,
         events_bucket: output(&stack, "EventsBucketName")?,

@@ -1,12 +1,14 @@
 //! DynamoDB adapters: the Tenants table (single-table keys), the Messages table and the
 //! Idempotency table. Every table expires items through the `expires_at` TTL attribute.
 
+mod connections;
 mod deliveries;
 mod health;
 mod idempotency;
 mod messages;
 mod tenants;
 
+pub use connections::{BY_CONNECTION, CONNECTION_ID, DynamoConnections, TENANT};
 pub use deliveries::{BY_TENANT_STATE, STATE_AT_MS, TENANT_STATE};
 pub use health::DynamoHealth;
 pub use idempotency::DynamoIdempotency;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub(crate) use service::rfc3339;
 pub use service::{DeliveriesService, EventsQuery};
 
 use crate::Error;

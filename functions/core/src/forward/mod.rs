@@ -1,6 +1,7 @@
 //! Forward: one queued event to the right tenant, signed, at most once per event id while
 //! nothing crashes, at least once always. The retry delay is decided here; the queue applies it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 mod breaker;
@@ -19,6 +20,7 @@ use crate::ports::{
     Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, TenantDirectory,
     UnroutableStore, WebhookSender,
 };
+use crate::realtime::Publish;
 use crate::retry::{FailureKind, RetrySchedule};
 use crate::signature::sign_delivery;
 
@@ -96,6 +98,8 @@ pub struct Forwarder<I, T, M, W, P, H> {
     parking: P,
     health: H,
     config: ForwardConfig,
+    /// The tenant's live WebSocket connections, posted to once per event beside the webhook.
+    realtime: Option<Arc<dyn Publish>>,
 }
 
 /// What one attempt came to, before it is recorded.
@@ -129,7 +133,14 @@ where
             parking: ports.parking,
             health: ports.health,
             config,
+            realtime: None,
         }
+    }
+
+    /// Also posts each event, on its first attempt, to the tenant's live connections.
+    pub fn with_realtime(mut self, realtime: Arc<dyn Publish>) -> Self {
+        self.realtime = Some(realtime);
+        self
     }
 
     /// Forwards `event` (queued as `queue_body`, kept for replay when given) at unix time
@@ -176,7 +187,8 @@ where
         }
         // An event redriven from the DLQ after its schedule was spent starts a new schedule.
         let attempt = failed_attempts % self.config.schedule.attempts() + 1;
-        let result = self.deliver(event, attempt, now, random).await;
+        let first = failed_attempts == 0;
+        let result = self.deliver(event, attempt, first, now, random).await;
         let recorded = match &result {
             // A crash before this line means one duplicate later, never a loss.
             Ok(Attempted::Delivered(note)) => {
@@ -210,10 +222,13 @@ where
         })
     }
 
+    /// Routes `event` and makes attempt number `attempt`; the first one (`first`) is also
+    /// posted in real time, concurrently, so the webhook never waits on it.
     async fn deliver(
         &self,
         event: &Event,
         attempt: u32,
+        first: bool,
         now: i64,
         random: f64,
     ) -> Result<Attempted, Error> {
@@ -234,6 +249,28 @@ where
             tracing::info!(event_ref = %mask::reference(event.id.as_str()), tenant_id = tenant.id.as_str(), "filtered out by the tenant's fields");
             return Ok(Attempted::Settled(Outcome::Filtered));
         };
+        let push = async {
+            if first
+                && tenant.active
+                && let Some(realtime) = &self.realtime
+            {
+                realtime.publish(&tenant.id, event).await;
+            }
+        };
+        let attempt = self.attempt(event, &tenant, url, attempt, now, random);
+        let (attempted, ()) = futures::join!(attempt, push);
+        attempted
+    }
+
+    async fn attempt(
+        &self,
+        event: &Event,
+        tenant: &crate::tenant::Tenant,
+        url: String,
+        attempt: u32,
+        now: i64,
+        random: f64,
+    ) -> Result<Attempted, Error> {
         let note = |attempt_record: Attempt| AttemptNote {
             tenant_id: tenant.id.clone(),
             destination: url.clone(),
@@ -279,7 +316,7 @@ where
                 tenant.id.as_str()
             )));
         }
-        self.remember_inbound_media(event, &tenant).await;
+        self.remember_inbound_media(event, tenant).await;
         let body = render(event, tenant.format);
         let signatures = sign_delivery(&secrets, event.id.as_str(), now, &body);
         let delivery = Delivery {

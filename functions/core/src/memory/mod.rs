@@ -13,6 +13,9 @@ use crate::tenant::{Tenant, TenantId};
 mod log;
 pub use log::{MemoryHealth, MemoryRequeue};
 
+mod realtime;
+pub use realtime::{MemoryConnections, MemoryPoster};
+
 #[derive(Clone, Default)]
 pub struct MemoryQueue {
     events: Arc<Mutex<Vec<String>>>,

@@ -1,0 +1,198 @@
+//! Real time: each event the forwarder delivers is also posted, once, to the tenant's live
+//! WebSocket connections as a JSON text frame. A failure here is logged and counted, never
+//! returned: the webhook delivery does not wait for it, retry for it or fail with it.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+mod service;
+mod token;
+
+pub use service::{CONNECTION_LIFETIME, RealtimeService, Refusal, TokenRequest};
+pub use token::{Claims, MAX_TOKEN_LEN, Scope, TokenError, mint, unverified, verify};
+
+use crate::Error;
+use crate::event::{Event, EventKind};
+use crate::format::{ascii_escape, json_string, value_object};
+use crate::mask;
+use crate::tenant::TenantId;
+
+/// How many posts of one event run at once.
+const POSTS_AT_ONCE: usize = 16;
+
+/// A WebSocket connection's id, as API Gateway (or the local stack) names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectionId(pub String);
+
+impl ConnectionId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A live connection of a tenant and what its token lets it see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub scope: Scope,
+}
+
+/// What became of one post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    Sent,
+    /// The connection is closed: forget it.
+    Gone,
+    Failed(String),
+}
+
+/// The live connections, per tenant.
+pub trait ConnectionStore: Send + Sync {
+    /// Records `connection` of `tenant` until unix time `expires_at` (a cleanup bound; a
+    /// connection closed earlier is removed on `$disconnect` or on its first `Gone`).
+    fn add(
+        &self,
+        tenant: &TenantId,
+        connection: &Connection,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Forgets a connection by its id alone (`$disconnect` knows nothing else).
+    fn remove(&self, id: &ConnectionId) -> impl Future<Output = Result<(), Error>> + Send;
+    fn live(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<Connection>, Error>> + Send;
+}
+
+/// Posts one frame to one connection (API Gateway's `PostToConnection`).
+pub trait Poster: Send + Sync {
+    fn post(&self, id: &ConnectionId, frame: &[u8]) -> impl Future<Output = Posted> + Send;
+}
+
+/// The forwarder's view of real time: posts `event` to `tenant`'s live connections. Boxed, so
+/// the forwarder can hold any implementation, or none.
+pub trait Publish: Send + Sync {
+    fn publish<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        event: &'a Event,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+}
+
+/// The frame's `type`: Whatomate's names for messages and statuses, else the change field.
+pub fn frame_type(event: &Event) -> &str {
+    match event.kind {
+        EventKind::Message => "message:new",
+        EventKind::Status => "message:status",
+        EventKind::Item | EventKind::Field => event.field.as_str(),
+    }
+}
+
+/// `{"type","event_id","phone_number_id","payload"}`, ASCII with `\u` escapes like Meta's.
+pub fn frame(event: &Event) -> Vec<u8> {
+    let phone = event
+        .phone_number_id
+        .as_deref()
+        .map(json_string)
+        .unwrap_or_else(|| "null".to_owned());
+    let json = format!(
+        r#"{{"type":{},"event_id":{},"phone_number_id":{phone},"payload":{}}}"#,
+        json_string(frame_type(event)),
+        json_string(event.id.as_str()),
+        value_object(event),
+    );
+    ascii_escape(&json).into_bytes()
+}
+
+/// A client's keepalive: `{"type":"ping"}` (any spacing), answered `{"type":"pong"}`.
+pub fn is_ping(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("ping"))
+}
+
+/// Fans events out over a store of connections and a poster.
+pub struct Fanout<S, P> {
+    store: S,
+    poster: P,
+}
+
+impl<S: ConnectionStore, P: Poster> Fanout<S, P> {
+    pub fn new(store: S, poster: P) -> Self {
+        Fanout { store, poster }
+    }
+
+    /// Posts `event` to every live connection of `tenant` whose scope admits it; forgets the
+    /// gone ones. Returns how many were sent to.
+    pub async fn fan_out(&self, tenant: &TenantId, event: &Event) -> usize {
+        let connections = match self.store.live(tenant).await {
+            Ok(connections) => connections,
+            Err(e) => {
+                tracing::warn!(tenant_id = tenant.as_str(), error = %e, "could not list live connections");
+                return 0;
+            }
+        };
+        let field = event.field.as_str();
+        let phone = event.phone_number_id.as_deref();
+        let wanted: Vec<_> = connections
+            .into_iter()
+            .filter(|c| c.scope.admits(field, phone))
+            .collect();
+        if wanted.is_empty() {
+            return 0;
+        }
+        let frame = frame(event);
+        let results: Vec<_> = futures::stream::iter(wanted)
+            .map(|connection| {
+                let frame = &frame;
+                async move {
+                    let posted = self.poster.post(&connection.id, frame).await;
+                    (connection.id, posted)
+                }
+            })
+            .buffer_unordered(POSTS_AT_ONCE)
+            .collect()
+            .await;
+        let mut sent = 0;
+        for (id, posted) in results {
+            match posted {
+                Posted::Sent => sent += 1,
+                Posted::Gone => {
+                    if let Err(e) = self.store.remove(&id).await {
+                        tracing::warn!(tenant_id = tenant.as_str(), error = %e, "could not forget a gone connection");
+                    }
+                }
+                Posted::Failed(reason) => {
+                    tracing::warn!(
+                        tenant_id = tenant.as_str(),
+                        event_ref = %mask::reference(event.id.as_str()),
+                        reason = %reason,
+                        "real-time post failed"
+                    );
+                }
+            }
+        }
+        sent
+    }
+}
+
+impl<S: ConnectionStore, P: Poster> Publish for Fanout<S, P> {
+    fn publish<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        event: &'a Event,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            let sent = self.fan_out(tenant, event).await;
+            if sent > 0 {
+                tracing::info!(tenant_id = tenant.as_str(), event_ref = %mask::reference(event.id.as_str()), connections = sent, "posted in real time");
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

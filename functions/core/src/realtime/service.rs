@@ -1,0 +1,216 @@
+//! The real-time API: `POST /v1/realtime/tokens` mints a connect URL; `$connect` checks its
+//! token and records the connection; `$disconnect` forgets it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::token::{self, Claims, Scope, TokenError};
+use super::{Connection, ConnectionId, ConnectionStore};
+use crate::Error;
+use crate::deliveries::rfc3339;
+use crate::ports::TenantDirectory;
+use crate::send::ApiResponse;
+use crate::tenant::Tenant;
+
+/// A token connects for 5 minutes unless asked otherwise, at most an hour.
+const DEFAULT_EXPIRES_IN: u64 = 300;
+const MAX_EXPIRES_IN: u64 = 3600;
+const MAX_SCOPE_ENTRIES: usize = 50;
+/// API Gateway closes every WebSocket connection after 2 hours; the record outlives it a bit.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 3600 + 600);
+
+/// The body of `POST /v1/realtime/tokens` (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    #[serde(default)]
+    expires_in: Option<Value>,
+    #[serde(default)]
+    fields: Option<Value>,
+    #[serde(default)]
+    phone_numbers: Option<Value>,
+}
+
+fn strings(field: &str, value: Option<Value>) -> Result<Vec<String>, Error> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let bad = || {
+        Error::invalid(
+            "invalid_field",
+            field,
+            format!("`{field}` must be a list of at most {MAX_SCOPE_ENTRIES} non-empty strings"),
+        )
+    };
+    let Value::Array(items) = value else {
+        return Err(bad());
+    };
+    if items.len() > MAX_SCOPE_ENTRIES {
+        return Err(bad());
+    }
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(s) if !s.is_empty() && s.len() <= 128 => Ok(s),
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+impl TokenRequest {
+    /// Parses an empty body as every default.
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(TokenRequest::default());
+        }
+        let not_an_object = || {
+            Error::invalid_body(
+                "invalid_json",
+                "the body must be a JSON object with optional `expires_in`, `fields` and `phone_numbers`",
+            )
+        };
+        let value: Value = serde_json::from_slice(body).map_err(|_| not_an_object())?;
+        if !value.is_object() {
+            return Err(not_an_object());
+        }
+        serde_json::from_value(value).map_err(|e| {
+            let message = e.to_string();
+            match message.strip_prefix("unknown field `") {
+                Some(rest) => {
+                    let field = rest.split('`').next().unwrap_or_default().to_owned();
+                    Error::invalid(
+                        "unknown_field",
+                        field.clone(),
+                        format!("`{field}` is not a field of this request; it takes `expires_in`, `fields` and `phone_numbers`"),
+                    )
+                }
+                None => not_an_object(),
+            }
+        })
+    }
+
+    fn expires_in(&self) -> Result<u64, Error> {
+        match &self.expires_in {
+            None => Ok(DEFAULT_EXPIRES_IN),
+            Some(v) => v
+                .as_u64()
+                .filter(|s| (1..=MAX_EXPIRES_IN).contains(s))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "invalid_field",
+                        "expires_in",
+                        format!("`expires_in` must be whole seconds from 1 to {MAX_EXPIRES_IN}"),
+                    )
+                }),
+        }
+    }
+}
+
+/// Why a `$connect` is refused: logged, never shown to the client beyond the refusal.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("no token")]
+    NoToken,
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("the token's tenant is unknown or suspended")]
+    UnknownTenant,
+    /// A dependency failed: the client may try again.
+    #[error(transparent)]
+    Unavailable(#[from] Error),
+}
+
+pub struct RealtimeService<T, S> {
+    tenants: T,
+    store: S,
+    /// Where clients connect (`wss://…/<stage>` on AWS, `ws://127.0.0.1:…/ws` locally).
+    url: String,
+}
+
+impl<T: TenantDirectory, S: ConnectionStore> RealtimeService<T, S> {
+    pub fn new(tenants: T, store: S, url: impl Into<String>) -> Self {
+        RealtimeService {
+            tenants,
+            store,
+            url: url.into(),
+        }
+    }
+
+    /// `POST /v1/realtime/tokens`; `nonce` is fresh randomness.
+    pub fn token(
+        &self,
+        tenant: &Tenant,
+        request: &TokenRequest,
+        now: i64,
+        nonce: &str,
+    ) -> Result<ApiResponse, Error> {
+        let expires_in = request.expires_in()?;
+        let fields = strings("fields", request.fields.clone())?;
+        let phones = strings("phone_numbers", request.phone_numbers.clone())?;
+        if let Some(foreign) = phones.iter().find(|p| !tenant.phone_number_ids.contains(p)) {
+            return Err(Error::invalid(
+                "invalid_field",
+                "phone_numbers",
+                format!(
+                    "`phone_numbers` holds {foreign}, which is not one of this tenant's phone numbers"
+                ),
+            ));
+        }
+        let Some(secret) = tenant.signing_secrets(now).into_iter().next() else {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "tenant {} has no webhook secret",
+                tenant.id.as_str()
+            )));
+        };
+        let claims = Claims {
+            tenant: tenant.id.clone(),
+            expires_at: now + expires_in as i64,
+            scope: Scope {
+                fields: fields.clone(),
+                phones: phones.clone(),
+            },
+            nonce: nonce.to_owned(),
+        };
+        let token = token::mint(&secret, &claims);
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        Ok(ApiResponse::json(
+            201,
+            &json!({
+                "url": format!("{}{separator}token={token}", self.url),
+                "expires_at": rfc3339(claims.expires_at * 1000),
+                "fields": fields,
+                "phone_numbers": phones,
+            }),
+        ))
+    }
+
+    /// `$connect`: the tenant's connection is recorded when `token` is the tenant's, unexpired.
+    pub async fn connect(
+        &self,
+        token: Option<&str>,
+        id: &ConnectionId,
+        now: i64,
+    ) -> Result<Claims, Refusal> {
+        let token = token.filter(|t| !t.is_empty()).ok_or(Refusal::NoToken)?;
+        let claimed = token::unverified(token)?;
+        let tenant = match self.tenants.tenant(&claimed.tenant).await? {
+            Some(tenant) if tenant.active => tenant,
+            _ => return Err(Refusal::UnknownTenant),
+        };
+        let claims = token::verify(&tenant.signing_secrets(now), token, now)?;
+        let connection = Connection {
+            id: id.clone(),
+            scope: claims.scope.clone(),
+        };
+        let expires_at = now + CONNECTION_LIFETIME.as_secs() as i64;
+        self.store.add(&tenant.id, &connection, expires_at).await?;
+        Ok(claims)
+    }
+
+    /// `$disconnect`.
+    pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), Error> {
+        self.store.remove(id).await
+    }
+}
