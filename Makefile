@@ -36,7 +36,7 @@ test: $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_JS)/.installed
 	@awk '/Running |Doc-tests / {target = $$0} /^running 0 tests/ {empty = empty "\n  " target} /^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, s; if (empty != "") {printf "test binaries that ran no test:%s\n", empty; exit 1}}' $(CACHE)/test.log
 
 # The filtered suite below runs this many tests today; fewer means a filter stopped matching.
-E2E_LAMBDA_MIN_TESTS ?= 51
+E2E_LAMBDA_MIN_TESTS ?= 56
 ## e2e-lambda: the end-to-end suite against the real Lambda bootstraps run by the emulator
 ## (function URLs, SQS event source mapping, SSM secrets, settings from template.yaml)
 e2e-lambda:
@@ -44,7 +44,7 @@ e2e-lambda:
 	$(CARGO) test -p gateway-tests --no-run
 	@mkdir -p $(CACHE)
 	set -o pipefail; EMULATOR=ministack GATEWAY_E2E_TARGET=lambda scripts/emulator.sh run \
-	  $(CARGO) test -p gateway-tests -- --test-threads=4 ingest:: forward:: send:: send_media:: send_outcomes:: media:: fidelity:: abuse:: deliveries:: 2>&1 | tee $(CACHE)/e2e-lambda.log
+	  $(CARGO) test -p gateway-tests -- --test-threads=4 ingest:: forward:: send:: send_media:: send_outcomes:: media:: fidelity:: abuse:: deliveries:: realtime:: 2>&1 | tee $(CACHE)/e2e-lambda.log
 	@awk -v min=$(E2E_LAMBDA_MIN_TESTS) '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "e2e-lambda: %d passed, %d failed, %d skipped\n", p, f, s; if (p < min) {printf "e2e-lambda: expected at least %d tests to run\n", min; exit 1}}' $(CACHE)/e2e-lambda.log
 
 ## soak: the fault test at length (3000 events; `make test` runs 200); prints its counts
@@ -128,7 +128,7 @@ deploy: build
 	$(SAM) deploy --guided --parameter-overrides Architecture=$(ARCHITECTURE)
 
 # The filtered suite below runs this many tests today; fewer means a filter stopped matching.
-DEPLOY_LOCAL_MIN_TESTS ?= 37
+DEPLOY_LOCAL_MIN_TESTS ?= 42
 LOCAL_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 ## deploy-local: `sam build`, then the end-to-end suite against template.yaml deployed per test
 ## by `sam deploy` into the emulator (HTTP API, SQS event source mapping) and removed by
@@ -143,7 +143,7 @@ deploy-local: $(SAM_VENV)/.installed $(SDK_PYWA)/.installed $(SDK_WHATSAPP_API_J
 	  GATEWAY_SDK_PYWA=$(abspath $(SDK_PYWA)) GATEWAY_SDK_WHATSAPP_API_JS=$(abspath $(SDK_WHATSAPP_API_JS)) \
 	  EMULATOR=ministack EMULATOR_COUNT_REQUESTS=1 scripts/emulator.sh run scripts/deploy-local.sh \
 	  $(CARGO) test --no-fail-fast -p gateway-tests -p gatewayctl --test integration --test operate -- --test-threads=4 \
-	  ingest:: forward:: send:: sdks:: cost:: deliveries:: meta_subscribe a_stack_name doctor_ 2>&1 | tee $(CACHE)/deploy-local.log
+	  ingest:: forward:: send:: sdks:: cost:: deliveries:: realtime:: meta_subscribe a_stack_name doctor_ 2>&1 | tee $(CACHE)/deploy-local.log
 	@awk -v min=$(DEPLOY_LOCAL_MIN_TESTS) '/^test result:/ {p += $$4; f += $$6; s += $$8} END {printf "deploy-local: %d passed, %d failed, %d skipped\n", p, f, s; if (p < min) {printf "deploy-local: expected at least %d tests to run\n", min; exit 1}}' $(CACHE)/deploy-local.log
 
 emulator:

@@ -2,7 +2,7 @@
 # `make deploy-local`'s run inside the emulator: CMD (the end-to-end suite, each test deploying
 # template.yaml with `sam deploy` and removing it with `sam delete`), then a check that nothing
 # the stacks or the tests created is left in the emulator (stacks, functions, mappings, tables,
-# queues, buckets, HTTP APIs, topics, SSM parameters; alarms are not listed: the emulator's
+# queues, buckets, HTTP and WebSocket APIs, topics, SSM parameters; alarms are not listed: the emulator's
 # CloudWatch answers in a protocol the SDKs cannot read). Needs AWS_ENDPOINT_URL (scripts/emulator.sh run)
 # and the SAM CLI's Python (boto3) on PATH.
 set -euo pipefail
@@ -26,7 +26,7 @@ left += [f"bucket {b['Name']}" for b in boto3.client("s3").list_buckets()["Bucke
          if b["Name"] != "gateway-sam-artifacts"]
 left += [f"event source mapping {m['UUID']}"
          for m in boto3.client("lambda").list_event_source_mappings()["EventSourceMappings"]]
-left += [f"HTTP API {a['ApiId']}" for a in boto3.client("apigatewayv2").get_apis()["Items"]]
+left += [f"API {a['ApiId']} ({a.get('ProtocolType')})" for a in boto3.client("apigatewayv2").get_apis()["Items"]]
 left += [f"topic {t['TopicArn']}" for t in boto3.client("sns").list_topics()["Topics"]]
 for page in boto3.client("ssm").get_paginator("describe_parameters").paginate():
     left += [f"parameter {p['Name']}" for p in page["Parameters"]]

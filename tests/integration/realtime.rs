@@ -196,8 +196,9 @@ async fn tokens_that_are_not_the_tenants_own_are_refused() {
     let short = url(&stack, &a.api_key, Some(json!({"expires_in": 1}))).await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(refused(&short).await, 403, "expired");
-    // Forged: an edited signature, B's tenant id under A's signature, A's claims signed by
-    // B's secret, B's claims by a secret nobody has, and no token at all.
+    // Forged: an edited signature, B's tenant id under A's signature, A's claims signed with
+    // A's own webhook secret (which A's systems know: it must not open A's live traffic) and
+    // with B's, B's claims with a secret nobody has, and no token at all.
     let mut edited = token_a.to_owned();
     let last = edited.pop().unwrap();
     edited.push(if last == 'A' { 'B' } else { 'A' });
@@ -217,7 +218,11 @@ async fn tokens_that_are_not_the_tenants_own_are_refused() {
             format!("{signed_b}.{tag_a}"),
         ),
         (
-            "A's claims signed with B's secret",
+            "A's claims signed with A's webhook secret",
+            mint(&Secret::new(&a.webhook_secret), &claims),
+        ),
+        (
+            "A's claims signed with B's webhook secret",
             mint(&Secret::new(&b.webhook_secret), &claims),
         ),
         (
@@ -313,22 +318,52 @@ async fn a_hundred_connections_of_one_tenant_each_get_the_event() {
     );
 }
 
+/// A management API that takes connections and never answers: every post hangs until its
+/// own timeout. Stopped when dropped.
+struct Hanging {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hanging {
+    async fn start() -> Hanging {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        Hanging { url, task }
+    }
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[tokio::test]
 async fn webhook_delivery_is_unaffected_when_every_websocket_post_fails() {
+    let hanging = Hanging::start().await;
     let mut options = stack_options("rt-failing");
-    // A management API that is down: every post fails to connect.
-    options.realtime_endpoint = Some("http://127.0.0.1:9".into());
+    options.realtime_endpoint = Some(hanging.url.clone());
     let stack = spawn_stack(options).await;
     let (receiver, a) = tenant(&stack).await;
     let store = connections(&stack);
     let tenant_id = TenantId(a.tenant_id.clone());
-    for n in 0..20 {
+    // Posted one after another, 100 hanging posts would hold each delivery's outcome for
+    // 7 rounds of the 2 s post timeout; the real-time side has 3 s in all.
+    for n in 0..100 {
         let connection = gateway_core::realtime::Connection {
             id: ConnectionId(format!("dead-{n}")),
             scope: Scope::default(),
         };
+        let now = gateway_aws::now();
         store
-            .add(&tenant_id, &connection, gateway_aws::now() + 600)
+            .add(&tenant_id, &connection, now, now + 600)
             .await
             .unwrap();
     }
@@ -343,6 +378,30 @@ async fn webhook_delivery_is_unaffected_when_every_websocket_post_fails() {
             .iter()
             .all(|d| d.hub_signature_ok && d.standard_signature_ok)
     );
+    // Each delivery is recorded well before the posts could have finished one by one.
+    let received = Instant::now();
+    let deadline = received + Duration::from_secs(10);
+    loop {
+        let r = http()
+            .get(format!(
+                "{}/v1/events?status=delivered&limit=100",
+                stack.url()
+            ))
+            .bearer_auth(&a.api_key)
+            .send()
+            .await
+            .unwrap();
+        let page: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        if page["data"].as_array().map_or(0, Vec::len) == 5 {
+            eprintln!(
+                "all 5 deliveries recorded {:?} after the last arrived",
+                received.elapsed()
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "deliveries not recorded: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.received().len(), 5, "each event delivered once");
 }

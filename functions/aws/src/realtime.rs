@@ -1,13 +1,17 @@
 //! Posting frames to WebSocket connections through API Gateway's management API
 //! (`PostToConnection`). A connection that is gone answers 410 (`GoneException`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use gateway_core::realtime::{ConnectionId, Posted, Poster};
+use gateway_core::event::Event;
+use gateway_core::realtime::{ConnectionId, Posted, Poster, Publish};
+use gateway_core::tenant::TenantId;
 
 /// One post gives up after this long: the webhook delivery beside it never waits longer.
 const POST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -56,4 +60,61 @@ impl Poster for ApiGatewayPoster {
             ),
         }
     }
+}
+
+/// How long one event's real-time posts may hold up its delivery's outcome, in all: listing
+/// the connections, every post and forgetting the gone ones.
+pub const PUBLISH_BUDGET: Duration = Duration::from_secs(3);
+
+/// Bounds a publisher: past `budget`, the rest of the posts are dropped (and logged), so a
+/// slow table or management API never holds a delivery's outcome (and its batch) longer.
+pub struct Bounded<P> {
+    inner: P,
+    budget: Duration,
+}
+
+impl<P> Bounded<P> {
+    pub fn new(inner: P, budget: Duration) -> Self {
+        Bounded { inner, budget }
+    }
+}
+
+impl<P: Publish> Publish for Bounded<P> {
+    fn publish<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        event: &'a Event,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            if tokio::time::timeout(self.budget, self.inner.publish(tenant, event))
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    tenant_id = tenant.as_str(),
+                    event_ref = %gateway_core::mask::reference(event.id.as_str()),
+                    budget_ms = self.budget.as_millis() as u64,
+                    "real-time posts cut short"
+                );
+            }
+        })
+    }
+}
+
+/// A DynamoDB client whose calls give up after `timeout`, for the real-time side of a
+/// delivery.
+pub fn quick_dynamodb(
+    client: &aws_sdk_dynamodb::Client,
+    timeout: Duration,
+) -> aws_sdk_dynamodb::Client {
+    let config = client
+        .config()
+        .to_builder()
+        .timeout_config(
+            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(timeout)
+                .build(),
+        )
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }

@@ -12,6 +12,7 @@ use gateway_aws::dynamo::{
     DynamoConnections, DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants,
 };
 use gateway_aws::queue::SqsEventQueue;
+use gateway_aws::realtime::Bounded;
 use gateway_aws::webhook_client::HttpWebhookSender;
 use gateway_aws::{Clients, Settings};
 use gateway_core::cache::CachedTenants;
@@ -19,6 +20,9 @@ use gateway_core::event::ClaimCheck;
 use gateway_core::forward::{ForwardConfig, ForwardPorts, Forwarder, Outcome};
 use gateway_core::metrics::{self, Metric};
 use gateway_core::realtime::{Fanout, Poster, Publish};
+
+/// One connections-table call of the real-time side gives up after this long.
+const QUICK_TABLE_CALL: Duration = Duration::from_secs(1);
 use gateway_core::retry::RetrySchedule;
 
 pub type AwsForwarder = Forwarder<
@@ -44,10 +48,13 @@ impl ForwardApp {
         settings: &Settings,
         poster: P,
     ) -> Self {
-        let connections =
-            DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table);
-        let fanout: std::sync::Arc<dyn Publish> =
-            std::sync::Arc::new(Fanout::new(connections, poster));
+        // Bounded twice: each table call and the whole of one event's posts.
+        let quick = gateway_aws::realtime::quick_dynamodb(&clients.dynamodb, QUICK_TABLE_CALL);
+        let connections = DynamoConnections::new(quick, &settings.connections_table);
+        let fanout: std::sync::Arc<dyn Publish> = std::sync::Arc::new(Bounded::new(
+            Fanout::new(connections, poster),
+            gateway_aws::realtime::PUBLISH_BUDGET,
+        ));
         self.forwarder = self.forwarder.with_realtime(fanout);
         self
     }

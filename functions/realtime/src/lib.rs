@@ -4,14 +4,15 @@
 //! keepalive browsers can send (they cannot send ping frames). The same `handle` serves Lambda
 //! and the tests.
 
-use gateway_aws::dynamo::{DynamoConnections, DynamoTenants};
+use gateway_aws::dynamo::{DynamoConnections, DynamoTenants, DynamoTokenKey};
 use gateway_aws::realtime::ApiGatewayPoster;
 use gateway_aws::{Clients, Settings};
 use gateway_core::cache::CachedTenants;
 use gateway_core::realtime::{ConnectionId, Poster, RealtimeService, Refusal, is_ping};
 use serde_json::{Value, json};
 
-pub type AwsRealtime = RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections>;
+pub type AwsRealtime =
+    RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections, DynamoTokenKey>;
 
 pub struct RealtimeApp {
     service: AwsRealtime,
@@ -28,6 +29,7 @@ impl RealtimeApp {
                     settings.tenant_cache,
                 ),
                 DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table),
+                DynamoTokenKey::new(clients.dynamodb.clone(), &settings.tenants_table),
                 settings.realtime_url.clone().unwrap_or_default(),
             ),
             poster: settings

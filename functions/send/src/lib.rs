@@ -7,6 +7,7 @@ use std::time::Duration;
 use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::{
     DynamoConnections, DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants,
+    DynamoTokenKey,
 };
 use gateway_aws::graph::HttpGraphApi;
 use gateway_aws::queue::SqsEventQueue;
@@ -31,7 +32,8 @@ pub type AwsDeliveries = DeliveriesService<DynamoIdempotency, SqsEventQueue, Dyn
 /// How long a reopened delivery record is kept: as long as a failed one.
 const REOPENED_KEPT_FOR: Duration = Duration::from_secs(14 * 86_400);
 
-pub type AwsRealtime = RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections>;
+pub type AwsRealtime =
+    RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections, DynamoTokenKey>;
 
 pub struct SendApp {
     service: AwsSendService,
@@ -86,6 +88,7 @@ impl SendApp {
                         settings.tenant_cache,
                     ),
                     DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table),
+                    DynamoTokenKey::new(clients.dynamodb.clone(), &settings.tenants_table),
                     url,
                 )
             }),
@@ -306,7 +309,9 @@ async fn route(app: &SendApp, req: &Request, path: &str) -> Result<ApiResponse, 
             (HttpMethod::Post, ["realtime", "tokens"]) => match &app.realtime {
                 Some(realtime) => {
                     let nonce = hex::encode(rand::random::<[u8; 12]>());
-                    realtime.token(&tenant, &TokenRequest::parse(body)?, now, &nonce)
+                    realtime
+                        .token(&tenant, &TokenRequest::parse(body)?, now, &nonce)
+                        .await
                 }
                 None => Err(Error::NotFound(
                     "real-time events are not enabled on this gateway (no REALTIME_URL)",

@@ -2,6 +2,7 @@
 //! behind a local HTTP server and an SQS poller that plays Lambda's event source mapping, with
 //! tables and queues created from template.yaml itself so local and cloud cannot drift.
 
+pub mod demo_client;
 pub mod demo_receiver;
 pub mod emulator;
 pub mod fake_graph;

@@ -12,7 +12,7 @@ use gateway_core::ports::OwnerKind;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::{TargetPolicy, TenantId};
 use gateway_local::fake_graph::FakeGraph;
-use gateway_local::{LocalStack, StackOptions, demo_receiver, emulator, http_server};
+use gateway_local::{LocalStack, StackOptions, demo_client, demo_receiver, emulator, http_server};
 
 /// The ids used by the fixtures in tests/fixtures/meta, so any of them can be posted as is.
 const DEMO_PHONE_NUMBER_ID: &str = "106540352242922";
@@ -38,9 +38,11 @@ async fn main() -> anyhow::Result<()> {
     let gateway_port = port("GATEWAY_PORT", 3000)?;
     let graph_port = port("GRAPH_PORT", 3001)?;
     let receiver_port = port("DEMO_RECEIVER_PORT", 3002)?;
+    let realtime_port = port("REALTIME_PORT", 3003)?;
 
     let mut options = StackOptions::new(&endpoint, "local");
     options.gateway_port = gateway_port;
+    options.realtime_port = realtime_port;
     options.app_secrets = var("META_APP_SECRET", "local-app-secret")
         .split(',')
         .map(|s| Secret::new(s.trim()))
@@ -125,8 +127,21 @@ async fn main() -> anyhow::Result<()> {
         graph_url
     );
 
+    println!(
+        "real time: POST {}/v1/realtime/tokens gives a ws://{}/ws?token=... URL; the demo's live client prints what it receives",
+        stack.url(),
+        stack.realtime_addr
+    );
+    let (gateway, key) = (stack.url(), demo.api_key.clone());
+    let live = tokio::spawn(async move {
+        if let Err(e) = demo_client::run(gateway, key).await {
+            eprintln!("live client stopped: {e:#}");
+        }
+    });
+
     tokio::signal::ctrl_c().await?;
     println!("stopping");
+    live.abort();
     receiver.abort();
     drop(graph);
     stack.stop().await;

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use gateway_aws::dynamo::{DynamoConnections, DynamoTenants};
+use gateway_aws::dynamo::{DynamoConnections, DynamoTenants, DynamoTokenKey};
 use gateway_core::cache::CachedTenants;
-use gateway_core::realtime::{ConnectionId, Posted, Poster, RealtimeService, is_ping};
+use gateway_core::realtime::{ConnectionId, Posted, Poster, RealtimeService, Refusal, is_ping};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -25,7 +25,8 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 /// The path clients connect to.
 pub const WS_PATH: &str = "/ws";
 
-pub type LocalRealtime = RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections>;
+pub type LocalRealtime =
+    RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections, DynamoTokenKey>;
 
 /// Open sockets by connection id: the local `PostToConnection`.
 #[derive(Clone, Default)]
@@ -99,15 +100,21 @@ async fn upgrade(
     };
     let id = ConnectionId(hex::encode(rand::random::<[u8; 10]>()));
     let token = token_of(req.uri());
+    // In the registry before it is recorded, so a post in between is queued, not `Gone`.
+    let (to_socket, mut outgoing) = mpsc::unbounded_channel();
+    registry.insert(id.clone(), to_socket);
     if let Err(refusal) = realtime
         .connect(token.as_deref(), &id, gateway_aws::now())
         .await
     {
+        registry.remove(&id);
         tracing::info!(reason = %refusal, "real-time connection refused");
-        return Ok(plain(http::StatusCode::FORBIDDEN, "Forbidden"));
+        let status = match refusal {
+            Refusal::Unavailable(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
+            _ => http::StatusCode::FORBIDDEN,
+        };
+        return Ok(plain(status, "refused"));
     }
-    let (to_socket, mut outgoing) = mpsc::unbounded_channel();
-    registry.insert(id.clone(), to_socket);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let _ = sockets.send(Box::pin(async move {
         if let Ok(upgraded) = on_upgrade.await {

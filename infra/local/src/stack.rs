@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{DynamoConnections, DynamoTenants};
+use gateway_aws::dynamo::{DynamoConnections, DynamoTenants, DynamoTokenKey};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::{Clients, Settings};
 use gateway_core::cache::CachedTenants;
@@ -165,6 +165,7 @@ impl LocalStack {
                 settings.tenant_cache,
             ),
             DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table),
+            DynamoTokenKey::new(clients.dynamodb.clone(), &settings.tenants_table),
             settings.realtime_url.clone().unwrap_or_default(),
         ));
 

@@ -16,6 +16,10 @@ pub const TENANT: &str = "tenant";
 pub const CONNECTION_ID: &str = "connection_id";
 pub const BY_CONNECTION: &str = "ByConnection";
 const FIELDS: &str = "fields";
+const CONNECTED_AT: &str = "connected_at";
+/// A post that finds a connection recorded this recently gone is early, not late: API
+/// Gateway answers 410 while `$connect` is still running.
+const YOUNG_SECS: i64 = 10;
 const PHONES: &str = "phones";
 /// A tenant's connections listed at most; the rest wait for the ones before them to close.
 const MAX_LISTED: usize = 2_000;
@@ -51,6 +55,7 @@ impl ConnectionStore for DynamoConnections {
         &self,
         tenant: &TenantId,
         connection: &Connection,
+        now: i64,
         expires_at: i64,
     ) -> Result<(), Error> {
         self.client
@@ -60,6 +65,7 @@ impl ConnectionStore for DynamoConnections {
             .item(CONNECTION_ID, s(connection.id.as_str()))
             .item(FIELDS, list(&connection.scope.fields))
             .item(PHONES, list(&connection.scope.phones))
+            .item(CONNECTED_AT, n(now))
             .item(TTL_ATTRIBUTE, n(expires_at))
             .send()
             .await
@@ -93,6 +99,25 @@ impl ConnectionStore for DynamoConnections {
                 .map_err(unavailable("forgetting a connection"))?;
         }
         Ok(())
+    }
+
+    async fn forget(&self, tenant: &TenantId, id: &ConnectionId) -> Result<(), Error> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(TENANT, s(tenant.as_str()))
+            .key(CONNECTION_ID, s(id.as_str()))
+            .condition_expression("attribute_not_exists(#at) OR #at < :young")
+            .expression_attribute_names("#at", CONNECTED_AT)
+            .expression_attribute_values(":young", n(crate::now() - YOUNG_SECS))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable("forgetting a gone connection")(e)),
+        }
     }
 
     async fn live(&self, tenant: &TenantId) -> Result<Vec<Connection>, Error> {

@@ -7,6 +7,7 @@ mod health;
 mod idempotency;
 mod messages;
 mod tenants;
+mod token_key;
 
 pub use connections::{BY_CONNECTION, CONNECTION_ID, DynamoConnections, TENANT};
 pub use deliveries::{BY_TENANT_STATE, STATE_AT_MS, TENANT_STATE};
@@ -14,6 +15,7 @@ pub use health::DynamoHealth;
 pub use idempotency::DynamoIdempotency;
 pub use messages::{DynamoMessages, MESSAGE_TTL_SECS};
 pub use tenants::{DynamoTenants, OwnershipError};
+pub use token_key::{DynamoTokenKey, TOKEN_KEY_PK};
 
 use std::collections::HashMap;
 

@@ -14,7 +14,7 @@ mod log;
 pub use log::{MemoryHealth, MemoryRequeue};
 
 mod realtime;
-pub use realtime::{MemoryConnections, MemoryPoster};
+pub use realtime::{MemoryConnections, MemoryPoster, MemoryTokenKey};
 
 #[derive(Clone, Default)]
 pub struct MemoryQueue {

@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use crate::Error;
-use crate::realtime::{Connection, ConnectionId, ConnectionStore, Posted, Poster};
+use crate::realtime::{Connection, ConnectionId, ConnectionStore, Posted, Poster, TokenKey};
+use crate::signature::Secret;
 use crate::tenant::TenantId;
 
 /// Per tenant: each connection with its record's expiry.
@@ -48,6 +49,7 @@ impl ConnectionStore for MemoryConnections {
         &self,
         tenant: &TenantId,
         connection: &Connection,
+        _now: i64,
         expires_at: i64,
     ) -> Result<(), Error> {
         self.check()?;
@@ -64,6 +66,10 @@ impl ConnectionStore for MemoryConnections {
             list.retain(|(c, _)| &c.id != id);
         }
         Ok(())
+    }
+
+    async fn forget(&self, _tenant: &TenantId, id: &ConnectionId) -> Result<(), Error> {
+        self.remove(id).await
     }
 
     async fn live(&self, tenant: &TenantId) -> Result<Vec<Connection>, Error> {
@@ -113,5 +119,21 @@ impl Poster for MemoryPoster {
             .unwrap()
             .push((id.0.clone(), frame.to_vec()));
         Posted::Sent
+    }
+}
+
+/// A token key in memory: none until the first `key(true)`.
+#[derive(Clone, Default)]
+pub struct MemoryTokenKey {
+    key: Arc<Mutex<Option<Secret>>>,
+}
+
+impl TokenKey for MemoryTokenKey {
+    async fn key(&self, create: bool) -> Result<Option<Secret>, Error> {
+        let mut key = self.key.lock().unwrap();
+        if key.is_none() && create {
+            *key = Some(Secret::new("memory-token-key"));
+        }
+        Ok(key.clone())
     }
 }

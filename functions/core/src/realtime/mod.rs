@@ -1,6 +1,7 @@
-//! Real time: each event the forwarder delivers is also posted, once, to the tenant's live
-//! WebSocket connections as a JSON text frame. A failure here is logged and counted, never
-//! returned: the webhook delivery does not wait for it, retry for it or fail with it.
+//! Real time: each event the forwarder delivers is also posted, with its first attempt, to the
+//! tenant's live WebSocket connections as a JSON text frame. A failure here is logged, never
+//! returned: the webhook delivery is not retried for it or failed with it, and the adapter
+//! bounds how long the attempt's outcome can wait for it (gateway-aws `realtime::Bounded`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,16 +13,22 @@ mod service;
 mod token;
 
 pub use service::{CONNECTION_LIFETIME, RealtimeService, Refusal, TokenRequest};
-pub use token::{Claims, MAX_TOKEN_LEN, Scope, TokenError, mint, unverified, verify};
+pub use token::{
+    Claims, MAX_LIFETIME_SECS, MAX_TOKEN_LEN, Scope, TokenError, check_expiry, mint, unverified,
+    verify,
+};
 
 use crate::Error;
 use crate::event::{Event, EventKind};
 use crate::format::{ascii_escape, json_string, value_object};
 use crate::mask;
+use crate::signature::Secret;
 use crate::tenant::TenantId;
 
 /// How many posts of one event run at once.
 const POSTS_AT_ONCE: usize = 16;
+/// API Gateway refuses WebSocket messages over 128 KB: larger events are not posted at all.
+pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 
 /// A WebSocket connection's id, as API Gateway (or the local stack) names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,20 +59,35 @@ pub enum Posted {
 
 /// The live connections, per tenant.
 pub trait ConnectionStore: Send + Sync {
-    /// Records `connection` of `tenant` until unix time `expires_at` (a cleanup bound; a
-    /// connection closed earlier is removed on `$disconnect` or on its first `Gone`).
+    /// Records `connection` of `tenant`, made at unix time `now`, until `expires_at` (a
+    /// cleanup bound; a connection closed earlier is removed on `$disconnect` or on its first
+    /// `Gone`).
     fn add(
         &self,
         tenant: &TenantId,
         connection: &Connection,
+        now: i64,
         expires_at: i64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
     /// Forgets a connection by its id alone (`$disconnect` knows nothing else).
     fn remove(&self, id: &ConnectionId) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Forgets a connection a post found gone, unless it was recorded in the last few
+    /// seconds: API Gateway answers `Gone` to posts while `$connect` is still running.
+    fn forget(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
     fn live(
         &self,
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Vec<Connection>, Error>> + Send;
+}
+
+/// The key tokens are signed with: the gateway's own, never shown to anyone.
+pub trait TokenKey: Send + Sync {
+    /// The key; with `create`, one is made when there is none yet (the token route).
+    fn key(&self, create: bool) -> impl Future<Output = Result<Option<Secret>, Error>> + Send;
 }
 
 /// Posts one frame to one connection (API Gateway's `PostToConnection`).
@@ -135,6 +157,10 @@ impl<S: ConnectionStore, P: Poster> Fanout<S, P> {
                 return 0;
             }
         };
+        if event.item.get().len() > MAX_FRAME_BYTES {
+            tracing::info!(tenant_id = tenant.as_str(), event_ref = %mask::reference(event.id.as_str()), "event too large for a WebSocket frame; not posted");
+            return 0;
+        }
         let field = event.field.as_str();
         let phone = event.phone_number_id.as_deref();
         let wanted: Vec<_> = connections
@@ -145,6 +171,10 @@ impl<S: ConnectionStore, P: Poster> Fanout<S, P> {
             return 0;
         }
         let frame = frame(event);
+        if frame.len() > MAX_FRAME_BYTES {
+            tracing::info!(tenant_id = tenant.as_str(), event_ref = %mask::reference(event.id.as_str()), "event too large for a WebSocket frame; not posted");
+            return 0;
+        }
         let results: Vec<_> = futures::stream::iter(wanted)
             .map(|connection| {
                 let frame = &frame;
@@ -161,7 +191,7 @@ impl<S: ConnectionStore, P: Poster> Fanout<S, P> {
             match posted {
                 Posted::Sent => sent += 1,
                 Posted::Gone => {
-                    if let Err(e) = self.store.remove(&id).await {
+                    if let Err(e) = self.store.forget(tenant, &id).await {
                         tracing::warn!(tenant_id = tenant.as_str(), error = %e, "could not forget a gone connection");
                     }
                 }

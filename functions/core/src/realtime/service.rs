@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::token::{self, Claims, Scope, TokenError};
-use super::{Connection, ConnectionId, ConnectionStore};
+use super::{Connection, ConnectionId, ConnectionStore, TokenKey};
 use crate::Error;
 use crate::deliveries::rfc3339;
 use crate::ports::TenantDirectory;
@@ -122,24 +122,34 @@ pub enum Refusal {
     Unavailable(#[from] Error),
 }
 
-pub struct RealtimeService<T, S> {
+pub struct RealtimeService<T, S, K> {
     tenants: T,
     store: S,
+    key: K,
     /// Where clients connect (`wss://…/<stage>` on AWS, `ws://127.0.0.1:…/ws` locally).
     url: String,
 }
 
-impl<T: TenantDirectory, S: ConnectionStore> RealtimeService<T, S> {
-    pub fn new(tenants: T, store: S, url: impl Into<String>) -> Self {
+/// A tenant id as the gateway makes them: refused before any lookup otherwise.
+fn plausible_tenant(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl<T: TenantDirectory, S: ConnectionStore, K: TokenKey> RealtimeService<T, S, K> {
+    pub fn new(tenants: T, store: S, key: K, url: impl Into<String>) -> Self {
         RealtimeService {
             tenants,
             store,
+            key,
             url: url.into(),
         }
     }
 
     /// `POST /v1/realtime/tokens`; `nonce` is fresh randomness.
-    pub fn token(
+    pub async fn token(
         &self,
         tenant: &Tenant,
         request: &TokenRequest,
@@ -158,12 +168,6 @@ impl<T: TenantDirectory, S: ConnectionStore> RealtimeService<T, S> {
                 ),
             ));
         }
-        let Some(secret) = tenant.signing_secrets(now).into_iter().next() else {
-            return Err(Error::Internal(anyhow::anyhow!(
-                "tenant {} has no webhook secret",
-                tenant.id.as_str()
-            )));
-        };
         let claims = Claims {
             tenant: tenant.id.clone(),
             expires_at: now + expires_in as i64,
@@ -173,7 +177,19 @@ impl<T: TenantDirectory, S: ConnectionStore> RealtimeService<T, S> {
             },
             nonce: nonce.to_owned(),
         };
-        let token = token::mint(&secret, &claims);
+        let key = self
+            .key
+            .key(true)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no real-time token key")))?;
+        let token = token::mint(&key, &claims);
+        if token.len() > token::MAX_TOKEN_LEN {
+            return Err(Error::invalid(
+                "invalid_field",
+                "fields",
+                "`fields` and `phone_numbers` together are too long for one token; ask for fewer",
+            ));
+        }
         let separator = if self.url.contains('?') { '&' } else { '?' };
         Ok(ApiResponse::json(
             201,
@@ -186,7 +202,9 @@ impl<T: TenantDirectory, S: ConnectionStore> RealtimeService<T, S> {
         ))
     }
 
-    /// `$connect`: the tenant's connection is recorded when `token` is the tenant's, unexpired.
+    /// `$connect`: the connection is recorded when the gateway signed `token`, it has not
+    /// expired, and its tenant exists and is active. Cheap checks come first: a forged or
+    /// garbage token costs no table read.
     pub async fn connect(
         &self,
         token: Option<&str>,
@@ -195,17 +213,27 @@ impl<T: TenantDirectory, S: ConnectionStore> RealtimeService<T, S> {
     ) -> Result<Claims, Refusal> {
         let token = token.filter(|t| !t.is_empty()).ok_or(Refusal::NoToken)?;
         let claimed = token::unverified(token)?;
-        let tenant = match self.tenants.tenant(&claimed.tenant).await? {
-            Some(tenant) if tenant.active => tenant,
-            _ => return Err(Refusal::UnknownTenant),
+        if !plausible_tenant(claimed.tenant.as_str()) {
+            return Err(Refusal::Token(TokenError::Malformed));
+        }
+        token::check_expiry(&claimed, now)?;
+        let Some(key) = self.key.key(false).await? else {
+            // No token was ever minted with a key that does not exist.
+            return Err(Refusal::Token(TokenError::BadSignature));
         };
-        let claims = token::verify(&tenant.signing_secrets(now), token, now)?;
+        let claims = token::verify(&key, token, now)?;
+        match self.tenants.tenant(&claims.tenant).await? {
+            Some(tenant) if tenant.active => {}
+            _ => return Err(Refusal::UnknownTenant),
+        }
         let connection = Connection {
             id: id.clone(),
             scope: claims.scope.clone(),
         };
         let expires_at = now + CONNECTION_LIFETIME.as_secs() as i64;
-        self.store.add(&tenant.id, &connection, expires_at).await?;
+        self.store
+            .add(&claims.tenant, &connection, now, expires_at)
+            .await?;
         Ok(claims)
     }
 

@@ -95,12 +95,13 @@ async fn fan_out_posts_to_connections_in_scope_and_forgets_gone_ones() {
         connection("c2", calls_only),
         connection("gone", Scope::default()),
     ] {
-        store.add(&acme, &c, 10).await.unwrap();
+        store.add(&acme, &c, 0, 10).await.unwrap();
     }
     store
         .add(
             &TenantId("globex".into()),
             &connection("g1", Scope::default()),
+            0,
             10,
         )
         .await
@@ -113,6 +114,14 @@ async fn fan_out_posts_to_connections_in_scope_and_forgets_gone_ones() {
     assert!(poster.frames_to("c2").is_empty(), "out of its scope");
     assert!(poster.frames_to("g1").is_empty(), "another tenant's");
     assert_eq!(store.ids("acme"), ["c1", "c2"], "the gone one is forgotten");
+    // An event API Gateway would refuse as a frame is not posted at all.
+    let big = String::from_utf8(MESSAGE.to_vec())
+        .unwrap()
+        .replace("Gr\\u00fc\\u00dfe", &"x".repeat(MAX_FRAME_BYTES));
+    let big = split_events(big.as_bytes()).unwrap().remove(0);
+    assert!(big.item.get().len() > MAX_FRAME_BYTES);
+    assert_eq!(fanout.fan_out(&acme, &big).await, 0);
+    assert_eq!(poster.frames_to("c1").len(), 1);
     // A store or poster down is logged, not raised.
     poster.failing.lock().unwrap().clone_from(&true);
     assert_eq!(fanout.fan_out(&acme, &event).await, 0);
@@ -120,10 +129,13 @@ async fn fan_out_posts_to_connections_in_scope_and_forgets_gone_ones() {
     assert_eq!(fanout.fan_out(&acme, &event).await, 0);
 }
 
-fn service(tenants: &MemoryTenants) -> RealtimeService<MemoryTenants, MemoryConnections> {
+type TestService = RealtimeService<MemoryTenants, MemoryConnections, MemoryTokenKey>;
+
+fn service(tenants: &MemoryTenants) -> TestService {
     RealtimeService::new(
         tenants.clone(),
         MemoryConnections::default(),
+        MemoryTokenKey::default(),
         "wss://rt.example/prod",
     )
 }
@@ -148,7 +160,17 @@ async fn a_token_connects_its_own_tenant_until_it_expires() {
         .unwrap()
         .unwrap();
     let request = TokenRequest::parse(br#"{"phone_numbers":["P"],"fields":["messages"]}"#).unwrap();
-    let response = rt.token(&acme, &request, 1_000, "n").unwrap();
+    // No key before the first token: nothing connects.
+    let unsigned = mint(
+        &Secret::new("memory-token-key"),
+        &unverified_claims("acme", 2_000),
+    );
+    assert!(matches!(
+        rt.connect(Some(&unsigned), &ConnectionId("c0".into()), 1_000)
+            .await,
+        Err(Refusal::Token(TokenError::BadSignature))
+    ));
+    let response = rt.token(&acme, &request, 1_000, "n").await.unwrap();
     assert_eq!(response.status, 201);
     let body: Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(body["expires_at"], "1970-01-01T00:21:40Z");
@@ -172,7 +194,7 @@ async fn a_token_connects_its_own_tenant_until_it_expires() {
         Err(Refusal::NoToken)
     ));
 
-    // Globex's claims under a signature of acme's secret, and acme's under globex's.
+    // Globex's claims under acme's webhook secret (a secret the tenant's systems know).
     let forged = mint(
         &Secret::new("whsec_acme"),
         &Claims {
@@ -185,7 +207,7 @@ async fn a_token_connects_its_own_tenant_until_it_expires() {
         Err(Refusal::Token(TokenError::BadSignature))
     ));
     let unknown = mint(
-        &Secret::new("whsec_acme"),
+        &Secret::new("memory-token-key"),
         &Claims {
             tenant: TenantId("nobody".into()),
             ..claims
@@ -195,7 +217,25 @@ async fn a_token_connects_its_own_tenant_until_it_expires() {
         rt.connect(Some(&unknown), &id, 1_000).await,
         Err(Refusal::UnknownTenant)
     ));
+    // A tenant id the gateway never makes, or a lifetime no token has: no lookup at all.
+    let odd = mint(
+        &Secret::new("memory-token-key"),
+        &unverified_claims(&"x".repeat(3000), 2_000),
+    );
+    assert!(matches!(
+        rt.connect(Some(&odd), &id, 1_000).await,
+        Err(Refusal::Token(TokenError::Malformed))
+    ));
     rt.disconnect(&id).await.unwrap();
+}
+
+fn unverified_claims(tenant: &str, expires_at: i64) -> Claims {
+    Claims {
+        tenant: TenantId(tenant.into()),
+        expires_at,
+        scope: Scope::default(),
+        nonce: "n".into(),
+    }
 }
 
 #[tokio::test]
@@ -208,22 +248,27 @@ async fn token_requests_name_the_bad_field() {
         .await
         .unwrap()
         .unwrap();
-    let field_of = |body: &[u8]| -> String {
-        let error = TokenRequest::parse(body)
-            .and_then(|r| rt.token(&acme, &r, 0, "n"))
-            .unwrap_err();
+    let long: Vec<String> = (0..50).map(|n| format!("{n:0>120}")).collect();
+    let too_long = json!({ "fields": long }).to_string();
+    for (body, field) in [
+        (br#"{"expires_in":0}"#.as_slice(), "expires_in"),
+        (br#"{"expires_in":3601}"#, "expires_in"),
+        (br#"{"expires_in":"60"}"#, "expires_in"),
+        (br#"{"fields":"messages"}"#, "fields"),
+        (br#"{"fields":[""]}"#, "fields"),
+        (br#"{"phone_numbers":["Q"]}"#, "phone_numbers"),
+        (br#"{"tenant":"globex"}"#, "tenant"),
+        (too_long.as_bytes(), "fields"),
+    ] {
+        let error = match TokenRequest::parse(body) {
+            Ok(request) => rt.token(&acme, &request, 0, "n").await.unwrap_err(),
+            Err(e) => e,
+        };
         match error {
-            crate::Error::InvalidInput { field, .. } => field.unwrap_or_default(),
+            crate::Error::InvalidInput { field: Some(f), .. } => assert_eq!(f, field),
             other => panic!("{other:?}"),
         }
-    };
-    assert_eq!(field_of(br#"{"expires_in":0}"#), "expires_in");
-    assert_eq!(field_of(br#"{"expires_in":3601}"#), "expires_in");
-    assert_eq!(field_of(br#"{"expires_in":"60"}"#), "expires_in");
-    assert_eq!(field_of(br#"{"fields":"messages"}"#), "fields");
-    assert_eq!(field_of(br#"{"fields":[""]}"#), "fields");
-    assert_eq!(field_of(br#"{"phone_numbers":["Q"]}"#), "phone_numbers");
-    assert_eq!(field_of(br#"{"tenant":"globex"}"#), "tenant");
+    }
     assert!(TokenRequest::parse(b"[1]").is_err());
     assert!(TokenRequest::parse(b"").is_ok());
 }
@@ -266,7 +311,7 @@ async fn the_forwarder_posts_each_event_once_beside_its_webhook() {
     let (poster, store) = (MemoryPoster::default(), MemoryConnections::default());
     let acme = TenantId("acme".into());
     store
-        .add(&acme, &connection("c1", Scope::default()), 10)
+        .add(&acme, &connection("c1", Scope::default()), 0, 10)
         .await
         .unwrap();
     let failing = DeliveryResult::Failed {
@@ -304,6 +349,7 @@ async fn webhook_delivery_is_unaffected_when_every_post_fails() {
         .add(
             &TenantId("acme".into()),
             &connection("c1", Scope::default()),
+            0,
             10,
         )
         .await

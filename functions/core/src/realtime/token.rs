@@ -1,9 +1,9 @@
-//! Real-time tokens: short-lived, signed by the gateway with a key derived from the tenant's
-//! webhook secret, scoped to the tenant and optionally to fields and phone numbers.
+//! Real-time tokens: short-lived, signed with a key only the gateway holds (never a secret a
+//! tenant's systems know: a leaked webhook secret must not open the tenant's live traffic),
+//! scoped to the tenant and optionally to fields and phone numbers.
 //!
 //! `v1.<base64url(claims JSON)>.<base64url(HMAC-SHA256(key, "v1." + claims part))>`, where
-//! key = HMAC-SHA256(webhook secret, "gateway realtime token v1"). Rotating the webhook secret
-//! ends the old tokens with the old secret's grace period.
+//! key = HMAC-SHA256(gateway key, "gateway realtime token v1").
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -20,6 +20,8 @@ const VERSION: &str = "v1";
 const KEY_LABEL: &[u8] = b"gateway realtime token v1";
 /// A token longer than this is refused before any work (the claims of a token are small).
 pub const MAX_TOKEN_LEN: usize = 4096;
+/// No token connects for longer than this after it is checked, whatever its claims say.
+pub const MAX_LIFETIME_SECS: i64 = 3600;
 
 /// What a client may see once connected: empty lists mean every field, every phone number.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +77,7 @@ fn key(secret: &Secret) -> HmacSha256 {
     HmacSha256::new_from_slice(&derived).expect("HMAC takes any key")
 }
 
-/// The token for `claims`, signed with the tenant's newest webhook secret.
+/// The token for `claims`, signed with the gateway's key.
 pub fn mint(secret: &Secret, claims: &Claims) -> String {
     let json = serde_json::to_vec(claims).expect("claims always serialize");
     let signed = format!("{VERSION}.{}", B64URL.encode(json));
@@ -106,22 +108,28 @@ fn parts(token: &str) -> Result<(&str, Claims, Vec<u8>), TokenError> {
     Ok((signed, claims, tag))
 }
 
-/// The claims of `token` when one of `secrets` signed it (constant time) and it has not
-/// expired at unix time `now`.
-pub fn verify(secrets: &[Secret], token: &str, now: i64) -> Result<Claims, TokenError> {
+/// The claims of `token` when `secret` signed it (constant time) and it has not expired at
+/// unix time `now`.
+pub fn verify(secret: &Secret, token: &str, now: i64) -> Result<Claims, TokenError> {
     let (signed, claims, tag) = parts(token)?;
-    let signed_by_one = secrets.iter().any(|secret| {
-        let mut mac = key(secret);
-        mac.update(signed.as_bytes());
-        mac.verify_slice(&tag).is_ok()
-    });
-    if !signed_by_one {
+    let mut mac = key(secret);
+    mac.update(signed.as_bytes());
+    if mac.verify_slice(&tag).is_err() {
         return Err(TokenError::BadSignature);
     }
+    check_expiry(&claims, now)?;
+    Ok(claims)
+}
+
+/// Expired, or claiming a life no minted token has.
+pub fn check_expiry(claims: &Claims, now: i64) -> Result<(), TokenError> {
     if claims.expires_at <= now {
         return Err(TokenError::Expired);
     }
-    Ok(claims)
+    if claims.expires_at > now + MAX_LIFETIME_SECS + 60 {
+        return Err(TokenError::Malformed);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -139,21 +147,21 @@ mod tests {
 
     #[test]
     fn a_minted_token_verifies_until_it_expires() {
-        let secret = Secret::new("tenant-secret");
+        let secret = Secret::new("gateway-key");
         let token = mint(&secret, &claims("acme", 100));
-        assert_eq!(
-            verify(std::slice::from_ref(&secret), &token, 99),
-            Ok(claims("acme", 100))
-        );
-        assert_eq!(verify(&[secret], &token, 100), Err(TokenError::Expired));
+        assert_eq!(verify(&secret, &token, 99), Ok(claims("acme", 100)));
+        assert_eq!(verify(&secret, &token, 100), Err(TokenError::Expired));
+        // A lifetime no minted token has is refused, however well signed.
+        let forever = mint(&secret, &claims("acme", i64::MAX));
+        assert_eq!(verify(&secret, &forever, 99), Err(TokenError::Malformed));
     }
 
     #[test]
     fn another_secret_or_an_edited_claim_is_refused() {
-        let secret = Secret::new("tenant-secret");
+        let secret = Secret::new("gateway-key");
         let token = mint(&secret, &claims("acme", 100));
         assert_eq!(
-            verify(&[Secret::new("other")], &token, 1),
+            verify(&Secret::new("other"), &token, 1),
             Err(TokenError::BadSignature)
         );
         // The claims of another tenant under acme's signature.
@@ -161,17 +169,12 @@ mod tests {
         let other = mint(&secret, &claims("globex", 100));
         let (signed, _) = other.rsplit_once('.').unwrap();
         let forged = format!("{signed}.{tag}");
-        assert_eq!(
-            verify(std::slice::from_ref(&secret), &forged, 1),
-            Err(TokenError::BadSignature)
-        );
-        // A rotated-in secret still verifies tokens of the old one while it is kept.
-        assert!(verify(&[Secret::new("new"), secret], &token, 1).is_ok());
+        assert_eq!(verify(&secret, &forged, 1), Err(TokenError::BadSignature));
     }
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
-        let secret = [Secret::new("s")];
+        let secret = Secret::new("s");
         for token in [
             "",
             "v1",
