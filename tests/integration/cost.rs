@@ -87,7 +87,8 @@ async fn requests_per_event_for_both_webhook_endpoints_are_counted_at_the_emulat
         // What the design promises per event: one queue write, no SSM read once warm, one
         // claim and one completion in the idempotency table at most, one kept payload
         // (EventRetentionDays), no tenant read while the cache holds it and an endpoint
-        // health read at most once a second per function.
+        // health read at most once a second per function, and one Query of the tenant's live
+        // WebSocket connections.
         let sqs_sends = requests.get("sqs:SendMessageBatch").copied().unwrap_or(0)
             + requests.get("sqs:SendMessage").copied().unwrap_or(0);
         assert_eq!(sqs_sends as usize, EVENTS, "{requests:?}");
@@ -99,5 +100,7 @@ async fn requests_per_event_for_both_webhook_endpoints_are_counted_at_the_emulat
         // docs/PERFORMANCE.md quotes: the emulator's mapping keeps several warm).
         assert!(count("dynamodb:GetItem") <= EVENTS / 2, "{requests:?}");
         assert_eq!(count("sqs:ChangeMessageVisibility"), 0, "{requests:?}");
+        // The real-time side: one listing of the tenant's live connections per event.
+        assert_eq!(count("dynamodb:Query"), EVENTS, "{requests:?}");
     }
 }

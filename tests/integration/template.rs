@@ -414,6 +414,22 @@ fn the_websocket_api_reaches_the_realtime_function_on_the_stage_the_urls_name() 
             "{function}.{variable}: {value}"
         );
     }
+    // What each function does to the WebSocket side, its policies allow (the emulator does
+    // not enforce IAM, so only this test checks it).
+    let policies =
+        |function: &str| format!("{:?}", resource(&t, function)["Properties"]["Policies"]);
+    for function in ["ForwardFunction", "RealtimeFunction"] {
+        let p = policies(function);
+        assert!(
+            p.contains("execute-api:ManageConnections"),
+            "{function}: {p}"
+        );
+        assert!(p.contains("${RealtimeApi}/*"), "{function}: {p}");
+        assert!(p.contains("ConnectionsTable"), "{function}: {p}");
+        assert!(p.contains("TenantsTable"), "{function} reads tenants: {p}");
+    }
+    // The send function makes the token key in the Tenants table.
+    assert!(policies("SendFunction").contains("DynamoDBCrudPolicy"));
     let permission = &resource(&t, "RealtimeInvokePermission")["Properties"];
     assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
     assert_eq!(ref_target(&permission["FunctionName"]), "RealtimeFunction");

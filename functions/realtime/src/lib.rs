@@ -1,6 +1,6 @@
 //! The realtime function, behind the WebSocket API: `$connect` checks the token in the URL's
-//! query and records the connection (any other answer than 200 refuses the upgrade with a
-//! 403); `$disconnect` forgets it; `$default` answers `{"type":"ping"}` with a pong, the
+//! query and records the connection (a 403 refuses the upgrade; a 500, when a table could not
+//! be read, refuses it too and the client may try again); `$disconnect` forgets it; `$default` answers `{"type":"ping"}` with a pong, the
 //! keepalive browsers can send (they cannot send ping frames). The same `handle` serves Lambda
 //! and the tests.
 

@@ -11,9 +11,13 @@ use tokio_tungstenite::tungstenite::Message;
 /// How often the client says it is alive (API Gateway closes connections idle for 10 minutes).
 const KEEPALIVE: Duration = Duration::from_secs(60);
 
-/// Connects as the tenant of `api_key` to the stack at `gateway` and prints frames until the
-/// connection ends.
-pub async fn run(gateway: String, api_key: String) -> anyhow::Result<()> {
+/// Connects as the tenant of `api_key` to the stack at `gateway`, says so on `connected`, and
+/// prints frames until the connection ends.
+pub async fn run(
+    gateway: String,
+    api_key: String,
+    connected: tokio::sync::oneshot::Sender<()>,
+) -> anyhow::Result<()> {
     let text = reqwest::Client::builder()
         .no_proxy()
         .build()?
@@ -33,6 +37,7 @@ pub async fn run(gateway: String, api_key: String) -> anyhow::Result<()> {
         "live client connected (token expires {})",
         answer["expires_at"]
     );
+    let _ = connected.send(());
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     loop {
         tokio::select! {

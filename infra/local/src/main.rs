@@ -121,23 +121,26 @@ async fn main() -> anyhow::Result<()> {
         demo.tenant_id, demo.api_key
     );
     println!(
-        "ready gateway={} webhook={}/webhook graph={} receiver=http://127.0.0.1:{receiver_port}/webhook",
-        stack.url(),
-        stack.url(),
-        graph_url
-    );
-
-    println!(
         "real time: POST {}/v1/realtime/tokens gives a ws://{}/ws?token=... URL; the demo's live client prints what it receives",
         stack.url(),
         stack.realtime_addr
     );
     let (gateway, key) = (stack.url(), demo.api_key.clone());
+    let (connected, live_ready) = tokio::sync::oneshot::channel();
     let live = tokio::spawn(async move {
-        if let Err(e) = demo_client::run(gateway, key).await {
+        if let Err(e) = demo_client::run(gateway, key, connected).await {
             eprintln!("live client stopped: {e:#}");
         }
     });
+    // "ready" only once the live client listens, so nothing posted after it is missed.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), live_ready).await;
+
+    println!(
+        "ready gateway={} webhook={}/webhook graph={} receiver=http://127.0.0.1:{receiver_port}/webhook",
+        stack.url(),
+        stack.url(),
+        graph_url
+    );
 
     tokio::signal::ctrl_c().await?;
     println!("stopping");

@@ -80,6 +80,20 @@ fn token_of(uri: &http::Uri) -> Option<String> {
 
 type Socket = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// A registry entry whose socket task has not taken it over yet.
+struct Pending {
+    registry: Registry,
+    id: Option<ConnectionId>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.registry.remove(&id);
+        }
+    }
+}
+
 async fn upgrade(
     realtime: Arc<LocalRealtime>,
     registry: Registry,
@@ -103,11 +117,15 @@ async fn upgrade(
     // In the registry before it is recorded, so a post in between is queued, not `Gone`.
     let (to_socket, mut outgoing) = mpsc::unbounded_channel();
     registry.insert(id.clone(), to_socket);
+    // Should the client go away before the upgrade completes, the entry goes with it.
+    let pending = Pending {
+        registry: registry.clone(),
+        id: Some(id.clone()),
+    };
     if let Err(refusal) = realtime
         .connect(token.as_deref(), &id, gateway_aws::now())
         .await
     {
-        registry.remove(&id);
         tracing::info!(reason = %refusal, "real-time connection refused");
         let status = match refusal {
             Refusal::Unavailable(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,6 +134,8 @@ async fn upgrade(
         return Ok(plain(status, "refused"));
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let mut pending = pending;
+    pending.id = None;
     let _ = sockets.send(Box::pin(async move {
         if let Ok(upgraded) = on_upgrade.await {
             let mut socket =

@@ -1,13 +1,13 @@
 //! `make run`'s binary, as a user starts it, against a Graph API of their choosing: with
 //! GRAPH_API_BASE_URL and META_ACCESS_TOKEN set it sends there (here a fake standing in for a
 //! recorder or Meta itself) instead of starting its own fake. The line it prints to paste is
-//! all gatewayctl needs to operate it. Needs the emulator `make test`
-//! starts (AWS_ENDPOINT_URL).
+//! all gatewayctl needs to operate it, and its live client prints what arrives over the
+//! WebSocket. Needs the emulator `make test` starts (AWS_ENDPOINT_URL).
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use gateway_core::signature::Secret;
+use gateway_core::signature::{Secret, sign_hub};
 use gateway_local::fake_graph::FakeGraph;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -40,6 +40,7 @@ async fn make_run_sends_through_the_graph_api_that_graph_api_base_url_names() {
         .env("GATEWAY_PORT", gateway_port.to_string())
         .env("GRAPH_PORT", free_port().to_string())
         .env("DEMO_RECEIVER_PORT", free_port().to_string())
+        .env("REALTIME_PORT", free_port().to_string())
         .env("GRAPH_API_BASE_URL", &recorder.url)
         .env("META_ACCESS_TOKEN", "my-meta-token")
         .env("PHONE_NUMBER_ID", phone)
@@ -92,6 +93,35 @@ async fn make_run_sends_through_the_graph_api_that_graph_api_base_url_names() {
             .any(|r| r.path == format!("/v23.0/{phone}/messages")),
         "the send reached the Graph API I named: {seen:?}"
     );
+
+    // A webhook Meta signs reaches the demo's live client over the WebSocket.
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{waba}","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001111","phone_number_id":"{phone}"}},"messages":[{{"from":"4915112345678","id":"wamid.live1","timestamp":"1700000000","type":"text","text":{{"body":"live"}}}}]}},"field":"messages"}}]}}]}}"#
+    );
+    let posted = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://127.0.0.1:{gateway_port}/webhook"))
+        .header(
+            "x-hub-signature-256",
+            sign_hub(&Secret::new("local-app-secret"), body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let live = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("live client: message:new wamid.live1") {
+                return line;
+            }
+        }
+        panic!("gateway-local ended before its live client printed the event");
+    })
+    .await;
+    assert!(live.is_ok(), "the live client printed no frame in 30 s");
 
     // The line `make run` prints is all gatewayctl needs: the local names, loopback targets.
     let paste = paste.expect("the line to paste was printed");

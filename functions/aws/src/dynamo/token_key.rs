@@ -1,7 +1,8 @@
 //! The key real-time tokens are signed with: one random item, `CONFIG#realtime-token-key`, in
 //! the Tenants table, made by the first token request and read by the realtime function. It
-//! never leaves the gateway. A warm function keeps it for `KEPT_FOR`; deleting the item
-//! (`gatewayctl` has no command for it: delete the item) ends every token within that time.
+//! never leaves the gateway. A warm function keeps it for `KEPT_FOR`, and reads it again
+//! (at most every `REREAD_AFTER`) when a token names another key: deleting the item (there is
+//! no gatewayctl command for it) ends every token at once where the new key is read.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,12 +17,18 @@ use super::*;
 pub const TOKEN_KEY_PK: &str = "CONFIG#realtime-token-key";
 const KEY: &str = "key";
 const KEPT_FOR: Duration = Duration::from_secs(300);
+/// The shortest time between two reads: a flood of tokens naming unknown keys costs one read
+/// per function every few seconds, and "no key yet" is kept this long too.
+const REREAD_AFTER: Duration = Duration::from_secs(5);
+
+/// When the key was read, and what was found (`None`: no key yet).
+type Kept = (Instant, Option<Secret>);
 
 #[derive(Clone, Debug)]
 pub struct DynamoTokenKey {
     client: Client,
     table: String,
-    kept: Arc<Mutex<Option<(Instant, Secret)>>>,
+    kept: Arc<Mutex<Option<Kept>>>,
 }
 
 impl DynamoTokenKey {
@@ -48,11 +55,16 @@ impl DynamoTokenKey {
 }
 
 impl TokenKey for DynamoTokenKey {
-    async fn key(&self, create: bool) -> Result<Option<Secret>, Error> {
-        if let Some((at, key)) = self.kept.lock().expect("never poisoned").as_ref()
-            && at.elapsed() < KEPT_FOR
-        {
-            return Ok(Some(key.clone()));
+    async fn key(&self, create: bool, fresh: bool) -> Result<Option<Secret>, Error> {
+        if let Some((at, key)) = self.kept.lock().expect("never poisoned").as_ref() {
+            let age = at.elapsed();
+            let usable = match key {
+                Some(_) => age < KEPT_FOR && !(fresh && age >= REREAD_AFTER),
+                None => !create && age < REREAD_AFTER,
+            };
+            if usable {
+                return Ok(key.clone());
+            }
         }
         let mut key = self.read().await?;
         if key.is_none() && create {
@@ -73,9 +85,7 @@ impl TokenKey for DynamoTokenKey {
                 Err(e) => return Err(unavailable("token key write")(e)),
             };
         }
-        if let Some(key) = &key {
-            *self.kept.lock().expect("never poisoned") = Some((Instant::now(), key.clone()));
-        }
+        *self.kept.lock().expect("never poisoned") = Some((Instant::now(), key.clone()));
         Ok(key)
     }
 }

@@ -129,7 +129,7 @@ pub struct MemoryTokenKey {
 }
 
 impl TokenKey for MemoryTokenKey {
-    async fn key(&self, create: bool) -> Result<Option<Secret>, Error> {
+    async fn key(&self, create: bool, _fresh: bool) -> Result<Option<Secret>, Error> {
         let mut key = self.key.lock().unwrap();
         if key.is_none() && create {
             *key = Some(Secret::new("memory-token-key"));

@@ -14,8 +14,8 @@ mod token;
 
 pub use service::{CONNECTION_LIFETIME, RealtimeService, Refusal, TokenRequest};
 pub use token::{
-    Claims, MAX_LIFETIME_SECS, MAX_TOKEN_LEN, Scope, TokenError, check_expiry, mint, unverified,
-    verify,
+    Claims, MAX_LIFETIME_SECS, MAX_TOKEN_LEN, Scope, TokenError, check_expiry, key_id, mint,
+    unverified, verify,
 };
 
 use crate::Error;
@@ -86,8 +86,14 @@ pub trait ConnectionStore: Send + Sync {
 
 /// The key tokens are signed with: the gateway's own, never shown to anyone.
 pub trait TokenKey: Send + Sync {
-    /// The key; with `create`, one is made when there is none yet (the token route).
-    fn key(&self, create: bool) -> impl Future<Output = Result<Option<Secret>, Error>> + Send;
+    /// The key; with `create`, one is made when there is none yet (the token route); with
+    /// `fresh`, it is read again rather than taken from what the function kept (a token names
+    /// a key this function does not hold).
+    fn key(
+        &self,
+        create: bool,
+        fresh: bool,
+    ) -> impl Future<Output = Result<Option<Secret>, Error>> + Send;
 }
 
 /// Posts one frame to one connection (API Gateway's `PostToConnection`).
@@ -148,8 +154,16 @@ impl<S: ConnectionStore, P: Poster> Fanout<S, P> {
     }
 
     /// Posts `event` to every live connection of `tenant` whose scope admits it; forgets the
-    /// gone ones. Returns how many were sent to.
+    /// gone ones. Returns how many were sent to. Each post settles its own connection (forgot,
+    /// logged) as it ends, so a caller that stops waiting keeps what was done.
     pub async fn fan_out(&self, tenant: &TenantId, event: &Event) -> usize {
+        let too_large = || {
+            tracing::info!(tenant_id = tenant.as_str(), event_ref = %mask::reference(event.id.as_str()), "event too large for a WebSocket frame; not posted");
+            0
+        };
+        if event.item.get().len() > MAX_FRAME_BYTES {
+            return too_large();
+        }
         let connections = match self.store.live(tenant).await {
             Ok(connections) => connections,
             Err(e) => {
@@ -157,10 +171,6 @@ impl<S: ConnectionStore, P: Poster> Fanout<S, P> {
                 return 0;
             }
         };
-        if event.item.get().len() > MAX_FRAME_BYTES {
-            tracing::info!(tenant_id = tenant.as_str(), event_ref = %mask::reference(event.id.as_str()), "event too large for a WebSocket frame; not posted");
-            return 0;
-        }
         let field = event.field.as_str();
         let phone = event.phone_number_id.as_deref();
         let wanted: Vec<_> = connections
@@ -172,40 +182,44 @@ impl<S: ConnectionStore, P: Poster> Fanout<S, P> {
         }
         let frame = frame(event);
         if frame.len() > MAX_FRAME_BYTES {
-            tracing::info!(tenant_id = tenant.as_str(), event_ref = %mask::reference(event.id.as_str()), "event too large for a WebSocket frame; not posted");
-            return 0;
+            return too_large();
         }
-        let results: Vec<_> = futures::stream::iter(wanted)
+        futures::stream::iter(wanted)
             .map(|connection| {
                 let frame = &frame;
-                async move {
-                    let posted = self.poster.post(&connection.id, frame).await;
-                    (connection.id, posted)
-                }
+                async move { self.post_one(tenant, event, &connection.id, frame).await }
             })
             .buffer_unordered(POSTS_AT_ONCE)
-            .collect()
-            .await;
-        let mut sent = 0;
-        for (id, posted) in results {
-            match posted {
-                Posted::Sent => sent += 1,
-                Posted::Gone => {
-                    if let Err(e) = self.store.forget(tenant, &id).await {
-                        tracing::warn!(tenant_id = tenant.as_str(), error = %e, "could not forget a gone connection");
-                    }
+            .filter(|sent| futures::future::ready(*sent))
+            .count()
+            .await
+    }
+
+    async fn post_one(
+        &self,
+        tenant: &TenantId,
+        event: &Event,
+        id: &ConnectionId,
+        frame: &[u8],
+    ) -> bool {
+        match self.poster.post(id, frame).await {
+            Posted::Sent => true,
+            Posted::Gone => {
+                if let Err(e) = self.store.forget(tenant, id).await {
+                    tracing::warn!(tenant_id = tenant.as_str(), error = %e, "could not forget a gone connection");
                 }
-                Posted::Failed(reason) => {
-                    tracing::warn!(
-                        tenant_id = tenant.as_str(),
-                        event_ref = %mask::reference(event.id.as_str()),
-                        reason = %reason,
-                        "real-time post failed"
-                    );
-                }
+                false
+            }
+            Posted::Failed(reason) => {
+                tracing::warn!(
+                    tenant_id = tenant.as_str(),
+                    event_ref = %mask::reference(event.id.as_str()),
+                    reason = %reason,
+                    "real-time post failed"
+                );
+                false
             }
         }
-        sent
     }
 }
 

@@ -176,17 +176,27 @@ impl<T: TenantDirectory, S: ConnectionStore, K: TokenKey> RealtimeService<T, S, 
                 phones: phones.clone(),
             },
             nonce: nonce.to_owned(),
+            key_id: String::new(),
         };
         let key = self
             .key
-            .key(true)
+            .key(true, false)
             .await?
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("no real-time token key")))?;
+        let claims = Claims {
+            key_id: token::key_id(&key),
+            ..claims
+        };
         let token = token::mint(&key, &claims);
         if token.len() > token::MAX_TOKEN_LEN {
+            let field = if fields.len() >= phones.len() {
+                "fields"
+            } else {
+                "phone_numbers"
+            };
             return Err(Error::invalid(
                 "invalid_field",
-                "fields",
+                field,
                 "`fields` and `phone_numbers` together are too long for one token; ask for fewer",
             ));
         }
@@ -217,7 +227,14 @@ impl<T: TenantDirectory, S: ConnectionStore, K: TokenKey> RealtimeService<T, S, 
             return Err(Refusal::Token(TokenError::Malformed));
         }
         token::check_expiry(&claimed, now)?;
-        let Some(key) = self.key.key(false).await? else {
+        let mut key = self.key.key(false, false).await?;
+        if key
+            .as_ref()
+            .is_none_or(|k| token::key_id(k) != claimed.key_id)
+        {
+            key = self.key.key(false, true).await?;
+        }
+        let Some(key) = key else {
             // No token was ever minted with a key that does not exist.
             return Err(Refusal::Token(TokenError::BadSignature));
         };

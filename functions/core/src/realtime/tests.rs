@@ -235,6 +235,7 @@ fn unverified_claims(tenant: &str, expires_at: i64) -> Claims {
         expires_at,
         scope: Scope::default(),
         nonce: "n".into(),
+        key_id: String::new(),
     }
 }
 

@@ -56,6 +56,15 @@ pub struct Claims {
     /// Makes two tokens minted in the same second differ.
     #[serde(rename = "n")]
     pub nonce: String,
+    /// Which key signed it ([`key_id`]): a function holding an older key reads the key again.
+    #[serde(rename = "k", default)]
+    pub key_id: String,
+}
+
+/// A short public name of a key: the first 8 hex digits of its SHA-256.
+pub fn key_id(key: &Secret) -> String {
+    use sha2::Digest;
+    hex::encode(&Sha256::digest(key.expose().as_bytes())[..4])
 }
 
 /// Why a token does not connect. The client sees only that it was refused.
@@ -86,8 +95,8 @@ pub fn mint(secret: &Secret, claims: &Claims) -> String {
     format!("{signed}.{}", B64URL.encode(mac.finalize().into_bytes()))
 }
 
-/// The claims of `token`, not yet verified: the connect handler needs the tenant to find the
-/// secrets that verify it.
+/// The claims of `token`, not yet verified: the connect handler checks the cheap things
+/// (tenant id shape, expiry, key id) before it verifies the signature.
 pub fn unverified(token: &str) -> Result<Claims, TokenError> {
     let (_, claims, _) = parts(token)?;
     Ok(claims)
@@ -142,6 +151,7 @@ mod tests {
             expires_at,
             scope: Scope::default(),
             nonce: "n1".into(),
+            key_id: String::new(),
         }
     }
 
