@@ -10,28 +10,6 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn api(
-    stack: &Stack,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = http()
-        .request(method, format!("{}{path}", stack.url()))
-        .bearer_auth(key);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let r = request.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// Tenant A, owning the fixtures' number, with a receiver answering `status`.
 async fn tenant_a(stack: &Stack, status: u16) -> (Receiver, gateway_aws::admin::NewTenant) {
     let receiver = Receiver::start(vec![status]).await;
