@@ -9,9 +9,33 @@ use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
+use gateway_core::cache::CachedTenants;
 use gateway_core::event::Event;
-use gateway_core::realtime::{ConnectionId, Posted, Poster, Publish};
+use gateway_core::realtime::{ConnectionId, Posted, Poster, Publish, RealtimeService};
 use gateway_core::tenant::TenantId;
+
+/// The real-time service over the tables, as the send function (tokens), the realtime
+/// function and the local stack (`$connect`, `$disconnect`) all build it.
+pub type AwsRealtime = RealtimeService<
+    CachedTenants<crate::dynamo::DynamoTenants>,
+    crate::dynamo::DynamoConnections,
+    crate::dynamo::DynamoTokenKey,
+>;
+
+/// Built once per cold start; `url` is where clients connect (`REALTIME_URL`).
+pub fn service(clients: &crate::Clients, settings: &crate::Settings, url: &str) -> AwsRealtime {
+    use crate::dynamo::{DynamoConnections, DynamoTenants, DynamoTokenKey};
+    let dynamodb = &clients.dynamodb;
+    RealtimeService::new(
+        CachedTenants::new(
+            DynamoTenants::new(dynamodb.clone(), &settings.tenants_table),
+            settings.tenant_cache,
+        ),
+        DynamoConnections::new(dynamodb.clone(), &settings.connections_table),
+        DynamoTokenKey::new(dynamodb.clone(), &settings.tenants_table),
+        url,
+    )
+}
 
 /// One post gives up after this long: the webhook delivery beside it never waits longer.
 const POST_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,18 +1,13 @@
 //! The realtime function, behind the WebSocket API: `$connect` checks the token in the URL's
 //! query and records the connection (a 403 refuses the upgrade; a 500, when a table could not
-//! be read, refuses it too and the client may try again); `$disconnect` forgets it; `$default` answers `{"type":"ping"}` with a pong, the
-//! keepalive browsers can send (they cannot send ping frames). The same `handle` serves Lambda
-//! and the tests.
+//! be read, refuses it too and the client may try again); `$disconnect` forgets it;
+//! `$default` answers `{"type":"ping"}` with a pong, the keepalive browsers can send (they
+//! cannot send ping frames). The same `handle` serves Lambda and the tests.
 
-use gateway_aws::dynamo::{DynamoConnections, DynamoTenants, DynamoTokenKey};
-use gateway_aws::realtime::ApiGatewayPoster;
+use gateway_aws::realtime::{ApiGatewayPoster, AwsRealtime};
 use gateway_aws::{Clients, Settings};
-use gateway_core::cache::CachedTenants;
-use gateway_core::realtime::{ConnectionId, Poster, RealtimeService, Refusal, is_ping};
+use gateway_core::realtime::{ConnectionId, Poster, Refusal, is_ping};
 use serde_json::{Value, json};
-
-pub type AwsRealtime =
-    RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections, DynamoTokenKey>;
 
 pub struct RealtimeApp {
     service: AwsRealtime,
@@ -23,14 +18,10 @@ pub struct RealtimeApp {
 impl RealtimeApp {
     pub fn new(sdk: &aws_config::SdkConfig, clients: &Clients, settings: &Settings) -> Self {
         RealtimeApp {
-            service: RealtimeService::new(
-                CachedTenants::new(
-                    DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
-                    settings.tenant_cache,
-                ),
-                DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table),
-                DynamoTokenKey::new(clients.dynamodb.clone(), &settings.tenants_table),
-                settings.realtime_url.clone().unwrap_or_default(),
+            service: gateway_aws::realtime::service(
+                clients,
+                settings,
+                settings.realtime_url.as_deref().unwrap_or_default(),
             ),
             poster: settings
                 .realtime_endpoint

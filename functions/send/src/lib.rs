@@ -5,10 +5,7 @@
 use std::time::Duration;
 
 use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{
-    DynamoConnections, DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants,
-    DynamoTokenKey,
-};
+use gateway_aws::dynamo::{DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants};
 use gateway_aws::graph::HttpGraphApi;
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::{Clients, Settings};
@@ -16,7 +13,7 @@ use gateway_core::Error;
 use gateway_core::cache::CachedTenants;
 use gateway_core::deliveries::DeliveriesService;
 use gateway_core::ports::HttpMethod;
-use gateway_core::realtime::{RealtimeService, TokenRequest};
+use gateway_core::realtime::TokenRequest;
 use gateway_core::send::{ApiResponse, GraphCall, GraphRoute, SendService, api_key};
 use gateway_core::signature::Secret;
 use lambda_http::{Body, Request, Response};
@@ -32,8 +29,7 @@ pub type AwsDeliveries = DeliveriesService<DynamoIdempotency, SqsEventQueue, Dyn
 /// How long a reopened delivery record is kept: as long as a failed one.
 const REOPENED_KEPT_FOR: Duration = Duration::from_secs(14 * 86_400);
 
-pub type AwsRealtime =
-    RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections, DynamoTokenKey>;
+pub use gateway_aws::realtime::AwsRealtime;
 
 pub struct SendApp {
     service: AwsSendService,
@@ -81,17 +77,10 @@ impl SendApp {
                 DynamoHealth::new(clients.dynamodb.clone(), &settings.tenants_table),
                 REOPENED_KEPT_FOR,
             ),
-            realtime: settings.realtime_url.as_ref().map(|url| {
-                RealtimeService::new(
-                    CachedTenants::new(
-                        DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
-                        settings.tenant_cache,
-                    ),
-                    DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table),
-                    DynamoTokenKey::new(clients.dynamodb.clone(), &settings.tenants_table),
-                    url,
-                )
-            }),
+            realtime: settings
+                .realtime_url
+                .as_deref()
+                .map(|url| gateway_aws::realtime::service(clients, settings, url)),
         })
     }
 

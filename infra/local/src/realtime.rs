@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use gateway_aws::dynamo::{DynamoConnections, DynamoTenants, DynamoTokenKey};
-use gateway_core::cache::CachedTenants;
-use gateway_core::realtime::{ConnectionId, Posted, Poster, RealtimeService, Refusal, is_ping};
+use gateway_core::realtime::{ConnectionId, Posted, Poster, Refusal, is_ping};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -25,8 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 /// The path clients connect to.
 pub const WS_PATH: &str = "/ws";
 
-pub type LocalRealtime =
-    RealtimeService<CachedTenants<DynamoTenants>, DynamoConnections, DynamoTokenKey>;
+/// The same service the realtime function runs.
+pub type LocalRealtime = gateway_aws::realtime::AwsRealtime;
 
 /// Open sockets by connection id: the local `PostToConnection`.
 #[derive(Clone, Default)]

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{DynamoConnections, DynamoTenants, DynamoTokenKey};
+use gateway_aws::dynamo::DynamoTenants;
 use gateway_aws::queue::SqsEventQueue;
 use gateway_aws::{Clients, Settings};
-use gateway_core::cache::CachedTenants;
 use gateway_core::health::BreakerPolicy;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::TargetPolicy;
@@ -159,14 +158,10 @@ impl LocalStack {
             }
             None => forward.with_realtime(&clients, &settings, registry.clone()),
         });
-        let connect = Arc::new(realtime::LocalRealtime::new(
-            CachedTenants::new(
-                DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
-                settings.tenant_cache,
-            ),
-            DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table),
-            DynamoTokenKey::new(clients.dynamodb.clone(), &settings.tenants_table),
-            settings.realtime_url.clone().unwrap_or_default(),
+        let connect = Arc::new(gateway_aws::realtime::service(
+            &clients,
+            &settings,
+            settings.realtime_url.as_deref().unwrap_or_default(),
         ));
 
         let listener = http_server::bind(options.gateway_port).await?;
