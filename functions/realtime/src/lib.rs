@@ -47,7 +47,14 @@ pub async fn handle(app: &RealtimeApp, event: &Value) -> Value {
     };
     match context["routeKey"].as_str().unwrap_or_default() {
         "$connect" => {
-            let token = event["queryStringParameters"]["token"].as_str();
+            // Two `token` parameters are none: API Gateway keeps only the last in
+            // `queryStringParameters`, and guessing which was meant is no check.
+            let repeated = event["multiValueQueryStringParameters"]["token"]
+                .as_array()
+                .is_some_and(|all| all.len() > 1);
+            let token = event["queryStringParameters"]["token"]
+                .as_str()
+                .filter(|_| !repeated);
             match app.service.connect(token, &id, gateway_aws::now()).await {
                 Ok(claims) => {
                     tracing::info!(

@@ -70,10 +70,17 @@ fn plain(status: http::StatusCode, text: &'static str) -> hyper::Response<Full<B
     response
 }
 
+/// The one `token` of the query; two are none (API Gateway would keep the last, this server
+/// the first: neither is guessed).
 fn token_of(uri: &http::Uri) -> Option<String> {
-    url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
+    let mut tokens = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned());
+    let token = tokens.next();
+    if tokens.next().is_some() {
+        return None;
+    }
+    token
 }
 
 type Socket = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

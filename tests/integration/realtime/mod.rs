@@ -224,6 +224,18 @@ async fn tokens_that_are_not_the_tenants_own_are_refused() {
         assert_eq!(refused(&with(&token)).await, 403, "{why}");
     }
     assert_eq!(refused(base).await, 403, "no token");
+    for (why, query) in [
+        (
+            "a good token, then a bad one",
+            format!("token={token_a}&token=v1.e30.AAAA"),
+        ),
+        (
+            "a bad token, then a good one",
+            format!("token=v1.e30.AAAA&token={token_a}"),
+        ),
+    ] {
+        assert_eq!(refused(&format!("{base}?{query}")).await, 403, "{why}");
+    }
     wait_live(&stack, &a.tenant_id, 0).await;
 
     // B's own token connects as B and sees none of A's events; B cannot scope to A's number.
