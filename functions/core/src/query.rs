@@ -16,6 +16,13 @@ const GRAPH_MACHINERY: [&str; 7] = [
     "transport",
 ];
 
+/// A key no request passes to Meta, in its query or its body: Graph's machinery, and a
+/// token or proof of the tenant's own (the gateway's token is the only one Meta sees).
+pub(crate) fn is_refused_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    GRAPH_MACHINERY.contains(&key.as_str()) || key == "access_token" || key == "appsecret_proof"
+}
+
 /// The decoded pairs of a query string, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
@@ -44,12 +51,14 @@ impl Query {
     /// gateway's token is the only one Meta sees.
     pub fn for_meta(raw: Option<&str>) -> Result<Self, Error> {
         let mut query = Query::parse(raw);
-        query
-            .pairs
-            .retain(|(k, _)| k != "access_token" && k != "appsecret_proof");
+        query.pairs.retain(|(k, _)| {
+            !k.eq_ignore_ascii_case("access_token") && !k.eq_ignore_ascii_case("appsecret_proof")
+        });
         for (key, value) in &query.pairs {
             // Graph's machinery, and names that might be read as another key.
-            if GRAPH_MACHINERY.contains(&key.as_str()) || key.contains(['.', '[', ']']) {
+            if GRAPH_MACHINERY.contains(&key.to_ascii_lowercase().as_str())
+                || key.contains(['.', '[', ']'])
+            {
                 return Err(Error::invalid(
                     "forbidden_query_key",
                     key.clone(),
@@ -76,6 +85,11 @@ impl Query {
             }
         }
         Ok(query)
+    }
+
+    /// Every key, in order (a key given twice appears twice).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(k, _)| k.as_str())
     }
 
     /// Every value of `key`, however it was encoded.

@@ -13,7 +13,8 @@ use crate::query::Query;
 use crate::tenant::Tenant;
 
 use super::SendService;
-use super::response::{ApiResponse, is_success, parse_json_object};
+use super::body::{BodyParams, Param};
+use super::response::{ApiResponse, is_success};
 use super::route::{Action, GraphRoute, WEBHOOK_OVERRIDE_REFUSED};
 
 /// One request on a Graph-compatible route.
@@ -69,11 +70,13 @@ fn point_media_url_at_gateway(body: &[u8], download: &str) -> Option<Vec<u8>> {
     Some(v.to_string().into_bytes())
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
+/// Keys that would move webhooks away from the gateway (`POST /{phone}` with
+/// `webhook_configuration`, an app subscription's `override_callback_uri`): no route takes
+/// them, in the query or the body, however spelled.
+const WEBHOOK_KEYS: [&str; 2] = ["webhook_configuration", "override_callback_uri"];
 
-/// Ids a request names besides its path, and the kind the tenant must own them as.
+/// Ids a request names besides its path, and the kind the tenant must own them as. Checked on
+/// every route, in the query and in the body alike.
 const NAMED_IDS: [(&str, OwnerKind); 2] = [
     // `DELETE /{waba}/message_templates?name=..&hsm_id=..`
     ("hsm_id", OwnerKind::Template),
@@ -102,6 +105,11 @@ where
         // Checked and forwarded as the same decoded pairs: no spelling of a key can reach Meta
         // unchecked.
         let query = Query::for_meta(call.query)?;
+        // Read once, as Meta could read it; a body the gateway cannot read is refused before
+        // anything else, Meta included, sees it.
+        let body = BodyParams::read(call.content_type, call.body)?;
+        refuse_keys(&query, &body)?;
+        self.require_named_ids(tenant, &query, &body).await?;
         let path_and_query = query.append_to(route.meta_path(&self.graph_version));
         let (subject, probed) = match self.resolve(tenant, route, &query).await? {
             Resolved::Owned(kind) => (kind, None),
@@ -117,22 +125,17 @@ where
             content_type: call.content_type.map(str::to_owned),
             body: call.body.to_vec(),
         };
-        match route.rule.action {
-            Action::Send => return self.forward_send(tenant, &route.id, request, now).await,
-            // In the query, a JSON body or a form: any spelling of the override is refused.
-            Action::Forward
-                if subject == OwnerKind::Phone
-                    && call.method == HttpMethod::Post
-                    && route.tail.is_empty()
-                    && (query.values("webhook_configuration").next().is_some()
-                        || contains(call.body, b"webhook_configuration")) =>
-            {
-                return Err(Error::Forbidden(WEBHOOK_OVERRIDE_REFUSED));
-            }
-            _ => {}
+        if route.rule.action == Action::Send {
+            let Some(json) = body.into_json() else {
+                return Err(Error::invalid_body(
+                    "invalid_body",
+                    "the body must be a JSON object",
+                ));
+            };
+            return self
+                .forward_send(tenant, &route.id, json, request, now)
+                .await;
         }
-        self.require_named_ids(tenant, route, &query, call.body)
-            .await?;
         let mut response = match probed {
             // The probe was this very GET.
             Some(description) if call.method == HttpMethod::Get => description,
@@ -165,25 +168,35 @@ where
         Ok(ApiResponse::from_graph(response))
     }
 
-    /// Every id the query or a JSON body names in [`NAMED_IDS`] must be the tenant's as well.
+    /// Every id the query or the body names in [`NAMED_IDS`] must be the tenant's as well. A
+    /// value that is not one id (a list, an object, a file) is refused: Meta might read an id
+    /// in it.
     async fn require_named_ids(
         &self,
         tenant: &Tenant,
-        route: &GraphRoute,
         query: &Query,
-        body: &[u8],
+        body: &BodyParams,
     ) -> Result<(), Error> {
-        if !matches!(route.rule.action, Action::Learn(_)) {
-            return Ok(());
-        }
-        let json = parse_json_object(body).unwrap_or_default();
         for (key, kind) in NAMED_IDS {
-            let in_body = json.get(key).and_then(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            });
-            for id in query.values(key).map(str::to_owned).chain(in_body) {
+            let in_body = match body.get(key) {
+                None => None,
+                Some(Param::Value(Value::String(s))) => Some(s.clone()),
+                Some(Param::Value(Value::Number(n))) => Some(n.to_string()),
+                Some(_) => {
+                    return Err(Error::invalid(
+                        "invalid_id",
+                        key,
+                        format!("`{key}` must be one numeric id"),
+                    ));
+                }
+            };
+            let in_query = query
+                .keys()
+                .filter(|k| k.eq_ignore_ascii_case(key))
+                .flat_map(|k| query.values(k))
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+            for id in in_query.into_iter().chain(in_body) {
                 let id = super::route::numeric_id(&id, key)?;
                 self.require_owner(tenant, kind, &id).await?;
             }
@@ -249,10 +262,10 @@ where
         &self,
         tenant: &Tenant,
         phone_number_id: &str,
+        mut map: serde_json::Map<String, Value>,
         mut request: GraphRequest,
         now: i64,
     ) -> Result<ApiResponse, Error> {
-        let mut map = parse_json_object(&request.body)?;
         let callback = match map.remove("callback_url") {
             None | Some(Value::Null) => None,
             Some(Value::String(url)) => self.parse_callback(tenant, Some(&url))?,
@@ -287,4 +300,25 @@ where
         }
         Ok(ApiResponse::from_graph(response))
     }
+}
+
+/// Refuses the keys no route passes to Meta, in the query (already decoded) and the body (read
+/// above), compared without case: the webhook keys (403) and Graph's own request machinery
+/// (400, as in the query).
+fn refuse_keys(query: &Query, body: &BodyParams) -> Result<(), Error> {
+    for key in query.keys().chain(body.keys()) {
+        if WEBHOOK_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            return Err(Error::Forbidden(WEBHOOK_OVERRIDE_REFUSED));
+        }
+    }
+    for key in body.keys() {
+        if crate::query::is_refused_key(key) {
+            return Err(Error::invalid(
+                "forbidden_body_key",
+                key,
+                format!("the body key `{key}` is not passed to Meta"),
+            ));
+        }
+    }
+    Ok(())
 }

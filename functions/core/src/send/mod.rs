@@ -4,6 +4,7 @@
 //! service's methods live with their concern.
 
 mod auth;
+mod body;
 mod graph;
 mod idempotency;
 mod media;
