@@ -23,6 +23,27 @@ pub(crate) fn is_refused_key(key: &str) -> bool {
     GRAPH_MACHINERY.contains(&key.as_str()) || key == "access_token" || key == "appsecret_proof"
 }
 
+/// A parameter name as Graph's are spelled: letters, digits and `_`, at most 128.
+pub(crate) fn is_plain_name(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 128
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Field expansion reaches other objects and aliases disguise an answer: `fields` (any case),
+/// in a query or a body, may name fields and their modifiers only.
+pub(crate) fn check_fields(key: &str, value: &str, code: &'static str) -> Result<(), Error> {
+    if key.eq_ignore_ascii_case("fields") && (value.contains(['{', '}']) || value.contains(".as("))
+    {
+        return Err(Error::invalid(
+            code,
+            key,
+            "`fields` may name fields and their modifiers, not nested objects or aliases",
+        ));
+    }
+    Ok(())
+}
+
 /// The decoded pairs of a query string, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
@@ -55,28 +76,20 @@ impl Query {
             !k.eq_ignore_ascii_case("access_token") && !k.eq_ignore_ascii_case("appsecret_proof")
         });
         for (key, value) in &query.pairs {
-            // Graph's machinery, and names that might be read as another key.
-            if GRAPH_MACHINERY.contains(&key.to_ascii_lowercase().as_str())
-                || key.contains(['.', '[', ']'])
-            {
+            // Graph's machinery, and names that might be read as another key (`a.b`, `a[b]`,
+            // ` a`, `a\0`: Graph's reader turns some of them into plain names).
+            if GRAPH_MACHINERY.contains(&key.to_ascii_lowercase().as_str()) || !is_plain_name(key) {
                 return Err(Error::invalid(
                     "forbidden_query_key",
                     key.clone(),
                     format!("the query key `{key}` is not passed to Meta"),
                 ));
             }
-            // Field expansion reaches other objects; aliases disguise an answer.
-            if key == "fields" && (value.contains(['{', '}']) || value.contains(".as(")) {
-                return Err(Error::invalid(
-                    "forbidden_query_key",
-                    key.clone(),
-                    "`fields` may name fields and their modifiers, not nested objects or aliases",
-                ));
-            }
+            check_fields(key, value, "forbidden_query_key")?;
         }
         let mut seen = std::collections::HashSet::new();
         for (key, _) in &query.pairs {
-            if !seen.insert(key.as_str()) {
+            if !seen.insert(key.to_ascii_lowercase()) {
                 return Err(Error::invalid(
                     "duplicate_query_key",
                     key.clone(),
@@ -153,11 +166,19 @@ mod tests {
             "phone.number.id=1",
             "a[b]=1",
             "fields=owner_business_info{id}",
+            "FIELDS=owner_business_info{id}",
+            "hsm%20id=1",
+            "%20hsm_id=1",
+            "clone_flow_id%00=1",
+            "method%00=delete",
             "fields=name.as(url)",
         ] {
             let err = Query::for_meta(Some(refused)).unwrap_err();
             assert_eq!(err.code(), "forbidden_query_key", "{refused}");
         }
+        // Another case is the same key.
+        let err = Query::for_meta(Some("hsm_id=1&HSM_ID=2")).unwrap_err();
+        assert_eq!(err.code(), "duplicate_query_key");
         // What the SDKs send passes.
         Query::for_meta(Some(
             "fields=id%2Cname%2Cpreview.invalidate%28true%29%2Chealth_status&limit=10",

@@ -8,8 +8,10 @@
 //! those are lenient by design (preambles, `name*=`, folded headers), and a checker that is
 //! lenient where Meta is strict, or the other way round, is the hole this module closes.
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::Deserializer;
 use serde_json::{Map, Value};
+
+use strict_json::StrictValue;
 
 use crate::Error;
 
@@ -37,10 +39,7 @@ fn unreadable(field: &str, message: impl Into<String>) -> Error {
 /// A top-level parameter name as Graph's are spelled: letters, digits and `_`. Anything else
 /// (`a[b]`, `a.b`, spaces, escapes Meta may decode differently) is refused.
 fn check_key(key: &str) -> Result<(), Error> {
-    if !key.is_empty()
-        && key.len() <= 128
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if crate::query::is_plain_name(key) {
         Ok(())
     } else {
         Err(unreadable(
@@ -52,35 +51,80 @@ fn check_key(key: &str) -> Result<(), Error> {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// A content type's essence (lowercase) and its parameters (names lowercase, values unquoted).
-fn content_type(raw: &str) -> Result<(String, Vec<(String, String)>), Error> {
-    let mut parts = raw.split(';');
-    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-    let mut params = Vec::new();
-    for part in parts {
-        let part = part.trim();
-        if part.is_empty() {
-            continue;
-        }
-        let (name, value) = part
-            .split_once('=')
-            .ok_or_else(|| unreadable("content-type", "a content-type parameter has no value"))?;
-        let value = value.trim();
-        let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-            Some(inner) if !inner.contains(['"', '\\']) => inner,
-            Some(_) => return Err(unreadable("content-type", "a quoted parameter has escapes")),
-            None => value,
-        };
-        let name = name.trim().to_ascii_lowercase();
-        if params.iter().any(|(n, _)| *n == name) {
-            return Err(unreadable(
-                "content-type",
-                format!("the content-type names `{name}` twice"),
-            ));
-        }
-        params.push((name, value.to_owned()));
+/// A header parameter: its name (lowercase), its value (unquoted), and whether the quoted
+/// value used `\` escapes (readers disagree on them; a part's name may not use any).
+struct HeaderParam {
+    name: String,
+    value: String,
+    escaped: bool,
+}
+
+/// A header value's first token (lowercase) and its `; name=value` parameters, values as
+/// tokens or quoted strings (a `;` inside quotes is text). A `,` outside quotes (two headers
+/// joined into one) or a parameter named twice is refused.
+fn header_params(raw: &str) -> Result<(String, Vec<HeaderParam>), Error> {
+    let bad = |why: &str| unreadable("content-type", format!("a header {why}"));
+    let (first, mut rest) = raw.split_once(';').unwrap_or((raw, ""));
+    if first.contains(',') {
+        return Err(bad("holds a `,` (two headers in one?)"));
     }
-    Ok((essence, params))
+    let mut params: Vec<HeaderParam> = Vec::new();
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ';']);
+        if rest.is_empty() {
+            break;
+        }
+        let (name, after) = rest
+            .split_once('=')
+            .ok_or_else(|| bad("parameter has no value"))?;
+        let name = name.trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, escaped, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut escaped = false;
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                match chars.next() {
+                    Some((i, '"')) => break i,
+                    Some((_, '\\')) => {
+                        escaped = true;
+                        value.push(chars.next().ok_or_else(|| bad("has an open escape"))?.1);
+                    }
+                    Some((_, c)) => value.push(c),
+                    None => return Err(bad("has an unclosed quote")),
+                }
+            };
+            (value, escaped, &quoted[end + 1..])
+        } else {
+            let end = after.find(';').unwrap_or(after.len());
+            (after[..end].trim().to_owned(), false, &after[end..])
+        };
+        let tail = tail.trim_start();
+        if !(tail.is_empty() || tail.starts_with(';')) {
+            return Err(bad("parameter is followed by something that is not `;`"));
+        }
+        let quoted = after.starts_with('"');
+        if !quoted && (value.is_empty() || value.contains([',', '"', ' ', '\t'])) {
+            return Err(bad("parameter has a value that is not one token"));
+        }
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(bad("has a parameter name the gateway does not read"));
+        }
+        if params.iter().any(|p| p.name == name) {
+            return Err(bad(&format!("names `{name}` twice")));
+        }
+        params.push(HeaderParam {
+            name,
+            value,
+            escaped,
+        });
+        rest = tail;
+    }
+    Ok((first.trim().to_ascii_lowercase(), params))
 }
 
 impl BodyParams {
@@ -95,10 +139,32 @@ impl BodyParams {
                 "a request with a body needs a content-type: application/json, application/x-www-form-urlencoded or multipart/form-data",
             )
         })?;
-        let (essence, params) = content_type(raw)?;
-        let charset = params.iter().find(|(n, _)| n == "charset");
-        if charset.is_some_and(|(_, v)| !v.eq_ignore_ascii_case("utf-8")) {
-            return Err(unreadable("content-type", "the only charset read is utf-8"));
+        let (essence, params) = header_params(raw)?;
+        let allowed: &[&str] = if essence == "multipart/form-data" {
+            &["boundary", "charset"]
+        } else {
+            &["charset"]
+        };
+        for param in &params {
+            if !allowed.contains(&param.name.as_str()) {
+                return Err(unreadable(
+                    "content-type",
+                    format!("the content-type parameter `{}` is not read", param.name),
+                ));
+            }
+            if param.name == "charset" && !param.value.eq_ignore_ascii_case("utf-8") {
+                return Err(unreadable("content-type", "the only charset read is utf-8"));
+            }
+        }
+        // Readers that take the first `boundary` substring as the parameter must find this one.
+        let lower = raw.to_ascii_lowercase();
+        if let Some(at) = lower.find("boundary")
+            && !lower[at + "boundary".len()..].trim_start().starts_with('=')
+        {
+            return Err(unreadable(
+                "content-type",
+                "the content-type names `boundary` before its boundary parameter",
+            ));
         }
         if body.starts_with(BOM) {
             return Err(unreadable("body", "the body starts with a byte-order mark"));
@@ -109,8 +175,8 @@ impl BodyParams {
             "multipart/form-data" => {
                 let boundary = params
                     .iter()
-                    .find(|(n, _)| n == "boundary")
-                    .map(|(_, v)| v.as_str())
+                    .find(|p| p.name == "boundary")
+                    .map(|p| p.value.as_str())
                     .ok_or_else(|| unreadable("content-type", "multipart needs a boundary"))?;
                 read_multipart(boundary, body)
             }
@@ -182,6 +248,12 @@ fn read_form(body: &[u8]) -> Result<BodyParams, Error> {
             "a form body must be percent-encoded ASCII",
         ));
     }
+    if body.contains(&b';') {
+        return Err(unreadable(
+            "body",
+            "a form body has a raw `;` (some readers split pairs on it)",
+        ));
+    }
     if matches!(body.first(), Some(b'{' | b'[')) {
         return Err(unreadable(
             "content-type",
@@ -233,14 +305,14 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// RFC 2046's boundary characters, 1 to 70 of them.
+/// RFC 2046's boundary characters, 1 to 70 of them, less those some readers end a boundary at
+/// (`,`, `;`, `=`, a space).
 fn check_boundary(boundary: &str) -> Result<(), Error> {
     let ok = !boundary.is_empty()
         && boundary.len() <= 70
         && boundary
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b))
-        && !boundary.ends_with(' ');
+            .all(|b| b.is_ascii_alphanumeric() || b"'()+_-./:?".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -255,6 +327,12 @@ fn read_multipart(boundary: &str, body: &[u8]) -> Result<BodyParams, Error> {
     check_boundary(boundary)?;
     let open = format!("--{boundary}");
     let delimiter = format!("\r\n--{boundary}");
+    // The boundary stands only where this reader splits: one more time than there are parts.
+    // Anywhere else (after a bare line feed, inside a value) another reader may split there.
+    let occurrences = body
+        .windows(open.len())
+        .filter(|w| *w == open.as_bytes())
+        .count();
     // No preamble: the body starts with the first boundary.
     let mut rest = body.strip_prefix(open.as_bytes()).ok_or_else(|| {
         unreadable(
@@ -270,6 +348,12 @@ fn read_multipart(boundary: &str, body: &[u8]) -> Result<BodyParams, Error> {
                 return Err(unreadable(
                     "body",
                     "the multipart body goes on after its end",
+                ));
+            }
+            if occurrences != params.params.len() + 1 {
+                return Err(unreadable(
+                    "body",
+                    "the multipart boundary appears inside a part",
                 ));
             }
             return Ok(params);
@@ -297,6 +381,10 @@ fn read_part(part: &[u8]) -> Result<(String, Param), Error> {
     let content = &part[split + 4..];
     let mut disposition = None;
     for line in head.split("\r\n") {
+        // A bare CR or LF ends a line for some readers and not for others.
+        if line.contains(['\r', '\n']) {
+            return Err(bad("has a bare line break in its headers"));
+        }
         let (name, value) = line
             .split_once(':')
             .filter(|(n, _)| !n.is_empty() && !n.starts_with([' ', '\t']))
@@ -313,15 +401,16 @@ fn read_part(part: &[u8]) -> Result<(String, Param), Error> {
     }
     let disposition = disposition.ok_or_else(|| bad("has no Content-Disposition"))?;
     let (kind, params) =
-        content_type(disposition).map_err(|_| bad("has an unreadable Content-Disposition"))?;
+        header_params(disposition).map_err(|_| bad("has an unreadable Content-Disposition"))?;
     if kind != "form-data" {
         return Err(bad("is not form-data"));
     }
     let mut name = None;
     let mut file = false;
-    for (key, value) in params {
-        match key.as_str() {
-            "name" => name = Some(value),
+    for param in params {
+        match param.name.as_str() {
+            "name" if param.escaped => return Err(bad("has a name with escapes")),
+            "name" => name = Some(param.value),
             "filename" => file = true,
             _ => {
                 return Err(bad(
@@ -339,65 +428,6 @@ fn read_part(part: &[u8]) -> Result<(String, Param), Error> {
     Ok((name, Param::Value(Value::String(text))))
 }
 
-/// serde_json's `Value`, refusing an object that names a key twice at any depth: serde_json
-/// keeps the last, other readers the first.
-struct StrictValue;
-
-impl<'de> Visitor<'de> for StrictValue {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!(
-                    "the key `{key}` is given twice"
-                )));
-            }
-            let value = map.next_value_seed(StrictValue)?;
-            out.insert(key, value);
-        }
-        Ok(Value::Object(out))
-    }
-}
-
-impl<'de> de::DeserializeSeed<'de> for StrictValue {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
+mod strict_json;
 #[cfg(test)]
 mod tests;

@@ -181,7 +181,8 @@ where
             let in_body = match body.get(key) {
                 None => None,
                 Some(Param::Value(Value::String(s))) => Some(s.clone()),
-                Some(Param::Value(Value::Number(n))) => Some(n.to_string()),
+                // An integer only: a float is checked as its rounding, Meta may read the digits.
+                Some(Param::Value(Value::Number(n))) if n.is_u64() => Some(n.to_string()),
                 Some(_) => {
                     return Err(Error::invalid(
                         "invalid_id",
@@ -318,6 +319,19 @@ fn refuse_keys(query: &Query, body: &BodyParams) -> Result<(), Error> {
                 key,
                 format!("the body key `{key}` is not passed to Meta"),
             ));
+        }
+        match body.get(key) {
+            Some(Param::Value(Value::String(value))) => {
+                crate::query::check_fields(key, value, "forbidden_body_key")?;
+            }
+            _ if key.eq_ignore_ascii_case("fields") => {
+                return Err(Error::invalid(
+                    "forbidden_body_key",
+                    key,
+                    "`fields` in a body must be a string",
+                ));
+            }
+            _ => {}
         }
     }
     Ok(())

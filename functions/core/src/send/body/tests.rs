@@ -51,6 +51,24 @@ fn json_forms_and_multipart_are_read_as_the_same_parameters() {
     assert_eq!(multipart.get("file"), Some(&Param::File));
     // Keys compare without case.
     assert!(multipart.get("HSM_ID").is_some());
+    // Quoted filenames may hold `;` and escapes, as SDKs write them; the part is a file.
+    let upload = BodyParams::read(
+        Some("multipart/form-data; boundary=----formdata-undici-0123"),
+        b"------formdata-undici-0123\r\nContent-Disposition: form-data; name=\"file\"; filename=\"report; Q3 \\\\ final.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n------formdata-undici-0123\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n------formdata-undici-0123--",
+    )
+    .unwrap();
+    assert_eq!(upload.get("file"), Some(&Param::File));
+    assert_eq!(
+        text(&upload, "messaging_product").as_deref(),
+        Some("whatsapp")
+    );
+    // A boundary that holds the word is still one boundary.
+    let named = BodyParams::read(
+        Some("multipart/form-data; boundary=gatewayboundary"),
+        b"--gatewayboundary\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--gatewayboundary--",
+    )
+    .unwrap();
+    assert_eq!(text(&named, "a").as_deref(), Some("1"));
     assert_eq!(BodyParams::read(None, b"").unwrap(), BodyParams::default());
     assert_eq!(
         BodyParams::read(Some("text/plain"), b"").unwrap(),
@@ -105,6 +123,19 @@ fn a_body_the_gateway_cannot_read_with_certainty_is_refused() {
         (mp, b"--b\r\nContent-Disposition: form-data; name=\"a\\\"b\"\r\n\r\n1\r\n--b--"),
         (mp, b"--b\r\nContent-Disposition: form-data; name=\"a\"; name=\"hsm_id\"\r\n\r\n1\r\n--b--"),
         (Some("multipart/form-data; boundary=b; boundary=c"), b"--c\r\n"),
+        // Readers that end a part at a bare LF before the boundary, split headers on a bare
+        // LF, or pick the first `boundary` substring or stop it at `,` would read these
+        // differently from this reader.
+        (mp, b"--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nf\n--b\r\nContent-Disposition: form-data; name=\"hsm_id\"\r\n\r\n1\r\n--b--\r\n"),
+        (mp, b"--b\r\nContent-Type: x\nContent-Disposition: form-data; name=\"hsm_id\"\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n1\r\n--b--"),
+        (mp, b"--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx--b\r\n--b--"),
+        (mp, b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n\n--b\r\n\r\n--b--"),
+        (Some("multipart/form-data; x=\"boundary=a\"; boundary=b"), b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--"),
+        (Some("multipart/form-data; boundary=a,b"), b"--a,b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--a,b--"),
+        (Some("multipart/form-data; boundary=b, multipart/form-data; boundary=c"), b"--b\r\n"),
+        (Some("multipart/form-data; boundary=b; x=1"), b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--"),
+        (Some("application/json; x=1"), br#"{"a":1}"#),
+        (FORM, b"name=x;hsm_id=1"),
     ];
     for (content_type, body) in cases {
         refused(content_type, body);
