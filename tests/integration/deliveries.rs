@@ -142,6 +142,95 @@ async fn after_an_outage_recover_delivers_exactly_the_failed_events_once_each() 
     assert_eq!(again["recovered"], 0, "{again}");
 }
 
+#[tokio::test]
+async fn recoveries_and_replays_of_pending_events_add_no_copies_to_the_queue() {
+    const N: usize = 5;
+    let mut options = stack_options("no-copies");
+    // The real schedule: after its second attempt each event's retry waits on the queue for
+    // minutes, so the queue holds exactly one message per event.
+    options.retry_scale = 1.0;
+    let stack = spawn_stack(options).await;
+    let (_receiver, a) = tenant_a(&stack, 503).await;
+    let before = gateway_aws::now_ms() - 1_000;
+    for n in 0..N {
+        assert_eq!(
+            post_webhook(&stack, &message(n, PHONE_NUMBER_ID, WABA_ID))
+                .await
+                .status(),
+            200
+        );
+    }
+    let pending = wait_listed(&stack, &a.api_key, "pending", N).await;
+    let ids: Vec<String> = pending
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    let queue = &stack.resources.events_queue_url;
+    let since = time_text(before);
+    // A recovery and a replay every 1.5 s while the retries come round (5 s after the first
+    // attempt) and fail again: their attempts used to end the hold.
+    for id in &ids {
+        let (code, recovered) = api(
+            &stack,
+            &a.api_key,
+            "POST",
+            "/v1/events/recover",
+            Some(json!({"since": since})),
+        )
+        .await;
+        assert_eq!(code, 202, "{recovered}");
+        assert_eq!(recovered["recovered"], 0, "{recovered}");
+        let (code, refused) = api(
+            &stack,
+            &a.api_key,
+            "POST",
+            &format!("/v1/events/{id}/replay"),
+            None,
+        )
+        .await;
+        assert_eq!(code, 409, "{refused}");
+        assert_eq!(refused["error"]["code"], "conflict");
+        assert!(queue_depth(&stack.clients.sqs, queue).await <= N);
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+    }
+    assert_eq!(
+        queue_depth(&stack.clients.sqs, queue).await,
+        N,
+        "one copy per event: its own retry"
+    );
+
+    // Recoveries beyond 6 a minute are refused with Retry-After (at most 13 calls reach a
+    // seventh in one minute, however the minutes fall).
+    let mut limited = None;
+    for _ in 0..13 {
+        let answer = http()
+            .post(format!("{}/v1/events/recover", stack.url()))
+            .bearer_auth(&a.api_key)
+            .header("content-type", "application/json")
+            .body(json!({"since": since}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let code = answer.status().as_u16();
+        let retry_after = answer
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let text = answer.text().await.unwrap_or_default();
+        if code == 429 {
+            let refused: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(refused["error"]["code"], "rate_limited", "{text}");
+            limited = Some(retry_after.expect("a 429 says when to come back"));
+            break;
+        }
+        assert_eq!(code, 202, "{text}");
+    }
+    let after = limited.expect("the seventh recovery in a minute is refused");
+    assert!((1..=60).contains(&after), "Retry-After: {after}");
+    assert_eq!(queue_depth(&stack.clients.sqs, queue).await, N);
+}
+
 fn time_text(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap();
     t.format(&time::format_description::well_known::Rfc3339)

@@ -2,13 +2,20 @@
 //! its events queued. The deliveries already on their way to A when it hangs hold their
 //! pollers for one timeout (the first wave); then A's breaker opens, A's attempts cost no
 //! call, and tenant B's events are delivered with their normal latency. The test prints the
-//! numbers docs/PERFORMANCE.md quotes.
+//! numbers docs/PERFORMANCE.md quotes. The same holds when A's statuses go to 40 different
+//! callback URLs on one hanging host: they share the host's breaker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use gateway_aws::dynamo::DynamoHealth;
 use gateway_core::format::DeliveryFormat;
+use gateway_core::health::{BreakerState, Endpoint, EndpointHealth};
+use gateway_core::signature::Secret;
+use gateway_core::tenant::TenantId;
+use gateway_local::fake_graph::FakeGraph;
 use gateway_tests::*;
+use serde_json::json;
 
 const A_EVENTS: usize = 1_000;
 const PER_POST: usize = 10;
@@ -151,4 +158,176 @@ async fn a_hanging_tenant_does_not_delay_another_tenants_deliveries() {
         p50_noisy < HANG / 5,
         "B's median latency {p50_noisy:?} beside a hanging A"
     );
+}
+
+/// Issue 21, "the breaker sees hosts, not URLs": tenant A sends 40 messages, each with its own
+/// `callback_url` (another path and query) on one loopback host that holds every call for the
+/// webhook timeout, and the fake Graph API posts each message's `sent`, `delivered` and `read`
+/// back: 120 statuses for 40 URLs. Keyed by URL, each URL had a breaker of its own and every
+/// status attempt waited out the timeout in a shared batch (40 URLs made 210 calls in 90 s,
+/// and B's latency went from 0.05 s to 58 s). Keyed by host, the first wave makes the
+/// threshold's worth of calls (one forwarder: the local stack's pollers share it), then every
+/// attempt to the host costs no call, and B keeps the latency it has alone in this run.
+#[tokio::test]
+async fn callback_urls_on_one_hanging_host_share_its_breaker_and_spare_the_neighbour() {
+    const SENDS: usize = 40;
+    const THRESHOLD: usize = 5;
+    const B_RUN: usize = 20;
+    let probe_every = Duration::from_secs(60);
+    let graph = FakeGraph::start(
+        0,
+        Secret::new(ACCESS_TOKEN),
+        Secret::new(APP_SECRET),
+        &[(WABA_ID, &[PHONE_NUMBER_ID]), (OTHER_WABA, &[OTHER_PHONE])],
+    )
+    .await
+    .expect("the fake Graph API starts");
+    let mut options = stack_options("callback-hosts");
+    options.graph_api_base_url = graph.url.clone();
+    options.access_token = Secret::new(ACCESS_TOKEN);
+    // As deployed: the 10 s timeout, the breaker (5 failures, a 60 s probe), tenants kept 60 s.
+    options.webhook_timeout = HANG;
+    options.tenant_cache = Duration::from_secs(60);
+    with_breaker(&mut options, probe_every);
+    let stack = spawn_stack(options).await;
+    graph.set_webhook_url(stack.webhook_url());
+
+    let a_hook = Receiver::start(vec![200]).await;
+    let a = tenant_for_fixtures(
+        &stack,
+        &format!("{}/hook", a_hook.url),
+        DeliveryFormat::Meta,
+    )
+    .await;
+    a_hook.set_secret(&a.webhook_secret);
+    let hanging = Receiver::start(vec![200]).await;
+    hanging.set_delay(HANG);
+    hanging.set_secret(&a.webhook_secret);
+    let port = hanging.url.rsplit(':').next().unwrap().to_owned();
+    let b_receiver = Receiver::start(vec![200]).await;
+    let b = tenant_owning(
+        &stack.tenants(),
+        OTHER_PHONE,
+        OTHER_WABA,
+        &format!("{}/hook", b_receiver.url),
+        DeliveryFormat::Meta,
+    )
+    .await;
+    b_receiver.set_secret(&b.webhook_secret);
+
+    // B alone: its normal latency on this machine, in this run.
+    let gap = Duration::from_millis(250);
+    let alone = b_latencies(&stack, &b_receiver, "hostsalone", B_RUN, gap).await;
+
+    let sent_at = Instant::now();
+    for n in 0..SENDS {
+        let message = json!({
+            "recipient": format!("49151000001{n:02}"),
+            "type": "text",
+            "text": {"body": format!("m{n}")},
+            "callback_url": format!("http://localhost:{port}/cb/{n}?ref={n}"),
+        });
+        let (status, answer) = api(&stack, &a.api_key, "POST", "/v1/messages", Some(message)).await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    // The first wave: the threshold's worth of calls hold their pollers for one timeout, the
+    // other statuses wait for them; then the host's breaker opens.
+    let health = DynamoHealth::new(
+        stack.clients.dynamodb.clone(),
+        &stack.resources.tenants_table,
+    );
+    let a_id = TenantId(a.tenant_id.clone());
+    let host = Endpoint::Host("localhost".into()).name();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let h = health.health(&a_id, &host).await.unwrap();
+        if h.state(gateway_aws::now_ms()) == BreakerState::Open {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the host's breaker never opened: {h:?}, {} calls",
+            hanging.received().len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first_wave = sent_at.elapsed();
+    let opened_at = Instant::now();
+    // The waiting statuses are deferred at once; their pollers are free again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let noisy = b_latencies(&stack, &b_receiver, "hostsnoisy", B_RUN, gap).await;
+
+    // Every status was attempted: after the first wave, at no cost to the host.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pending = loop {
+        let (code, page) = api(
+            &stack,
+            &a.api_key,
+            "GET",
+            "/v1/events?status=pending&limit=100",
+            None,
+        )
+        .await;
+        assert_eq!(code, 200, "{page}");
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= 100 {
+            break data;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A's statuses pending: {}",
+            data.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let urls: HashSet<&str> = pending
+        .iter()
+        .filter_map(|e| e["destination"].as_str())
+        .filter(|d| d.contains("/cb/"))
+        .collect();
+    // At most three statuses per URL: a hundred of them name at least 34 of the 40 URLs.
+    assert!(urls.len() >= 34, "{} URLs: {urls:?}", urls.len());
+    let deferred = pending
+        .iter()
+        .filter(|e| {
+            e["attempts"]
+                .as_array()
+                .is_some_and(|tries| tries.iter().any(|t| t["error"] == "circuit open"))
+        })
+        .count();
+
+    let calls = hanging.received().len();
+    // A probe per interval that ended while the breaker was open (none in a run this short).
+    let probes = (opened_at.elapsed().as_secs() / probe_every.as_secs()) as usize;
+    // Every forwarder has its own budget: the local stack runs one (its five pollers share
+    // it); the Lambda targets up to five execution environments, the event source mapping's
+    // first concurrent batches.
+    let forwarders = if stack.is_lambda() { 5 } else { 1 };
+    let (p50_alone, p50_noisy) = (percentile(&alone, 0.5), percentile(&noisy, 0.5));
+    println!(
+        "callback hosts: {SENDS} callback URLs, {} statuses pending, {deferred} deferred without a call; breaker open after {first_wave:?}, \
+         the hanging host called {calls} times; B alone p50 {p50_alone:?}; B beside A p50 {p50_noisy:?} max {:?}",
+        pending.len(),
+        noisy.last().unwrap()
+    );
+    assert!(calls >= THRESHOLD, "the breaker opened after {calls} calls");
+    assert!(
+        calls <= THRESHOLD * forwarders + probes,
+        "the hanging host was called {calls} times ({probes} probes)"
+    );
+    assert!(
+        deferred >= pending.len() - THRESHOLD * forwarders - probes,
+        "{deferred} of {} deferred",
+        pending.len()
+    );
+    // B's median stays within twice its median alone (25 ms at least: timer noise).
+    let allowed = (p50_alone * 2).max(p50_alone + Duration::from_millis(25));
+    assert!(
+        p50_noisy <= allowed,
+        "B's median latency {p50_noisy:?} beside A, {p50_alone:?} alone"
+    );
+
+    drop((hanging, a_hook, b_receiver));
+    drop(graph);
+    drop(stack);
 }

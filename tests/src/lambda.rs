@@ -174,6 +174,10 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<Deployment> {
             "BreakerProbeSeconds",
             options.breaker.probe_every.as_secs().max(1).to_string(),
         ),
+        (
+            "RealtimeMaxConnectionsPerTenant",
+            options.realtime_max_connections_per_tenant.to_string(),
+        ),
     ]);
     refs.extend(store_secrets(&clients, &options, &template).await?);
     let resolver = Resolver { refs };

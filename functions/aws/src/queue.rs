@@ -197,8 +197,21 @@ fn batches(bodies: Vec<(String, String)>) -> Vec<Vec<(String, String)>> {
 }
 
 impl gateway_core::deliveries::Requeue for SqsEventQueue {
-    async fn requeue(&self, queue_body: &str) -> Result<(), Error> {
-        self.send_on(queue_body).await
+    /// As `send_on`, marked as the replay's own copy once a claim check is renewed (a
+    /// renewed check is written afresh, without the members it does not know).
+    async fn requeue(&self, queue_body: &str, mark: &str) -> Result<(), Error> {
+        let body = match ClaimCheck::from_queue_body(queue_body) {
+            Some(check) => {
+                let renewed = check.renewed(crate::now_ms());
+                self.bucket
+                    .copy(&check.claim_check, &renewed.claim_check)
+                    .await?;
+                renewed.to_queue_body()
+            }
+            None => queue_body.to_owned(),
+        };
+        self.send_body(&gateway_core::deliveries::marked(&body, mark))
+            .await
     }
 }
 

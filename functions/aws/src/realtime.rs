@@ -1,5 +1,6 @@
 //! Posting frames to WebSocket connections through API Gateway's management API
-//! (`PostToConnection`). A connection that is gone answers 410 (`GoneException`).
+//! (`PostToConnection`), and closing them (`DeleteConnection`). A connection that is gone
+//! answers 410 (`GoneException`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +12,10 @@ use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use gateway_core::cache::CachedTenants;
 use gateway_core::event::Event;
-use gateway_core::realtime::{ConnectionId, Posted, Poster, Publish, RealtimeService};
+use gateway_core::realtime::{
+    Closer, ConnectionId, DEFAULT_CONNECTIONS_PER_TENANT, Limits, Posted, Poster, Publish,
+    RealtimeService,
+};
 use gateway_core::tenant::TenantId;
 
 /// The real-time service over the tables, as the send function (tokens), the realtime
@@ -35,6 +39,35 @@ pub fn service(clients: &crate::Clients, settings: &crate::Settings, url: &str) 
         DynamoTokenKey::new(dynamodb.clone(), &settings.tenants_table),
         url,
     )
+}
+
+/// The variable that bounds a tenant's live connections (template parameter
+/// `RealtimeMaxConnectionsPerTenant`).
+pub const MAX_CONNECTIONS_PER_TENANT_VAR: &str = "REALTIME_MAX_CONNECTIONS_PER_TENANT";
+
+/// The most live connections a tenant may be allowed: the forwarder lists no more of a
+/// tenant's connections for one event (template.yaml's `MaxValue` says the same).
+pub const MAX_CONNECTIONS_PER_TENANT: u32 = 2_000;
+
+/// The realtime function's bounds: `REALTIME_MAX_CONNECTIONS_PER_TENANT` (default 200, 1 to
+/// 2,000) live connections per tenant; the uses of a token and the frame rate are fixed.
+pub fn limits_from_env() -> anyhow::Result<Limits> {
+    let raw = std::env::var(MAX_CONNECTIONS_PER_TENANT_VAR)
+        .unwrap_or_else(|_| DEFAULT_CONNECTIONS_PER_TENANT.to_string());
+    let connections_per_tenant = raw
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_CONNECTIONS_PER_TENANT).contains(n))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{MAX_CONNECTIONS_PER_TENANT_VAR} must be a whole number from 1 to {MAX_CONNECTIONS_PER_TENANT}, not `{raw}`"
+            )
+        })?;
+    Ok(Limits {
+        connections_per_tenant,
+        ..Limits::default()
+    })
 }
 
 /// One post gives up after this long: the webhook delivery beside it never waits longer.
@@ -82,6 +115,28 @@ impl Poster for ApiGatewayPoster {
                     .take(200)
                     .collect(),
             ),
+        }
+    }
+}
+
+impl Closer for ApiGatewayPoster {
+    async fn close(&self, id: &ConnectionId) -> Result<(), gateway_core::Error> {
+        let result = self
+            .client
+            .delete_connection()
+            .connection_id(id.as_str())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(
+                    error = %aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e),
+                    "DeleteConnection failed"
+                );
+                Err(gateway_core::Error::unavailable("closing a connection"))
+            }
         }
     }
 }

@@ -33,6 +33,13 @@ pub enum Error {
     /// The request contradicts an earlier one (idempotency key reuse): 422.
     #[error("{0}")]
     Unprocessable(&'static str),
+    /// Too many calls of one kind from this caller: 429, with `Retry-After` (whole seconds,
+    /// at least 1) saying when the next one is taken.
+    #[error("{message}")]
+    RateLimited {
+        message: &'static str,
+        retry_after: Duration,
+    },
     /// A dependency (SQS, DynamoDB, Meta) failed; `retry_after` when trying later may help.
     #[error("upstream unavailable: {context}")]
     Unavailable {
@@ -79,6 +86,16 @@ impl Error {
         }
     }
 
+    /// The `Retry-After` a refusal carries: only a rate limit's.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => {
+                Some((*retry_after).max(Duration::from_secs(1)))
+            }
+            _ => None,
+        }
+    }
+
     pub fn unavailable(context: impl Into<String>) -> Self {
         Error::Unavailable {
             context: context.into(),
@@ -97,6 +114,7 @@ impl Error {
             Error::MethodNotAllowed(_) => 405,
             Error::Conflict(_) | Error::OutcomeUnknown(_) => 409,
             Error::Unprocessable(_) => 422,
+            Error::RateLimited { .. } => 429,
             Error::Unavailable { .. } => 503,
             Error::Unreachable => 502,
             Error::Upstream { status, .. } => *status,
@@ -116,6 +134,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::OutcomeUnknown(_) => "idempotency_outcome_unknown",
             Error::Unprocessable(_) => "idempotency_key_reused",
+            Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable { .. } => "unavailable",
             Error::Upstream { status: 504, .. } => "upstream_timeout",
             Error::Unreachable | Error::Upstream { .. } => "upstream_unreachable",
@@ -156,6 +175,7 @@ impl Error {
             | Error::Unprocessable(_) => ("OAuthException", 100),
             Error::NotFound(_) | Error::MethodNotAllowed(_) => ("GraphMethodException", 100),
             Error::Conflict(_) | Error::OutcomeUnknown(_) => ("OAuthException", 100),
+            Error::RateLimited { .. } => ("OAuthException", 4),
             Error::Unavailable { .. }
             | Error::Unreachable
             | Error::Upstream { .. }
@@ -198,6 +218,21 @@ mod tests {
         assert!(!err.gateway_body().contains("tenants-prod"));
         assert!(!err.graph_body("T").contains("tenants-prod"));
         assert_eq!(Error::Forbidden("no way").public_message(), "no way");
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_429_with_retry_after() {
+        let err = Error::RateLimited {
+            message: "too many replays",
+            retry_after: Duration::from_secs(40),
+        };
+        assert_eq!(err.status(), 429);
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(40)));
+        let body = json(&err.gateway_body());
+        assert_eq!(body["error"]["code"], "rate_limited");
+        assert_eq!(body["error"]["message"], "too many replays");
+        assert_eq!(json(&err.graph_body("T"))["error"]["code"], 4);
+        assert_eq!(Error::Conflict("x").retry_after(), None);
     }
 
     #[test]

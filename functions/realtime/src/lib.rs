@@ -1,28 +1,38 @@
 //! The realtime function, behind the WebSocket API: `$connect` checks the token in the URL's
-//! query and records the connection (a 403 refuses the upgrade; a 500, when a table could not
-//! be read, refuses it too and the client may try again); `$disconnect` forgets it;
-//! `$default` answers `{"type":"ping"}` with a pong, the keepalive browsers can send (they
-//! cannot send ping frames). The same `handle` serves Lambda and the tests.
+//! query and the bounds, and records the connection (a 403 refuses the upgrade, a 429 while the
+//! tenant holds its most connections; a 500, when a table could not be read, refuses it too
+//! and the client may try again); `$disconnect` forgets it; `$default` counts the client's
+//! frames (one too fast is closed with `DeleteConnection`) and answers `{"type":"ping"}` with a
+//! pong, the keepalive browsers can send (they cannot send ping frames). The same `handle`
+//! serves Lambda and the tests.
 
 use gateway_aws::realtime::{ApiGatewayPoster, AwsRealtime};
 use gateway_aws::{Clients, Settings};
-use gateway_core::realtime::{ConnectionId, Poster, Refusal, is_ping};
+use gateway_core::realtime::{ClientFrame, ConnectionId, Limits, Poster, Refusal, is_ping};
 use serde_json::{Value, json};
 
 pub struct RealtimeApp {
     service: AwsRealtime,
-    /// Answers pings; `None` without `REALTIME_ENDPOINT`.
+    /// Answers pings and closes connections; `None` without `REALTIME_ENDPOINT` (then frames
+    /// are not counted either: nothing could close a connection).
     poster: Option<ApiGatewayPoster>,
 }
 
 impl RealtimeApp {
-    pub fn new(sdk: &aws_config::SdkConfig, clients: &Clients, settings: &Settings) -> Self {
+    /// `limits`: [`gateway_aws::realtime::limits_from_env`] on Lambda.
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        clients: &Clients,
+        settings: &Settings,
+        limits: Limits,
+    ) -> Self {
         RealtimeApp {
             service: gateway_aws::realtime::service(
                 clients,
                 settings,
                 settings.realtime_url.as_deref().unwrap_or_default(),
-            ),
+            )
+            .with_limits(limits),
             poster: settings
                 .realtime_endpoint
                 .as_deref()
@@ -69,7 +79,7 @@ pub async fn handle(app: &RealtimeApp, event: &Value) -> Value {
                 }
                 Err(refusal) => {
                     tracing::info!(reason = %refusal, "real-time connection refused");
-                    status(403)
+                    status(refusal.status())
                 }
             }
         }
@@ -80,10 +90,26 @@ pub async fn handle(app: &RealtimeApp, event: &Value) -> Value {
             status(200)
         }
         _ => {
-            let body = event["body"].as_str().unwrap_or_default();
-            if is_ping(body)
-                && let Some(poster) = &app.poster
+            let Some(poster) = &app.poster else {
+                return status(200);
+            };
+            let now = gateway_aws::now();
+            // When the connection was opened (API Gateway gives milliseconds).
+            let connected_at = context["connectedAt"].as_i64().map(|ms| ms / 1000);
+            let heard = match app
+                .service
+                .client_frame(&id, connected_at, now, poster)
+                .await
             {
+                Ok(heard) => heard,
+                Err(e) => {
+                    // A table that cannot be read closes no one.
+                    tracing::warn!(error = %e, "could not count a client frame");
+                    ClientFrame::Answer
+                }
+            };
+            let body = event["body"].as_str().unwrap_or_default();
+            if heard == ClientFrame::Answer && is_ping(body) {
                 let _ = poster.post(&id, br#"{"type":"pong"}"#).await;
             }
             status(200)

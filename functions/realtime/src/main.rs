@@ -9,9 +9,10 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     init_logging();
     let settings = Settings::from_env()?;
+    let limits = gateway_aws::realtime::limits_from_env()?;
     let sdk = sdk_config().await;
     let clients = Clients::new(&sdk);
-    let app = RealtimeApp::new(&sdk, &clients, &settings);
+    let app = RealtimeApp::new(&sdk, &clients, &settings, limits);
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         Ok::<_, Error>(handle(app, &event.payload).await)

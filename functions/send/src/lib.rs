@@ -168,6 +168,12 @@ fn error_response(err: &Error, graph_shape: bool) -> Response<Body> {
             .headers_mut()
             .insert("www-authenticate", http::HeaderValue::from_static("Bearer"));
     }
+    if let Some(after) = err.retry_after() {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(after.as_secs().max(1)),
+        );
+    }
     response
 }
 
@@ -288,7 +294,9 @@ async fn route(app: &SendApp, req: &Request, path: &str) -> Result<ApiResponse, 
                 app.deliveries.event(&tenant, &percent_decoded(id)?).await
             }
             (HttpMethod::Post, ["events", id, "replay"]) => {
-                app.deliveries.replay(&tenant, &percent_decoded(id)?).await
+                app.deliveries
+                    .replay(&tenant, &percent_decoded(id)?, gateway_aws::now_ms())
+                    .await
             }
             (HttpMethod::Get, ["endpoint"]) => {
                 app.deliveries

@@ -21,6 +21,7 @@ mod doctor;
 mod meta;
 mod names;
 mod owned;
+mod realtime;
 mod tenant;
 
 use tenant::TenantCommand;
@@ -87,6 +88,11 @@ enum Command {
     Unroutable {
         #[command(subcommand)]
         command: UnroutableCommand,
+    },
+    /// Real-time events: end a tenant's tokens and live WebSocket connections.
+    Realtime {
+        #[command(subcommand)]
+        command: realtime::RealtimeCommand,
     },
     /// Meta's side: the app's webhook subscription and the WABAs subscribed to the app.
     Meta {
@@ -263,6 +269,9 @@ async fn main() -> anyhow::Result<()> {
                     println!("{}", json!({"replayed": replayed}));
                 }
             }
+        }
+        Command::Realtime { command } => {
+            realtime::run(&sdk, &clients, &names, &tenants, command).await?
         }
         Command::Meta { command } => meta::run(&clients, &names, command).await?,
         Command::Doctor { webhook_url } => {

@@ -1,14 +1,18 @@
 //! The local stack's WebSocket route, playing API Gateway's WebSocket API: `GET /ws?token=…`
-//! runs the same `$connect` check the realtime function runs (a refusal is an HTTP 403, as API
-//! Gateway answers it), a close runs `$disconnect`, and the forwarder's posts reach the socket
-//! through an in-process registry standing in for `PostToConnection`.
+//! runs the same `$connect` check the realtime function runs (a refusal is the HTTP status the
+//! realtime function answers: 403, 429 for a tenant at its bound, 500), each text or binary
+//! frame is counted as `$default` counts it, a close runs `$disconnect`, and the forwarder's
+//! posts reach the socket through an in-process registry standing in for `PostToConnection`.
+//! The registry also closes sockets (`DeleteConnection`), in process or for a management-API
+//! client such as `gatewayctl realtime revoke`: `DELETE /ws/@connections/{id}` (loopback only,
+//! unauthenticated like everything of the local stack).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use gateway_core::realtime::{ConnectionId, Posted, Poster, Refusal, is_ping};
+use gateway_core::realtime::{ClientFrame, Closer, ConnectionId, Posted, Poster, is_ping};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -18,10 +22,21 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 /// The path clients connect to.
 pub const WS_PATH: &str = "/ws";
+/// Under [`WS_PATH`]: the management API's `DELETE @connections/{id}` (`DeleteConnection`).
+const CONNECTIONS_PATH: &str = "/ws/@connections/";
+
+/// The close frame of a connection the gateway ends (1008: policy violation).
+fn closing() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::Policy,
+        reason: "closed by the gateway".into(),
+    }))
+}
 
 /// The same service the realtime function runs.
 pub type LocalRealtime = gateway_aws::realtime::AwsRealtime;
@@ -39,6 +54,13 @@ impl Registry {
 
     fn remove(&self, id: &ConnectionId) {
         self.sockets.lock().unwrap().remove(id);
+    }
+
+    /// Closes the socket of `id` (its task sends the close frame and runs `$disconnect`);
+    /// `false` when there is none.
+    pub fn close_socket(&self, id: &ConnectionId) -> bool {
+        let removed = self.sockets.lock().unwrap().remove(id);
+        removed.is_some_and(|to| to.send(closing()).is_ok())
     }
 
     /// How many sockets are open.
@@ -61,6 +83,14 @@ impl Poster for Registry {
             Some(to) if to.send(Message::Text(text.into())).is_ok() => Posted::Sent,
             _ => Posted::Gone,
         }
+    }
+}
+
+impl Closer for Registry {
+    /// A socket that is not open counts as closed, as `DeleteConnection`'s 410 does.
+    async fn close(&self, id: &ConnectionId) -> Result<(), gateway_core::Error> {
+        self.close_socket(id);
+        Ok(())
     }
 }
 
@@ -99,12 +129,58 @@ impl Drop for Pending {
     }
 }
 
+/// `DELETE /ws/@connections/{id}`, as API Gateway's management API answers it: 204, or 410
+/// `GoneException` when the connection is not open.
+fn delete_connection(registry: &Registry, id: &str) -> hyper::Response<Full<Bytes>> {
+    if registry.close_socket(&ConnectionId(id.to_owned())) {
+        return plain(http::StatusCode::NO_CONTENT, "");
+    }
+    let mut response = hyper::Response::new(Full::new(Bytes::from_static(
+        br#"{"message":"GoneException"}"#,
+    )));
+    *response.status_mut() = http::StatusCode::GONE;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        "x-amzn-errortype",
+        http::HeaderValue::from_static("GoneException"),
+    );
+    response
+}
+
+/// Counts one client frame as `$default` does; a frame that could not be counted is answered.
+async fn heard(
+    realtime: &LocalRealtime,
+    registry: &Registry,
+    id: &ConnectionId,
+    connected_at: i64,
+) -> ClientFrame {
+    match realtime
+        .client_frame(id, Some(connected_at), gateway_aws::now(), registry)
+        .await
+    {
+        Ok(heard) => heard,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not count a client frame");
+            ClientFrame::Answer
+        }
+    }
+}
+
 async fn upgrade(
     realtime: Arc<LocalRealtime>,
     registry: Registry,
     sockets: mpsc::UnboundedSender<Socket>,
     mut req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+    if *req.method() == http::Method::DELETE
+        && let Some(id) = req.uri().path().strip_prefix(CONNECTIONS_PATH)
+    {
+        return Ok(delete_connection(&registry, id));
+    }
     let is_upgrade = req
         .headers()
         .get(http::header::UPGRADE)
@@ -132,12 +208,11 @@ async fn upgrade(
         .await
     {
         tracing::info!(reason = %refusal, "real-time connection refused");
-        let status = match refusal {
-            Refusal::Unavailable(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
-            _ => http::StatusCode::FORBIDDEN,
-        };
+        let status =
+            http::StatusCode::from_u16(refusal.status()).unwrap_or(http::StatusCode::FORBIDDEN);
         return Ok(plain(status, "refused"));
     }
+    let connected_at = gateway_aws::now();
     let on_upgrade = hyper::upgrade::on(&mut req);
     let mut pending = pending;
     pending.id = None;
@@ -148,15 +223,28 @@ async fn upgrade(
             loop {
                 tokio::select! {
                     frame = outgoing.recv() => {
+                        // Closed by the registry: the close frame comes last.
                         let Some(frame) = frame else { break };
-                        if socket.send(frame).await.is_err() {
+                        let last = matches!(frame, Message::Close(_));
+                        if socket.send(frame).await.is_err() || last {
                             break;
                         }
                     }
                     incoming = socket.next() => match incoming {
-                        // A keepalive for clients that cannot send ping frames (browsers).
-                        Some(Ok(Message::Text(text))) if is_ping(text.as_str()) => {
-                            if socket.send(Message::text(r#"{"type":"pong"}"#)).await.is_err() {
+                        // Each data frame is one `$default`: counted, and closed when too fast.
+                        Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                            if heard(&realtime, &registry, &id, connected_at).await
+                                == ClientFrame::Closed
+                            {
+                                registry.remove(&id);
+                                let _ = socket.send(closing()).await;
+                                break;
+                            }
+                            // A keepalive for clients that cannot send ping frames (browsers).
+                            if let Message::Text(text) = &message
+                                && is_ping(text.as_str())
+                                && socket.send(Message::text(r#"{"type":"pong"}"#)).await.is_err()
+                            {
                                 break;
                             }
                         }

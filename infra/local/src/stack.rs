@@ -45,6 +45,9 @@ pub struct StackOptions {
     /// Posts frames through API Gateway's management API at this endpoint instead of to the
     /// local sockets (a test of a management API that is down sets a dead port).
     pub realtime_endpoint: Option<String>,
+    /// The most live WebSocket connections of one tenant (template.yaml's
+    /// `RealtimeMaxConnectionsPerTenant`: 200); tests of the bound set a few.
+    pub realtime_max_connections_per_tenant: u32,
     pub app_secrets: Vec<Secret>,
     pub verify_token: Secret,
     pub access_token: Secret,
@@ -78,6 +81,8 @@ impl StackOptions {
             gateway_port: 0,
             realtime_port: 0,
             realtime_endpoint: None,
+            realtime_max_connections_per_tenant:
+                gateway_core::realtime::DEFAULT_CONNECTIONS_PER_TENANT,
             app_secrets: vec![Secret::new("local-app-secret")],
             verify_token: Secret::new("local-verify-token"),
             access_token: Secret::new("local-access-token"),
@@ -158,11 +163,17 @@ impl LocalStack {
             }
             None => forward.with_realtime(&clients, &settings, registry.clone()),
         });
-        let connect = Arc::new(gateway_aws::realtime::service(
-            &clients,
-            &settings,
-            settings.realtime_url.as_deref().unwrap_or_default(),
-        ));
+        let connect = Arc::new(
+            gateway_aws::realtime::service(
+                &clients,
+                &settings,
+                settings.realtime_url.as_deref().unwrap_or_default(),
+            )
+            .with_limits(gateway_core::realtime::Limits {
+                connections_per_tenant: options.realtime_max_connections_per_tenant,
+                ..gateway_core::realtime::Limits::default()
+            }),
+        );
 
         let listener = http_server::bind(options.gateway_port).await?;
         let addr = listener.local_addr()?;

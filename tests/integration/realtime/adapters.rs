@@ -1,11 +1,14 @@
 //! The real-time adapters against the emulator's DynamoDB: the token key is made once and
 //! shared, read again when asked for fresh; a connection found gone just after it was made is
-//! kept; expired records are no live connections.
+//! kept; expired records are no live connections; token uses, frames and revocations are
+//! counted with conditional writes beside the connections, never listed or counted as one.
 
 use std::time::Duration;
 
 use gateway_aws::dynamo::{DynamoTokenKey, TOKEN_KEY_PK};
-use gateway_core::realtime::{Connection, ConnectionId, ConnectionStore, Scope, TokenKey};
+use gateway_core::realtime::{
+    Connection, ConnectionId, ConnectionStore, FrameRate, Framed, Scope, TokenKey,
+};
 use gateway_core::tenant::TenantId;
 use gateway_tests::*;
 
@@ -103,4 +106,111 @@ async fn a_connection_found_gone_while_young_is_kept_and_expired_ones_are_not_li
     // `$disconnect` knows only the id, and removes even a young one.
     store.remove(&ConnectionId("young".into())).await.unwrap();
     assert!(store.live(&tenant).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn token_uses_frames_and_revocations_are_counted_beside_the_connections() {
+    let stack = spawn_stack(stack_options("rt-bounds-store")).await;
+    let store = connections(&stack);
+    let tenant = TenantId(format!("t{}", rand::random::<u32>()));
+    let now = gateway_aws::now();
+    // A token opens ten connections; another token has its own count.
+    for n in 0..10 {
+        assert!(
+            store
+                .use_token(&tenant, "nonce1", 10, now + 300)
+                .await
+                .unwrap(),
+            "use {n}"
+        );
+    }
+    assert!(
+        !store
+            .use_token(&tenant, "nonce1", 10, now + 300)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_token(&tenant, "nonce2", 10, now + 300)
+            .await
+            .unwrap()
+    );
+    // The latest revocation stands.
+    assert_eq!(store.revoked_at(&tenant).await.unwrap(), None);
+    store.revoke(&tenant, now, now + 3_660).await.unwrap();
+    store.revoke(&tenant, now - 100, now + 3_560).await.unwrap();
+    assert_eq!(store.revoked_at(&tenant).await.unwrap(), Some(now));
+    store.revoke(&tenant, now + 1, now + 3_661).await.unwrap();
+    assert_eq!(store.revoked_at(&tenant).await.unwrap(), Some(now + 1));
+    // Neither token uses nor revocations are connections.
+    assert_eq!(store.count(&tenant, now, 200).await.unwrap(), 0);
+    assert!(store.live(&tenant).await.unwrap().is_empty());
+
+    let connection = |id: &str| Connection {
+        id: ConnectionId(id.into()),
+        scope: Scope::default(),
+    };
+    for (id, at, until) in [
+        ("c1", now, now + 600),
+        ("c2", now, now + 600),
+        ("expired", now - 9_000, now - 1),
+    ] {
+        store
+            .add(&tenant, &connection(id), at, until)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.count(&tenant, now, 200).await.unwrap(),
+        2,
+        "unexpired only"
+    );
+
+    // Three frames at once, the fourth too fast; a minute later, one more.
+    let rate = FrameRate::default();
+    let c1 = ConnectionId("c1".into());
+    for n in 0..3 {
+        assert_eq!(
+            store.frame(&c1, now, rate).await.unwrap(),
+            Framed::Allowed,
+            "frame {n}"
+        );
+    }
+    assert_eq!(
+        store.frame(&c1, now, rate).await.unwrap(),
+        Framed::TooFast(tenant.clone())
+    );
+    assert_eq!(
+        store.frame(&c1, now + 60, rate).await.unwrap(),
+        Framed::Allowed
+    );
+    assert_eq!(
+        store
+            .frame(&ConnectionId("c2".into()), now, rate)
+            .await
+            .unwrap(),
+        Framed::Allowed,
+        "each connection has its own allowance"
+    );
+    // No record, or a token's item under that id: unknown.
+    for id in ["never-connected", "nonce1", "#revoked"] {
+        assert_eq!(
+            store
+                .frame(&ConnectionId(id.into()), now, rate)
+                .await
+                .unwrap(),
+            Framed::Unknown,
+            "{id}"
+        );
+    }
+    // The allowance lives on the record: the record still lists with its scope.
+    assert_eq!(store.live(&tenant).await.unwrap().len(), 2);
+    // A connection the gateway closed is forgotten however young.
+    store.delete(&tenant, &c1).await.unwrap();
+    assert_eq!(store.count(&tenant, now, 200).await.unwrap(), 1);
+    assert_eq!(
+        store.frame(&c1, now + 120, rate).await.unwrap(),
+        Framed::Unknown
+    );
 }

@@ -2,7 +2,8 @@
 //! `POST /v1/realtime/tokens`, a connection to the URL it gives, and each signed webhook POST
 //! arriving as a frame beside the tenant's webhook. Tokens that are not the tenant's own are
 //! refused at the upgrade; closed connections are forgotten; a WebSocket side that fails
-//! changes nothing for the webhook.
+//! changes nothing for the webhook. The bounds (uses of a token, a tenant's connections, the
+//! frame rate) are in `bounds`; the revocation is gatewayctl's (infra/ctl/tests/realtime.rs).
 
 use std::time::{Duration, Instant};
 
@@ -298,8 +299,17 @@ async fn a_closed_connection_is_cleaned_up() {
 async fn a_hundred_connections_of_one_tenant_each_get_the_event() {
     let stack = spawn_stack(stack_options("rt-hundred")).await;
     let (_receiver, a) = tenant(&stack).await;
-    let url = url(&stack, &a.api_key, Some(json!({"fields": ["messages"]}))).await;
-    let sockets = futures::future::join_all((0..100).map(|_| connect(&url))).await;
+    // A token opens ten connections: ten tokens, ten connections each.
+    let mut urls = Vec::new();
+    for _ in 0..10 {
+        urls.push(url(&stack, &a.api_key, Some(json!({"fields": ["messages"]}))).await);
+    }
+    let sockets = futures::future::join_all(
+        urls.iter()
+            .flat_map(|url| std::iter::repeat_n(url, 10))
+            .map(|url| connect(url.as_str())),
+    )
+    .await;
     wait_live(&stack, &a.tenant_id, 100).await;
     let body = message(7);
     assert_eq!(post_webhook(&stack, &body).await.status(), 200);
@@ -320,4 +330,5 @@ async fn a_hundred_connections_of_one_tenant_each_get_the_event() {
 }
 
 mod adapters;
+mod bounds;
 mod faults;

@@ -152,6 +152,10 @@ pub async fn deploy(options: StackOptions) -> anyhow::Result<SamStack> {
             options.breaker.probe_every.as_secs().max(1)
         ),
         format!(
+            "RealtimeMaxConnectionsPerTenant={}",
+            options.realtime_max_connections_per_tenant
+        ),
+        format!(
             "Architecture={}",
             std::env::var("GATEWAY_SAM_ARCHITECTURE").unwrap_or_else(|_| "x86_64".into())
         ),

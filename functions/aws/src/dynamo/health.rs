@@ -1,8 +1,10 @@
-//! Endpoint health on the Tenants table: one `HEALTH#<tenant>#<url hash>` item per destination
-//! that has failed, shared by every forwarder. Reads are eventually consistent and a warm
+//! Endpoint health on the Tenants table: one `HEALTH#<tenant>#<hash>` item per endpoint that
+//! has failed, shared by every forwarder. The hash is of the endpoint's name
+//! (`gateway_core::health::Endpoint::name`): a configured URL as it is, or `host <origin>` for
+//! every callback URL on one scheme, host and port. Reads are eventually consistent and a warm
 //! function keeps what it read for a second (`KEPT_FOR`): a breaker seen a moment late costs
-//! one more call, never a lost event, and a busy destination costs one read a second, not
-//! one per event.
+//! one more call, never a lost event, and a busy endpoint costs one read a second, not one
+//! per event.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,10 +19,10 @@ use gateway_core::tenant::TenantId;
 use super::*;
 
 const KEPT_FOR: Duration = Duration::from_secs(1);
-/// A destination's state outlives its last failure or success by this long, then expires.
+/// An endpoint's state outlives its last failure or success by this long, then expires.
 const KEPT_DAYS: i64 = 30;
-/// Destinations kept at most; past this the expired ones are dropped, and if none has
-/// expired, all of them.
+/// Endpoints kept at most; past this the expired ones are dropped, and if none has expired,
+/// all of them.
 const MAX_KEPT: usize = 10_000;
 
 #[derive(Clone, Debug)]
@@ -77,8 +79,8 @@ fn health_from(item: &Item) -> Health {
 }
 
 impl EndpointHealth for DynamoHealth {
-    async fn health(&self, tenant: &TenantId, url: &str) -> Result<Health, Error> {
-        let key = destination_key(tenant, url);
+    async fn health(&self, tenant: &TenantId, name: &str) -> Result<Health, Error> {
+        let key = destination_key(tenant, name);
         if let Some(health) = self.kept(&key) {
             return Ok(health);
         }
@@ -98,14 +100,14 @@ impl EndpointHealth for DynamoHealth {
     async fn record_failure(
         &self,
         tenant: &TenantId,
-        url: &str,
+        name: &str,
         failure: &Failure,
     ) -> Result<Health, Error> {
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(destination_key(tenant, url)))
+            .key(PK, s(destination_key(tenant, name)))
             .update_expression(
                 "SET last_error = :error, last_failure_at_ms = :at, tenant_id = :tenant, expires_at = :ttl ADD failure_streak :one REMOVE last_status",
             )
@@ -127,16 +129,16 @@ impl EndpointHealth for DynamoHealth {
             .await
             .map_err(unavailable("endpoint health write"))?;
         let health = out.attributes.as_ref().map(health_from).unwrap_or_default();
-        self.keep(&destination_key(tenant, url), Some(&health));
+        self.keep(&destination_key(tenant, name), Some(&health));
         Ok(health)
     }
 
-    async fn open(&self, tenant: &TenantId, url: &str, until_ms: i64) -> Result<(), Error> {
+    async fn open(&self, tenant: &TenantId, name: &str, until_ms: i64) -> Result<(), Error> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(destination_key(tenant, url)))
+            .key(PK, s(destination_key(tenant, name)))
             .update_expression("SET open_until_ms = :until")
             // Another worker opened it first (or a probe holds it): theirs stands.
             .condition_expression("attribute_not_exists(open_until_ms)")
@@ -144,7 +146,7 @@ impl EndpointHealth for DynamoHealth {
             .send()
             .await;
         // Forgotten after the write, so a read racing it cannot keep the old state.
-        self.keep(&destination_key(tenant, url), None);
+        self.keep(&destination_key(tenant, name), None);
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => Ok(()),
@@ -155,7 +157,7 @@ impl EndpointHealth for DynamoHealth {
     async fn take_probe(
         &self,
         tenant: &TenantId,
-        url: &str,
+        name: &str,
         seen_until_ms: i64,
         until_ms: i64,
     ) -> Result<bool, Error> {
@@ -163,14 +165,14 @@ impl EndpointHealth for DynamoHealth {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(destination_key(tenant, url)))
+            .key(PK, s(destination_key(tenant, name)))
             .update_expression("SET open_until_ms = :until")
             .condition_expression("open_until_ms = :seen")
             .expression_attribute_values(":until", n(until_ms))
             .expression_attribute_values(":seen", n(seen_until_ms))
             .send()
             .await;
-        self.keep(&destination_key(tenant, url), None);
+        self.keep(&destination_key(tenant, name), None);
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_conditional_failure(&e) => Ok(false),
@@ -178,11 +180,11 @@ impl EndpointHealth for DynamoHealth {
         }
     }
 
-    async fn record_success(&self, tenant: &TenantId, url: &str, at_ms: i64) -> Result<(), Error> {
+    async fn record_success(&self, tenant: &TenantId, name: &str, at_ms: i64) -> Result<(), Error> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(destination_key(tenant, url)))
+            .key(PK, s(destination_key(tenant, name)))
             .update_expression(
                 "SET failure_streak = :zero, last_success_at_ms = :at, expires_at = :ttl REMOVE open_until_ms",
             )
@@ -192,7 +194,7 @@ impl EndpointHealth for DynamoHealth {
             .send()
             .await
             .map_err(unavailable("endpoint health write"))?;
-        self.keep(&destination_key(tenant, url), None);
+        self.keep(&destination_key(tenant, name), None);
         Ok(())
     }
 }

@@ -5,15 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod breaker;
+mod config;
 mod route;
+
+pub use config::{ForwardConfig, ForwardPorts};
 
 use breaker::Passage;
 
 use crate::Error;
-use crate::deliveries::{Attempt, AttemptNote, DeliveryLog, DeliveryState, event_key};
+use crate::deliveries::{Attempt, AttemptNote, DeliveryLog, DeliveryState, event_key, replay_mark};
 use crate::event::Event;
 use crate::format::render;
-use crate::health::{BreakerPolicy, EndpointHealth, Failure};
+use crate::health::{EndpointHealth, Failure};
 use crate::mask;
 use crate::metrics::{self, Metric};
 use crate::ports::{
@@ -21,35 +24,8 @@ use crate::ports::{
     UnroutableStore, WebhookSender,
 };
 use crate::realtime::Publish;
-use crate::retry::{FailureKind, RetrySchedule};
+use crate::retry::FailureKind;
 use crate::signature::sign_delivery;
-
-#[derive(Debug, Clone)]
-pub struct ForwardConfig {
-    pub schedule: RetrySchedule,
-    /// How long an IN_PROGRESS claim holds: longer than one delivery can take.
-    pub in_progress_for: Duration,
-    /// How long a COMPLETED record suppresses duplicates: longer than Meta's 7 days of retries.
-    pub completed_for: Duration,
-    /// How long the count of failed attempts is kept: as long as the DLQ keeps the event.
-    pub failed_kept_for: Duration,
-    /// How long each event's queue message is kept for replay; zero keeps none.
-    pub payload_retention: Duration,
-    pub breaker: BreakerPolicy,
-}
-
-impl Default for ForwardConfig {
-    fn default() -> Self {
-        ForwardConfig {
-            schedule: RetrySchedule::default(),
-            in_progress_for: Duration::from_secs(60),
-            completed_for: Duration::from_secs(8 * 86_400),
-            failed_kept_for: Duration::from_secs(14 * 86_400),
-            payload_retention: Duration::from_secs(3 * 86_400),
-            breaker: BreakerPolicy::default(),
-        }
-    }
-}
 
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,16 +43,6 @@ pub enum Outcome {
     },
     /// The last attempt failed: the queue's redrive policy takes it to the DLQ.
     Exhausted,
-}
-
-/// The ports a forwarder works with.
-pub struct ForwardPorts<I, T, M, W, P, H> {
-    pub idempotency: I,
-    pub tenants: T,
-    pub messages: M,
-    pub sender: W,
-    pub parking: P,
-    pub health: H,
 }
 
 /// An attempt that never reached the endpoint.
@@ -100,6 +66,8 @@ pub struct Forwarder<I, T, M, W, P, H> {
     config: ForwardConfig,
     /// The tenant's live WebSocket connections, posted to once per event beside the webhook.
     realtime: Option<Arc<dyn Publish>>,
+    /// The breaker's calls under way in this process (see `breaker`).
+    trials: breaker::Trials,
 }
 
 /// What one attempt came to, before it is recorded.
@@ -134,6 +102,7 @@ where
             health: ports.health,
             config,
             realtime: None,
+            trials: breaker::Trials::default(),
         }
     }
 
@@ -158,12 +127,22 @@ where
         random: f64,
     ) -> Result<Outcome, Error> {
         let key = event_key(&event.id);
+        // A replay's copy carries its mark: only its own attempt ends the replay's hold.
+        let mark = queue_body.and_then(replay_mark);
         let failed_attempts = match self
             .idempotency
             .claim(&key, None, self.config.in_progress_for)
             .await?
         {
-            Claim::Completed(_) => return Ok(Outcome::Duplicate),
+            Claim::Completed(_) => {
+                // Another copy delivered it first: this replay copy is spent all the same.
+                if let Some(mark) = mark
+                    && let Err(e) = self.idempotency.replay_done(&event.id, mark).await
+                {
+                    tracing::warn!(event_ref = %mask::reference(event.id.as_str()), error = %e, "could not end the replay hold; it goes stale on its own");
+                }
+                return Ok(Outcome::Duplicate);
+            }
             Claim::InProgress => {
                 // Another worker holds it; look again once its claim may have lapsed.
                 return Ok(Outcome::Retry {
@@ -194,7 +173,7 @@ where
             Ok(Attempted::Delivered(note)) => {
                 return self
                     .idempotency
-                    .delivered(&event.id, note, self.config.completed_for)
+                    .delivered(&event.id, note, mark, self.config.completed_for)
                     .await
                     .map(|()| Outcome::Delivered);
             }
@@ -204,7 +183,14 @@ where
                     None => (DeliveryState::Failed, Duration::ZERO),
                 };
                 self.idempotency
-                    .failed(&event.id, note, state, after, self.config.failed_kept_for)
+                    .failed(
+                        &event.id,
+                        note,
+                        mark,
+                        state,
+                        after,
+                        self.config.failed_kept_for,
+                    )
                     .await
             }
             Ok(Attempted::Settled(_)) | Err(_) => self.idempotency.release(&key).await,
@@ -296,8 +282,8 @@ where
                 next,
             });
         }
-        let seen_failing = match self.breaker_gate(&tenant.id, &url, now_ms).await? {
-            Passage::Go { seen_failing } => seen_failing,
+        let pass = match self.breaker_gate(tenant, &url, now_ms).await? {
+            Passage::Go(pass) => pass,
             Passage::Deferred(opens_in) => {
                 // Never before the breaker lets a probe through, spread over one interval.
                 let spread = self.config.breaker.probe_every.mul_f64(random);
@@ -331,8 +317,7 @@ where
             DeliveryResult::Delivered { status } => {
                 tracing::info!(event_ref = %mask::reference(event.id.as_str()), tenant_id = tenant.id.as_str(), status, attempt, latency_ms, "delivered");
                 metrics::delivery(tenant.id.as_str(), true, latency_ms);
-                self.breaker_success(&tenant.id, &url, now_ms, seen_failing)
-                    .await;
+                self.breaker_success(&tenant.id, pass, now_ms).await;
                 let record = Attempt {
                     at_ms: now_ms,
                     status: Some(status),
@@ -365,7 +350,7 @@ where
                     status,
                     error: reason.clone(),
                 };
-                self.breaker_failure(&tenant.id, &url, &failure).await;
+                self.breaker_failure(&tenant.id, pass, &failure).await;
                 let record = Attempt {
                     at_ms: now_ms,
                     status,

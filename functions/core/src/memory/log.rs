@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::{MemoryIdempotency, Record};
 use crate::Error;
 use crate::deliveries::{
-    Attempt, AttemptNote, DeliveryLog, DeliveryState, EventPage, EventRecord, Reopen, Requeue,
-    event_key,
+    Attempt, AttemptNote, DeliveryLog, DeliveryState, EventPage, EventRecord, Held, Reopen,
+    Requeue, event_key, held, marked,
 };
 use crate::event::EventId;
 use crate::health::{EndpointHealth, Failure, Health, destination_key};
@@ -28,7 +28,24 @@ fn record(id: &EventId, note: &AttemptNote, state: DeliveryState) -> EventRecord
         attempts: Vec::new(),
         delivered: None,
         replay_queued: false,
+        reopened_at_ms: None,
+        replay_mark: None,
     }
+}
+
+/// The replay hold of `previous` stays on `r` unless `replay` is the copy it waits for.
+fn carry_hold(r: &mut EventRecord, previous: &EventRecord, replay: Option<&str>) {
+    let ends = replay.is_some() && previous.replay_mark.as_deref() == replay;
+    if !ends {
+        r.replay_queued = previous.replay_queued;
+        r.reopened_at_ms = previous.reopened_at_ms;
+        r.replay_mark = previous.replay_mark.clone();
+    }
+}
+
+/// Where a listing goes on: after this record, in its order (newest first).
+fn list_cursor(r: &EventRecord) -> String {
+    format!("{}\n{}", r.updated_at_ms, r.event_id)
 }
 
 impl MemoryIdempotency {
@@ -39,7 +56,13 @@ impl MemoryIdempotency {
 }
 
 impl DeliveryLog for MemoryIdempotency {
-    async fn delivered(&self, id: &EventId, note: &AttemptNote, _: Duration) -> Result<(), Error> {
+    async fn delivered(
+        &self,
+        id: &EventId,
+        note: &AttemptNote,
+        replay: Option<&str>,
+        _: Duration,
+    ) -> Result<(), Error> {
         if *self.failing_completes.lock().unwrap() {
             return Err(Error::unavailable("idempotency store down"));
         }
@@ -50,6 +73,9 @@ impl DeliveryLog for MemoryIdempotency {
         let mut log = self.log.lock().unwrap();
         let previous = log.remove(id.as_str());
         let mut r = record(id, note, DeliveryState::Delivered);
+        if let Some(p) = &previous {
+            carry_hold(&mut r, p, replay);
+        }
         r.attempts = previous.map(|p| p.attempts).unwrap_or_default();
         r.delivered = Some(note.attempt.clone());
         log.insert(id.as_str().to_owned(), r);
@@ -60,6 +86,7 @@ impl DeliveryLog for MemoryIdempotency {
         &self,
         id: &EventId,
         note: &AttemptNote,
+        replay: Option<&str>,
         state: DeliveryState,
         _: Duration,
         _: Duration,
@@ -70,12 +97,13 @@ impl DeliveryLog for MemoryIdempotency {
             records.insert(key, Record::Failed(n + 1));
         }
         let mut log = self.log.lock().unwrap();
-        let mut attempts: Vec<Attempt> = log
-            .remove(id.as_str())
-            .map(|p| p.attempts)
-            .unwrap_or_default();
-        attempts.push(note.attempt.clone());
+        let previous = log.remove(id.as_str());
         let mut r = record(id, note, state);
+        if let Some(p) = &previous {
+            carry_hold(&mut r, p, replay);
+        }
+        let mut attempts: Vec<Attempt> = previous.map(|p| p.attempts).unwrap_or_default();
+        attempts.push(note.attempt.clone());
         r.attempts = attempts;
         log.insert(id.as_str().to_owned(), r);
         Ok(())
@@ -100,9 +128,36 @@ impl DeliveryLog for MemoryIdempotency {
             .cloned()
             .collect();
         found.sort_by(|a, b| (b.updated_at_ms, &b.event_id).cmp(&(a.updated_at_ms, &a.event_id)));
-        let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
-        let events: Vec<EventRecord> = found.iter().skip(start).take(limit).cloned().collect();
-        let next = (start + limit < found.len()).then(|| (start + limit).to_string());
+        // Like the table's, the cursor is a position, not an offset: a record that moves (a
+        // reopen) does not shift the rest.
+        let after = match cursor {
+            Some(c) => {
+                let (at, id) = c
+                    .split_once('\n')
+                    .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "invalid_field",
+                            "cursor",
+                            "`cursor` is not one this API handed out",
+                        )
+                    })?;
+                Some((at, id))
+            }
+            None => None,
+        };
+        let rest: Vec<EventRecord> = found
+            .into_iter()
+            .filter(|r| match &after {
+                Some((at, id)) => (r.updated_at_ms, &r.event_id) < (*at, id),
+                None => true,
+            })
+            .collect();
+        let events: Vec<EventRecord> = rest.iter().take(limit).cloned().collect();
+        let next = match rest.len() > limit {
+            true => events.last().map(list_cursor),
+            false => None,
+        };
         Ok(EventPage { events, next })
     }
 
@@ -115,6 +170,8 @@ impl DeliveryLog for MemoryIdempotency {
         id: &EventId,
         tenant: &TenantId,
         states: &[DeliveryState],
+        mark: &str,
+        now_ms: i64,
         _: Duration,
     ) -> Result<Reopen, Error> {
         let key = event_key(id);
@@ -126,13 +183,48 @@ impl DeliveryLog for MemoryIdempotency {
         if &r.tenant_id != tenant || !states.contains(&r.status) {
             return Ok(Reopen::NotFound);
         }
-        if matches!(records.get(&key), Some(Record::Busy(_))) || r.replay_queued {
-            return Ok(Reopen::Busy);
+        if matches!(records.get(&key), Some(Record::Busy(_))) {
+            return Ok(Reopen::Busy(Held::InProgress));
+        }
+        if let Some(why) = held(r, now_ms) {
+            return Ok(Reopen::Busy(why));
         }
         records.insert(key, Record::Failed(0));
         r.status = DeliveryState::Pending;
+        r.updated_at_ms = now_ms;
         r.replay_queued = true;
+        r.reopened_at_ms = Some(now_ms);
+        r.replay_mark = Some(mark.to_owned());
         Ok(Reopen::Reopened)
+    }
+
+    async fn replay_done(&self, id: &EventId, mark: &str) -> Result<(), Error> {
+        let mut log = self.log.lock().unwrap();
+        if let Some(r) = log.get_mut(id.as_str())
+            && r.replay_mark.as_deref() == Some(mark)
+        {
+            r.replay_queued = false;
+            r.reopened_at_ms = None;
+            r.replay_mark = None;
+        }
+        Ok(())
+    }
+
+    async fn count_call(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        window_start_ms: i64,
+        limit: u32,
+    ) -> Result<bool, Error> {
+        let key = format!("{}#{kind}#{window_start_ms}", tenant.as_str());
+        let mut calls = self.calls.lock().unwrap();
+        let counted = calls.entry(key).or_insert(0);
+        if *counted >= limit {
+            return Ok(false);
+        }
+        *counted += 1;
+        Ok(true)
     }
 
     async fn keep_payload(&self, id: &EventId, body: &str, _: Duration) -> Result<(), Error> {
@@ -148,27 +240,29 @@ impl DeliveryLog for MemoryIdempotency {
     }
 }
 
-/// Queue messages put back, in order.
+/// Queue messages put back, in order, as the queue holds them (marked).
 #[derive(Clone, Default)]
 pub struct MemoryRequeue {
     pub bodies: Arc<Mutex<Vec<String>>>,
 }
 
 impl Requeue for MemoryRequeue {
-    async fn requeue(&self, body: &str) -> Result<(), Error> {
-        self.bodies.lock().unwrap().push(body.to_owned());
+    async fn requeue(&self, body: &str, mark: &str) -> Result<(), Error> {
+        self.bodies.lock().unwrap().push(marked(body, mark));
         Ok(())
     }
 }
 
+/// Endpoint health in memory, keyed as the Tenants table keys it.
 #[derive(Clone, Default)]
 pub struct MemoryHealth {
     states: Arc<Mutex<HashMap<String, Health>>>,
 }
 
 impl MemoryHealth {
-    pub fn get(&self, tenant: &TenantId, url: &str) -> Health {
-        let key = destination_key(tenant, url);
+    /// The state of the endpoint `name` ([`crate::health::Endpoint::name`]).
+    pub fn get(&self, tenant: &TenantId, name: &str) -> Health {
+        let key = destination_key(tenant, name);
         self.states
             .lock()
             .unwrap()
@@ -179,18 +273,18 @@ impl MemoryHealth {
 }
 
 impl EndpointHealth for MemoryHealth {
-    async fn health(&self, tenant: &TenantId, url: &str) -> Result<Health, Error> {
-        Ok(self.get(tenant, url))
+    async fn health(&self, tenant: &TenantId, name: &str) -> Result<Health, Error> {
+        Ok(self.get(tenant, name))
     }
 
     async fn record_failure(
         &self,
         tenant: &TenantId,
-        url: &str,
+        name: &str,
         failure: &Failure,
     ) -> Result<Health, Error> {
         let mut states = self.states.lock().unwrap();
-        let h = states.entry(destination_key(tenant, url)).or_default();
+        let h = states.entry(destination_key(tenant, name)).or_default();
         h.failure_streak += 1;
         h.last_error = Some(failure.error.clone());
         h.last_status = failure.status;
@@ -198,24 +292,25 @@ impl EndpointHealth for MemoryHealth {
         Ok(h.clone())
     }
 
-    async fn open(&self, tenant: &TenantId, url: &str, until_ms: i64) -> Result<(), Error> {
+    async fn open(&self, tenant: &TenantId, name: &str, until_ms: i64) -> Result<(), Error> {
         let mut states = self.states.lock().unwrap();
-        states
-            .entry(destination_key(tenant, url))
-            .or_default()
-            .open_until_ms = Some(until_ms);
+        let h = states.entry(destination_key(tenant, name)).or_default();
+        // As the table does: another worker's opening, or a probe's hold, stands.
+        if h.open_until_ms.is_none() {
+            h.open_until_ms = Some(until_ms);
+        }
         Ok(())
     }
 
     async fn take_probe(
         &self,
         tenant: &TenantId,
-        url: &str,
+        name: &str,
         seen_until_ms: i64,
         until_ms: i64,
     ) -> Result<bool, Error> {
         let mut states = self.states.lock().unwrap();
-        let h = states.entry(destination_key(tenant, url)).or_default();
+        let h = states.entry(destination_key(tenant, name)).or_default();
         if h.open_until_ms != Some(seen_until_ms) {
             return Ok(false);
         }
@@ -223,9 +318,9 @@ impl EndpointHealth for MemoryHealth {
         Ok(true)
     }
 
-    async fn record_success(&self, tenant: &TenantId, url: &str, at_ms: i64) -> Result<(), Error> {
+    async fn record_success(&self, tenant: &TenantId, name: &str, at_ms: i64) -> Result<(), Error> {
         let mut states = self.states.lock().unwrap();
-        let h = states.entry(destination_key(tenant, url)).or_default();
+        let h = states.entry(destination_key(tenant, name)).or_default();
         h.failure_streak = 0;
         h.open_until_ms = None;
         h.last_success_at_ms = Some(at_ms);

@@ -63,6 +63,8 @@ pub struct MemoryIdempotency {
     /// Delivery records by event id, and kept payloads (see `log`).
     log: Arc<Mutex<HashMap<String, crate::deliveries::EventRecord>>>,
     payloads: Arc<Mutex<HashMap<String, String>>>,
+    /// Calls counted per tenant, kind and rate window (see `log`).
+    calls: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl MemoryIdempotency {

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use crate::Error;
-use crate::realtime::{Connection, ConnectionId, ConnectionStore, Posted, Poster, TokenKey};
+use crate::realtime::{
+    Closer, Connection, ConnectionId, ConnectionStore, FrameRate, Framed, Posted, Poster, TokenKey,
+};
 use crate::signature::Secret;
 use crate::tenant::TenantId;
 
@@ -14,6 +16,12 @@ type ByTenant = BTreeMap<String, Vec<(Connection, i64)>>;
 #[derive(Clone, Default)]
 pub struct MemoryConnections {
     by_tenant: Arc<Mutex<ByTenant>>,
+    /// Per connection id: until when its frame allowance is spent.
+    frames: Arc<Mutex<BTreeMap<String, i64>>>,
+    /// Per tenant and token nonce: the connections the token opened.
+    uses: Arc<Mutex<BTreeMap<(String, String), u32>>>,
+    /// Per tenant: its latest revocation.
+    revoked: Arc<Mutex<BTreeMap<String, i64>>>,
     failing: Arc<Mutex<bool>>,
 }
 
@@ -33,6 +41,14 @@ impl MemoryConnections {
         let all = self.by_tenant.lock().unwrap();
         all.get(tenant)
             .map(|c| c.iter().map(|(_, at)| *at).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many connections the token `nonce` of `tenant` has opened.
+    pub fn uses(&self, tenant: &str, nonce: &str) -> u32 {
+        let uses = self.uses.lock().unwrap();
+        uses.get(&(tenant.to_owned(), nonce.to_owned()))
+            .copied()
             .unwrap_or_default()
     }
 
@@ -65,6 +81,7 @@ impl ConnectionStore for MemoryConnections {
         for list in self.by_tenant.lock().unwrap().values_mut() {
             list.retain(|(c, _)| &c.id != id);
         }
+        self.frames.lock().unwrap().remove(id.as_str());
         Ok(())
     }
 
@@ -80,18 +97,92 @@ impl ConnectionStore for MemoryConnections {
             .map(|c| c.iter().map(|(c, _)| c.clone()).collect())
             .unwrap_or_default())
     }
+
+    async fn delete(&self, tenant: &TenantId, id: &ConnectionId) -> Result<(), Error> {
+        self.check()?;
+        if let Some(list) = self.by_tenant.lock().unwrap().get_mut(tenant.as_str()) {
+            list.retain(|(c, _)| &c.id != id);
+        }
+        self.frames.lock().unwrap().remove(id.as_str());
+        Ok(())
+    }
+
+    async fn count(&self, tenant: &TenantId, now: i64, _at_most: usize) -> Result<usize, Error> {
+        self.check()?;
+        let all = self.by_tenant.lock().unwrap();
+        Ok(all
+            .get(tenant.as_str())
+            .map(|c| c.iter().filter(|(_, at)| *at > now).count())
+            .unwrap_or_default())
+    }
+
+    async fn use_token(
+        &self,
+        tenant: &TenantId,
+        nonce: &str,
+        max: u32,
+        _expires_at: i64,
+    ) -> Result<bool, Error> {
+        self.check()?;
+        let mut uses = self.uses.lock().unwrap();
+        let used = uses
+            .entry((tenant.0.clone(), nonce.to_owned()))
+            .or_default();
+        if *used >= max {
+            return Ok(false);
+        }
+        *used += 1;
+        Ok(true)
+    }
+
+    async fn frame(&self, id: &ConnectionId, now: i64, rate: FrameRate) -> Result<Framed, Error> {
+        self.check()?;
+        let tenant = {
+            let all = self.by_tenant.lock().unwrap();
+            all.iter()
+                .find(|(_, list)| list.iter().any(|(c, _)| &c.id == id))
+                .map(|(tenant, _)| TenantId(tenant.clone()))
+        };
+        let Some(tenant) = tenant else {
+            return Ok(Framed::Unknown);
+        };
+        let mut frames = self.frames.lock().unwrap();
+        let spent = frames.get(id.as_str()).copied();
+        Ok(match rate.spend(spent, now) {
+            Some(until) => {
+                frames.insert(id.0.clone(), until);
+                Framed::Allowed
+            }
+            None => Framed::TooFast(tenant),
+        })
+    }
+
+    async fn revoke(&self, tenant: &TenantId, at: i64, _expires_at: i64) -> Result<(), Error> {
+        self.check()?;
+        let mut revoked = self.revoked.lock().unwrap();
+        let latest = revoked.entry(tenant.0.clone()).or_insert(at);
+        *latest = (*latest).max(at);
+        Ok(())
+    }
+
+    async fn revoked_at(&self, tenant: &TenantId) -> Result<Option<i64>, Error> {
+        self.check()?;
+        Ok(self.revoked.lock().unwrap().get(tenant.as_str()).copied())
+    }
 }
 
 /// A frame and the connection it was posted to.
 type Frame = (String, Vec<u8>);
 
 /// Records every frame per connection; connections in `gone` answer `Gone`, and all fail
-/// while `failing` is set.
+/// while `failing` is set. As a [`Closer`], records the connections it closed (and they are
+/// gone from then on); closing fails while `failing` is set.
 #[derive(Clone, Default)]
 pub struct MemoryPoster {
     pub frames: Arc<Mutex<Vec<Frame>>>,
     pub gone: Arc<Mutex<BTreeSet<String>>>,
     pub failing: Arc<Mutex<bool>>,
+    pub closed: Arc<Mutex<Vec<String>>>,
 }
 
 impl MemoryPoster {
@@ -103,6 +194,24 @@ impl MemoryPoster {
             .filter(|(to, _)| to == id)
             .map(|(_, f)| serde_json::from_slice(f).unwrap())
             .collect()
+    }
+}
+
+impl MemoryPoster {
+    /// The connections closed, in order.
+    pub fn closed_ids(&self) -> Vec<String> {
+        self.closed.lock().unwrap().clone()
+    }
+}
+
+impl Closer for MemoryPoster {
+    async fn close(&self, id: &ConnectionId) -> Result<(), Error> {
+        if *self.failing.lock().unwrap() {
+            return Err(Error::unavailable("management API down"));
+        }
+        self.closed.lock().unwrap().push(id.0.clone());
+        self.gone.lock().unwrap().insert(id.0.clone());
+        Ok(())
     }
 }
 

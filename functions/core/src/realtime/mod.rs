@@ -9,9 +9,14 @@ use std::pin::Pin;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+mod bounds;
 mod service;
 mod token;
 
+pub use bounds::{
+    ClientFrame, Closer, DEFAULT_CONNECTIONS_PER_TENANT, FRAME_BURST, FRAME_EVERY_SECS, FrameRate,
+    Framed, Limits, MAX_USES_PER_TOKEN, REVOCATION_KEPT_SECS, Revoked, UNKNOWN_GRACE_SECS, revoke,
+};
 pub use service::{CONNECTION_LIFETIME, RealtimeService, Refusal, TokenRequest};
 pub use token::{
     Claims, MAX_LIFETIME_SECS, MAX_TOKEN_LEN, Scope, TokenError, check_expiry, key_id, mint,
@@ -82,6 +87,51 @@ pub trait ConnectionStore: Send + Sync {
         &self,
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Vec<Connection>, Error>> + Send;
+    /// Forgets `tenant`'s connection `id` however young: one the gateway closed itself.
+    fn delete(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// How many connections of `tenant` are recorded and not expired at `now`; the count may
+    /// stop once it reaches `at_most`. Not atomic with `add`: connects racing each other can
+    /// each see room for one more.
+    fn count(
+        &self,
+        tenant: &TenantId,
+        now: i64,
+        at_most: usize,
+    ) -> impl Future<Output = Result<usize, Error>> + Send;
+    /// Counts one connection opened with `tenant`'s token `nonce` (atomically; the count is
+    /// kept until the token's `expires_at`): `false`, counting nothing, once the token has
+    /// opened `max`.
+    fn use_token(
+        &self,
+        tenant: &TenantId,
+        nonce: &str,
+        max: u32,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Counts one client frame of connection `id`, at `now`, against `rate` (atomically).
+    fn frame(
+        &self,
+        id: &ConnectionId,
+        now: i64,
+        rate: FrameRate,
+    ) -> impl Future<Output = Result<Framed, Error>> + Send;
+    /// Records that `tenant`'s tokens minted at or before `at` no longer connect, until
+    /// `expires_at`. An earlier revocation never replaces a later one.
+    fn revoke(
+        &self,
+        tenant: &TenantId,
+        at: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// The unix second of `tenant`'s latest revocation still kept, if any.
+    fn revoked_at(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<i64>, Error>> + Send;
 }
 
 /// The key tokens are signed with: the gateway's own, never shown to anyone.

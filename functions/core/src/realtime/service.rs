@@ -1,5 +1,6 @@
 //! The real-time API: `POST /v1/realtime/tokens` mints a connect URL; `$connect` checks its
-//! token and records the connection; `$disconnect` forgets it.
+//! token and the bounds (uses of the token, the tenant's connections, a revocation) and records
+//! the connection; `$default` counts the client's frames; `$disconnect` forgets it.
 
 use std::time::Duration;
 
@@ -7,7 +8,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::token::{self, Claims, Scope, TokenError};
-use super::{Connection, ConnectionId, ConnectionStore, TokenKey};
+use super::{
+    ClientFrame, Closer, Connection, ConnectionId, ConnectionStore, Framed, Limits, TokenKey,
+    UNKNOWN_GRACE_SECS,
+};
 use crate::Error;
 use crate::deliveries::rfc3339;
 use crate::ports::TenantDirectory;
@@ -117,9 +121,35 @@ pub enum Refusal {
     Token(#[from] TokenError),
     #[error("the token's tenant is unknown or suspended")]
     UnknownTenant,
+    /// Minted at or before the tenant's latest `gatewayctl realtime revoke`.
+    #[error("the token was revoked")]
+    Revoked,
+    /// The token has opened its connections already ([`Limits::uses_per_token`]).
+    #[error("the token has opened all its connections")]
+    TokenSpent,
+    /// The tenant holds its most live connections ([`Limits::connections_per_tenant`]).
+    #[error("the tenant has its most live connections")]
+    TenantFull,
     /// A dependency failed: the client may try again.
     #[error(transparent)]
     Unavailable(#[from] Error),
+}
+
+impl Refusal {
+    /// The HTTP status the upgrade is refused with: 429 while the tenant is full (a connection
+    /// closing makes room), 500 when a table could not be read (try again), else 403 (this
+    /// token will not do: ask for another).
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::TenantFull => 429,
+            Refusal::Unavailable(_) => 500,
+            Refusal::NoToken
+            | Refusal::Token(_)
+            | Refusal::UnknownTenant
+            | Refusal::Revoked
+            | Refusal::TokenSpent => 403,
+        }
+    }
 }
 
 pub struct RealtimeService<T, S, K> {
@@ -128,6 +158,7 @@ pub struct RealtimeService<T, S, K> {
     key: K,
     /// Where clients connect (`wss://…/<stage>` on AWS, `ws://127.0.0.1:…/ws` locally).
     url: String,
+    limits: Limits,
 }
 
 /// A tenant id as the gateway makes them: refused before any lookup otherwise.
@@ -145,7 +176,17 @@ impl<T: TenantDirectory, S: ConnectionStore, K: TokenKey> RealtimeService<T, S, 
             store,
             key,
             url: url.into(),
+            limits: Limits::default(),
         }
+    }
+
+    /// The same service with other bounds (the default: [`Limits::default`]).
+    pub fn with_limits(self, limits: Limits) -> Self {
+        RealtimeService { limits, ..self }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// `POST /v1/realtime/tokens`; `nonce` is fresh randomness.
@@ -171,6 +212,7 @@ impl<T: TenantDirectory, S: ConnectionStore, K: TokenKey> RealtimeService<T, S, 
         let claims = Claims {
             tenant: tenant.id.clone(),
             expires_at: now + expires_in as i64,
+            issued_at: now,
             scope: Scope {
                 fields: fields.clone(),
                 phones: phones.clone(),
@@ -213,8 +255,10 @@ impl<T: TenantDirectory, S: ConnectionStore, K: TokenKey> RealtimeService<T, S, 
     }
 
     /// `$connect`: the connection is recorded when the gateway signed `token`, it has not
-    /// expired, and its tenant exists and is active. Cheap checks come first: a forged or
-    /// garbage token costs no table read.
+    /// expired, its tenant exists and is active, it was minted after the tenant's latest
+    /// revocation, the tenant holds fewer live connections than its bound, and the token has
+    /// opened fewer connections than its bound (this one is counted). Cheap checks come first:
+    /// a forged or garbage token costs no table read, and a refused connect uses up nothing.
     pub async fn connect(
         &self,
         token: Option<&str>,
@@ -239,9 +283,33 @@ impl<T: TenantDirectory, S: ConnectionStore, K: TokenKey> RealtimeService<T, S, 
             return Err(Refusal::Token(TokenError::BadSignature));
         };
         let claims = token::verify(&key, token, now)?;
+        if claims.nonce.is_empty() {
+            return Err(Refusal::Token(TokenError::Malformed));
+        }
         match self.tenants.tenant(&claims.tenant).await? {
             Some(tenant) if tenant.active => {}
             _ => return Err(Refusal::UnknownTenant),
+        }
+        if let Some(at) = self.store.revoked_at(&claims.tenant).await?
+            && claims.issued_at <= at
+        {
+            return Err(Refusal::Revoked);
+        }
+        let cap = self.limits.connections_per_tenant as usize;
+        if self.store.count(&claims.tenant, now, cap).await? >= cap {
+            return Err(Refusal::TenantFull);
+        }
+        if !self
+            .store
+            .use_token(
+                &claims.tenant,
+                &claims.nonce,
+                self.limits.uses_per_token,
+                claims.expires_at,
+            )
+            .await?
+        {
+            return Err(Refusal::TokenSpent);
         }
         let connection = Connection {
             id: id.clone(),
@@ -251,11 +319,68 @@ impl<T: TenantDirectory, S: ConnectionStore, K: TokenKey> RealtimeService<T, S, 
         self.store
             .add(&claims.tenant, &connection, now, expires_at)
             .await?;
+        // Checked again once recorded: connects racing each other all saw room above, and a
+        // revocation may have listed the connections before this one was added. Whichever
+        // sees the other last refuses, so a race overshoots the cap by nothing for long.
+        let over = self.store.count(&claims.tenant, now, cap + 1).await? > cap;
+        let revoked = self
+            .store
+            .revoked_at(&claims.tenant)
+            .await?
+            .is_some_and(|at| claims.issued_at <= at);
+        if over || revoked {
+            self.store.delete(&claims.tenant, id).await?;
+            return Err(if revoked {
+                Refusal::Revoked
+            } else {
+                Refusal::TenantFull
+            });
+        }
         Ok(claims)
     }
 
     /// `$disconnect`.
     pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), Error> {
         self.store.remove(id).await
+    }
+
+    /// `$default`: counts one frame of the client on connection `id` (open since
+    /// `connected_at`, when known). A client over its frame rate is closed through `closer`
+    /// and forgotten; so is a connection the gateway has no record of, once it is older than
+    /// [`UNKNOWN_GRACE_SECS`] (its record was removed: revoked, or found gone).
+    pub async fn client_frame<C: Closer>(
+        &self,
+        id: &ConnectionId,
+        connected_at: Option<i64>,
+        now: i64,
+        closer: &C,
+    ) -> Result<ClientFrame, Error> {
+        match self.store.frame(id, now, self.limits.frames).await? {
+            Framed::Allowed => Ok(ClientFrame::Answer),
+            Framed::TooFast(tenant) => {
+                tracing::info!(
+                    tenant_id = tenant.as_str(),
+                    "a client sent frames too fast; its connection is closed"
+                );
+                close(closer, id).await;
+                self.store.delete(&tenant, id).await?;
+                Ok(ClientFrame::Closed)
+            }
+            Framed::Unknown if connected_at.is_some_and(|at| now - at > UNKNOWN_GRACE_SECS) => {
+                tracing::info!(
+                    "a connection the gateway has no record of sent a frame; it is closed"
+                );
+                close(closer, id).await;
+                Ok(ClientFrame::Closed)
+            }
+            Framed::Unknown => Ok(ClientFrame::Answer),
+        }
+    }
+}
+
+/// Closes `id`, logging a failure (the caller forgets the connection either way).
+async fn close<C: Closer>(closer: &C, id: &ConnectionId) {
+    if let Err(e) = closer.close(id).await {
+        tracing::warn!(error = %e, "could not close a connection");
     }
 }

@@ -51,6 +51,11 @@ pub struct Claims {
     /// Unix seconds after which the token no longer connects.
     #[serde(rename = "exp")]
     pub expires_at: i64,
+    /// Unix seconds it was minted: `gatewayctl realtime revoke` ends the tenant's tokens
+    /// minted until then. Tokens minted before this claim existed read as 0 (minted before
+    /// any revocation).
+    #[serde(rename = "iat", default)]
+    pub issued_at: i64,
     #[serde(flatten)]
     pub scope: Scope,
     /// Makes two tokens minted in the same second differ.
@@ -149,6 +154,7 @@ mod tests {
         Claims {
             tenant: TenantId(tenant.into()),
             expires_at,
+            issued_at: expires_at - 60,
             scope: Scope::default(),
             nonce: "n1".into(),
             key_id: String::new(),
@@ -164,6 +170,23 @@ mod tests {
         // A lifetime no minted token has is refused, however well signed.
         let forever = mint(&secret, &claims("acme", i64::MAX));
         assert_eq!(verify(&secret, &forever, 99), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn a_token_minted_before_the_issue_time_claim_loads_as_minted_at_zero() {
+        let secret = Secret::new("gateway-key");
+        // The claims part as tokens carried it before `iat`.
+        let json = br#"{"t":"acme","exp":100,"n":"n1","k":""}"#;
+        let signed = format!("{VERSION}.{}", B64URL.encode(json));
+        let mut mac = key(&secret);
+        mac.update(signed.as_bytes());
+        let token = format!("{signed}.{}", B64URL.encode(mac.finalize().into_bytes()));
+        let old = verify(&secret, &token, 99).unwrap();
+        assert_eq!(old.issued_at, 0);
+        assert_eq!(old.nonce, "n1");
+        // A token minted now carries its issue time.
+        let minted = mint(&secret, &claims("acme", 100));
+        assert_eq!(verify(&secret, &minted, 99).unwrap().issued_at, 40);
     }
 
     #[test]

@@ -287,3 +287,4 @@ async fn a_status_goes_to_the_messages_callback_url_and_updates_its_record() {
 }
 
 mod destinations;
+mod hosts;
