@@ -10,6 +10,7 @@ pub mod fields;
 pub mod format;
 pub mod forward;
 pub mod health;
+pub mod ids;
 pub mod ingest;
 pub mod mask;
 pub mod metrics;

@@ -4,11 +4,11 @@
 use anyhow::Context;
 use base64::Engine;
 use gateway_core::format::DeliveryFormat;
+use gateway_core::ids::ApiKey;
 use gateway_core::ports::{OwnerKind, TenantDirectory};
 use gateway_core::signature::Secret;
 use gateway_core::tenant::{TargetPolicy, TargetUrl, Tenant, TenantId, WebhookSecret};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::dynamo::DynamoTenants;
 
@@ -39,9 +39,10 @@ pub fn generate_api_key() -> String {
     format!("wgk_{}", hex::encode(random_bytes::<32>()))
 }
 
-/// The key under which an API key is stored and looked up.
+/// The key under which an API key is stored and looked up: core's [`ApiKey::hash`], the one
+/// derivation the send side checks keys with.
 pub fn api_key_hash(api_key: &str) -> String {
-    hex::encode(Sha256::digest(api_key.as_bytes()))
+    ApiKey::new(api_key).hash().as_str().to_owned()
 }
 
 pub struct TenantSpec {

@@ -1,8 +1,7 @@
 //! API keys and ownership: which tenant a key is, and whether it owns an id.
 
-use sha2::{Digest, Sha256};
-
 use crate::Error;
+use crate::ids::ApiKey;
 use crate::ports::{GraphApi, IdempotencyStore, MessageStore, OwnerKind, TenantDirectory};
 use crate::tenant::Tenant;
 
@@ -20,10 +19,6 @@ pub fn api_key<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -
         .filter(|k| !k.is_empty())
 }
 
-pub(super) fn key_hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
 impl<T, M, I, G> SendService<T, M, I, G>
 where
     T: TenantDirectory,
@@ -38,7 +33,7 @@ where
         ))?;
         let id = self
             .tenants
-            .owner(OwnerKind::ApiKey, &key_hash(key))
+            .owner(OwnerKind::ApiKey, ApiKey::new(key).hash().as_str())
             .await?
             .ok_or(Error::Unauthorized("unknown API key"))?;
         self.tenants

@@ -11,7 +11,6 @@ use crate::ports::{Claim, GraphApi, IdempotencyStore, MessageStore, TenantDirect
 use crate::tenant::Tenant;
 
 use super::SendService;
-use super::auth::key_hash;
 use super::response::{ApiResponse, is_retryable_meta_throttle};
 
 /// A repeat of an Idempotency-Key within this window replays the first outcome.
@@ -98,7 +97,11 @@ where
                 ),
             ));
         }
-        let record = format!("SEND#{}#{}", tenant.id.as_str(), key_hash(key));
+        let record = format!(
+            "SEND#{}#{}",
+            tenant.id.as_str(),
+            hex::encode(Sha256::digest(key.as_bytes()))
+        );
         let fingerprint = hex::encode(Sha256::digest(request_fingerprint));
         match self
             .idempotency

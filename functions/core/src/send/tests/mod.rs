@@ -7,7 +7,6 @@ mod routes;
 
 use serde_json::{Value, json};
 
-use super::auth::key_hash;
 use super::*;
 use crate::format::DeliveryFormat;
 use crate::memory::{GraphAnswer, MemoryIdempotency, MemoryMessages, MemoryTenants, ScriptedGraph};
@@ -52,7 +51,11 @@ pub(super) async fn world() -> World {
     tenants.add(b.clone(), &["222"], &["22"]);
     for (key, t) in [("key-a", &a), ("key-b", &b)] {
         tenants
-            .record_owner(OwnerKind::ApiKey, &key_hash(key), &t.id)
+            .record_owner(
+                OwnerKind::ApiKey,
+                crate::ids::ApiKey::new(key).hash().as_str(),
+                &t.id,
+            )
             .await
             .unwrap();
     }
