@@ -8,11 +8,11 @@ use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants, OwnershipError};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_core::event::ClaimCheck;
-use gateway_core::event::split_events;
 use gateway_core::ports::{
     Claim, EventQueue, IdempotencyStore, MessageRecord, MessageStore, OwnerKind,
 };
 use gateway_core::retry::RetrySchedule;
+use gateway_core::split::split_events;
 use gateway_core::tenant::TenantId;
 use gateway_local::emulator;
 use gateway_local::provision::{Resources, provision};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gateway_core::format::DeliveryFormat;
 use gateway_tests::{
-    PHONE_NUMBER_ID, Receiver, WABA_ID, http, post_webhook, spawn_stack, stack_options,
+    PHONE_NUMBER_ID, Receiver, WABA_ID, http, post_webhook, skip, spawn_stack, stack_options,
     tenant_for_fixtures,
 };
 
@@ -34,8 +34,9 @@ async fn counts(counter: &str) -> BTreeMap<String, u64> {
 #[tokio::test]
 async fn requests_per_event_for_both_webhook_endpoints_are_counted_at_the_emulator() {
     let Ok(counter) = std::env::var("GATEWAY_REQUEST_COUNTER") else {
-        eprintln!(
-            "SKIPPED: counting needs a stack sam deployed and the request counter; `make deploy-local` runs this test"
+        skip(
+            "cost::requests_per_event_for_both_webhook_endpoints_are_counted_at_the_emulator",
+            "counting needs a stack sam deployed and the request counter; `make deploy-local` runs this test",
         );
         return;
     };

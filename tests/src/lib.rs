@@ -251,6 +251,22 @@ pub fn meta_signature(body: &[u8]) -> String {
     sign_hub(&Secret::new(APP_SECRET), body)
 }
 
+/// A test that cannot run on this target says so where it shows: on stderr, and as a line in
+/// the file `GATEWAY_SKIP_LOG` names, which `make` prints after the run and takes off the
+/// passed count (a skipped test never counts as passed). Call it, then return.
+pub fn skip(test: &str, reason: &str) {
+    eprintln!("SKIPPED {test}: {reason}");
+    if let Ok(path) = std::env::var("GATEWAY_SKIP_LOG") {
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("the skip log {path}: {e}"));
+        writeln!(log, "{test}: {reason}").expect("the skip log is writable");
+    }
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }

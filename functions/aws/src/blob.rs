@@ -169,7 +169,7 @@ impl UnroutableStore for EventsBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gateway_core::event::split_events;
+    use gateway_core::split::split_events;
 
     #[test]
     fn a_parked_event_is_keyed_by_waba_phone_and_reference() {

@@ -238,7 +238,7 @@ impl EventQueue for SqsEventQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gateway_core::event::split_events;
+    use gateway_core::split::split_events;
 
     /// A Meta notification holding `items` as its messages.
     fn messages_body(items: &[String]) -> String {

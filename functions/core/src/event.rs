@@ -11,6 +11,9 @@ use crate::Error;
 
 /// Meta's payloads reach 3 MB; anything larger is refused before any work.
 pub const MAX_WEBHOOK_BYTES: usize = 3 * 1024 * 1024;
+/// The field name given to a part of a POST that names none.
+pub const UNKNOWN_FIELD: &str = "unknown";
+
 pub const WHATSAPP_OBJECT: &str = "whatsapp_business_account";
 
 /// Stable across Meta's retries and the gateway's redeliveries, unique per genuine event: the
@@ -69,7 +72,7 @@ impl EventId {
         }
         let name = match field.len() <= 64 && field.bytes().all(|b| b.is_ascii_graphic()) {
             true => field,
-            false => crate::split::UNKNOWN_FIELD,
+            false => UNKNOWN_FIELD,
         };
         EventId(format!("{name}:{}", hex::encode(hash.finalize())))
     }
@@ -153,8 +156,6 @@ impl Event {
     }
 }
 
-pub use crate::split::split_events;
-
 /// What the queue holds for an event too large for it: where its body was stored, with its id
 /// and field so the DLQ can be listed without fetching it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +208,7 @@ impl ClaimCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::split::split_events;
 
     const BATCH: &str = r#"{"object":"whatsapp_business_account","entry":[
       {"id":"WABA1","changes":[

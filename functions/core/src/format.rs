@@ -135,7 +135,7 @@ mod tests {
         }
         assert_eq!(DeliveryFormat::Meta.as_str(), "meta");
     }
-    use crate::event::split_events;
+    use crate::split::split_events;
 
     const TWO: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"1555","phone_number_id":"PN"},"contacts":[{"profile":{"name":"Z\u00fc"},"wa_id":"49"}],"messages":[{"from":"49","id":"wamid.1","timestamp":"17","type":"text","text":{"body":"Gr\u00fc\u00dfe \ud83d\ude00"}}],"statuses":[{"id":"wamid.0","status":"read","timestamp":"18","recipient_id":"49","pricing":{"billable":true,"rate":12345678901234567890.5}}]},"field":"messages"}]}]}"#;
 

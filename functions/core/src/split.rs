@@ -11,11 +11,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::Error;
-use crate::event::{Event, EventId, EventKind, WHATSAPP_OBJECT};
+use crate::event::{Event, EventId, EventKind, UNKNOWN_FIELD, WHATSAPP_OBJECT};
 use crate::fields::{Collection, ItemId, collections_of};
-
-/// The field name given to a part of a POST that names none.
-pub const UNKNOWN_FIELD: &str = "unknown";
 
 /// What a POST held.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! gatewayctl round trips: the real binary against tables and queues in the emulator.
 
-use gateway_core::event::split_events;
 use gateway_core::ports::EventQueue;
+use gateway_core::split::split_events;
 
 mod common;
 

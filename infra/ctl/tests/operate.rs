@@ -12,7 +12,7 @@ use aws_sdk_ssm::types::ParameterType;
 use gateway_core::ports::TenantDirectory;
 use gateway_local::fake_graph::APP_ID;
 use gateway_tests::{
-    ACCESS_TOKEN, APP_SECRET, OTHER_WABA, Stack, VERIFY_TOKEN, WABA_ID, emulator_endpoint,
+    ACCESS_TOKEN, APP_SECRET, OTHER_WABA, Stack, VERIFY_TOKEN, WABA_ID, emulator_endpoint, skip,
     stack_with_fake_graph,
 };
 use serde_json::Value;
@@ -188,8 +188,9 @@ async fn meta_subscribe_fails_and_says_why_when_the_verification_fails() {
 async fn a_stack_name_is_all_gatewayctl_needs() {
     let (stack, graph) = stack_with_fake_graph("ctl-stack").await;
     if stack.stack_name().is_none() {
-        eprintln!(
-            "SKIPPED: `--stack` needs a stack sam deployed; `make deploy-local` runs this test"
+        skip(
+            "a_stack_name_is_all_gatewayctl_needs",
+            "`--stack` needs a stack sam deployed; `make deploy-local` runs this test",
         );
         return;
     }
@@ -250,8 +251,9 @@ async fn a_stack_name_is_all_gatewayctl_needs() {
 async fn doctor_passes_a_healthy_stack_and_names_what_to_fix() {
     let (stack, graph) = stack_with_fake_graph("ctl-doctor").await;
     let Some(name) = stack.stack_name() else {
-        eprintln!(
-            "SKIPPED: `doctor` checks a stack sam deployed; `make deploy-local` runs this test"
+        skip(
+            "doctor_passes_a_healthy_stack_and_names_what_to_fix",
+            "`doctor` checks a stack sam deployed; `make deploy-local` runs this test",
         );
         return;
     };
