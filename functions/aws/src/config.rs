@@ -116,12 +116,19 @@ impl Settings {
             event_retention: Duration::from_secs(
                 whole("EVENT_RETENTION_DAYS", "3", 0..=14)? * 86_400,
             ),
-            breaker: BreakerPolicy {
-                threshold: whole("BREAKER_THRESHOLD", "5", 1..=1_000)? as u32,
-                probe_every: Duration::from_secs(whole("BREAKER_PROBE_SECONDS", "60", 1..=3_600)?),
-            },
+            breaker: breaker_from_env()?,
         })
     }
+}
+
+/// The circuit breaker from `BREAKER_THRESHOLD` (1 to 1,000, default 5) and
+/// `BREAKER_PROBE_SECONDS` (1 to 3,600, default 60): read the same way by the functions and by
+/// the local stack.
+pub fn breaker_from_env() -> anyhow::Result<BreakerPolicy> {
+    Ok(BreakerPolicy {
+        threshold: whole("BREAKER_THRESHOLD", "5", 1..=1_000)? as u32,
+        probe_every: Duration::from_secs(whole("BREAKER_PROBE_SECONDS", "60", 1..=3_600)?),
+    })
 }
 
 /// AWS configuration from the environment; `AWS_ENDPOINT_URL` points it at the emulator.

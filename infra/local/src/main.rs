@@ -49,6 +49,8 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     options.verify_token = Secret::new(var("META_VERIFY_TOKEN", "local-verify-token"));
     options.retry_scale = var("RETRY_SCALE", "0.01").parse().context("RETRY_SCALE")?;
+    // As the functions read them: with a shrunk retry schedule, shrink the probe interval too.
+    options.breaker = gateway_aws::config::breaker_from_env()?;
     // The demo tenant's number and WABA: the fixtures' by default, your own against Meta.
     let phone_number_id = var("PHONE_NUMBER_ID", DEMO_PHONE_NUMBER_ID);
     let waba_id = var("WABA_ID", DEMO_WABA_ID);
