@@ -163,8 +163,26 @@ pub(super) async fn test_settings(
         .await
         .map_err(|e| anyhow!("updating the event source mapping: {e:?}"))?;
     if !options.forward {
-        // The mapping may have polled once before it was turned off.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The mapping may poll until it is disabled: wait for the state, not for a guess.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = lambda
+                .get_event_source_mapping()
+                .uuid(mapping)
+                .send()
+                .await
+                .map_err(|e| anyhow!("reading the event source mapping: {e:?}"))?
+                .state()
+                .map(str::to_owned);
+            if state.as_deref() == Some("Disabled") {
+                break;
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "the event source mapping was not disabled in 30 s (state {state:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     Ok(())
 }
