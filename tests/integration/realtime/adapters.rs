@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use gateway_aws::dynamo::{DynamoTokenKey, TOKEN_KEY_PK};
 use gateway_core::realtime::{
     Connection, ConnectionId, ConnectionStore, FrameRate, Framed, Scope, TokenKey,
@@ -213,4 +215,31 @@ async fn token_uses_frames_and_revocations_are_counted_beside_the_connections() 
         store.frame(&c1, now + 120, rate).await.unwrap(),
         Framed::Unknown
     );
+}
+
+#[tokio::test]
+async fn at_most_two_thousand_connections_of_a_tenant_are_listed_for_an_event() {
+    let stack = spawn_stack(stack_options("rt-cap")).await;
+    let store = connections(&stack);
+    let tenant = TenantId(format!("t{}", rand::random::<u32>()));
+    let now = gateway_aws::now();
+    // 2,100 records, written by the adapter, 16 at a time.
+    let writes: Vec<_> = (0..2_100)
+        .map(|n| Connection {
+            id: ConnectionId(format!("c{n:05}")),
+            scope: Scope {
+                fields: vec![],
+                phones: vec![],
+            },
+        })
+        .collect();
+    futures::stream::iter(writes.iter())
+        .for_each_concurrent(16, |c| {
+            let store = &store;
+            let tenant = &tenant;
+            async move { store.add(tenant, c, now, now + 600).await.unwrap() }
+        })
+        .await;
+    let live = store.live(&tenant).await.unwrap();
+    assert_eq!(live.len(), 2_000, "the fan-out cap, not a page's worth");
 }

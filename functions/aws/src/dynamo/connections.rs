@@ -152,6 +152,8 @@ impl ConnectionStore for DynamoConnections {
                 .key_condition_expression("#t = :t")
                 .expression_attribute_names("#t", TENANT)
                 .expression_attribute_values(":t", s(tenant.as_str()))
+                // Never read past the cap: a page is otherwise up to 1 MB of records.
+                .limit((MAX_LISTED - out.len()).max(1) as i32)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -173,6 +175,7 @@ impl ConnectionStore for DynamoConnections {
             }
             start = page.last_evaluated_key;
             if start.is_none() || out.len() >= MAX_LISTED {
+                out.truncate(MAX_LISTED);
                 return Ok(out);
             }
         }
