@@ -231,18 +231,45 @@ impl Poster for MemoryPoster {
     }
 }
 
-/// A token key in memory: none until the first `key(true)`.
+/// A token key in memory, as the table adapter behaves: one stored key (none until the first
+/// `key(true, _)`), and what this function kept of it, read again only when asked for
+/// `fresh`. [`MemoryTokenKey::another_function`] shares the stored key with a kept copy of
+/// its own; [`MemoryTokenKey::rotate`] replaces the stored key as an operator would.
 #[derive(Clone, Default)]
 pub struct MemoryTokenKey {
-    key: Arc<Mutex<Option<Secret>>>,
+    stored: Arc<Mutex<Option<Secret>>>,
+    kept: Arc<Mutex<Option<Secret>>>,
+    made: Arc<Mutex<u32>>,
+}
+
+impl MemoryTokenKey {
+    /// Another function over the same stored key: it keeps its own copy.
+    pub fn another_function(&self) -> Self {
+        MemoryTokenKey {
+            stored: self.stored.clone(),
+            kept: Arc::default(),
+            made: self.made.clone(),
+        }
+    }
+
+    /// Replaces the stored key; functions keep the old one until they read it fresh.
+    pub fn rotate(&self) {
+        let mut made = self.made.lock().unwrap();
+        *made += 1;
+        *self.stored.lock().unwrap() = Some(Secret::new(format!("memory-token-key-{made}")));
+    }
 }
 
 impl TokenKey for MemoryTokenKey {
-    async fn key(&self, create: bool, _fresh: bool) -> Result<Option<Secret>, Error> {
-        let mut key = self.key.lock().unwrap();
-        if key.is_none() && create {
-            *key = Some(Secret::new("memory-token-key"));
+    async fn key(&self, create: bool, fresh: bool) -> Result<Option<Secret>, Error> {
+        let mut kept = self.kept.lock().unwrap();
+        if kept.is_none() || fresh {
+            let mut stored = self.stored.lock().unwrap();
+            if stored.is_none() && create {
+                *stored = Some(Secret::new("memory-token-key"));
+            }
+            *kept = stored.clone();
         }
-        Ok(key.clone())
+        Ok(kept.clone())
     }
 }

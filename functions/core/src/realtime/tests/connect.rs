@@ -127,3 +127,53 @@ async fn token_requests_name_the_bad_field() {
     assert!(TokenRequest::parse(b"[1]").is_err());
     assert!(TokenRequest::parse(b"").is_ok());
 }
+
+#[tokio::test]
+async fn a_function_holding_an_old_key_reads_the_new_one_for_a_token_that_names_it() {
+    let tenants = MemoryTenants::default();
+    tenants.add(tenant("acme", "P"), &["P"], &["W"]);
+    let acme = tenants
+        .tenant(&TenantId("acme".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    let key = MemoryTokenKey::default();
+    let minting = |key: MemoryTokenKey| {
+        RealtimeService::new(
+            tenants.clone(),
+            MemoryConnections::default(),
+            key,
+            "wss://rt.example/prod",
+        )
+    };
+    let sends = minting(key.clone());
+    let connects = minting(key.another_function());
+    let request = TokenRequest::parse(b"{}").unwrap();
+    let old = token_of(&sends.token(&acme, &request, 1_000, "n1").await.unwrap());
+    connects
+        .connect(Some(&old), &ConnectionId("c1".into()), 1_000)
+        .await
+        .expect("the key it read");
+    // An operator replaces the key; a function started since mints with the new one.
+    key.rotate();
+    let fresh_function = minting(key.another_function());
+    let new = token_of(
+        &fresh_function
+            .token(&acme, &request, 1_000, "n2")
+            .await
+            .unwrap(),
+    );
+    // The connecting function still holds the old key: the token names another, so it
+    // reads the key again instead of refusing a good token.
+    connects
+        .connect(Some(&new), &ConnectionId("c2".into()), 1_000)
+        .await
+        .expect("read again for a token naming another key");
+    // A token signed with the replaced key is refused once the new one is read.
+    assert!(
+        connects
+            .connect(Some(&old), &ConnectionId("c3".into()), 1_000)
+            .await
+            .is_err()
+    );
+}
