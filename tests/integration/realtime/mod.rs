@@ -189,9 +189,16 @@ async fn tokens_that_are_not_the_tenants_own_are_refused() {
     // Forged: an edited signature, B's tenant id under A's signature, A's claims signed with
     // A's own webhook secret (which A's systems know: it must not open A's live traffic) and
     // with B's, B's claims with a secret nobody has, and no token at all.
-    let mut edited = token_a.to_owned();
-    let last = edited.pop().unwrap();
-    edited.push(if last == 'A' { 'B' } else { 'A' });
+    // The signature's first character carries six whole bits of its first byte: changed, the
+    // tag still decodes (the last character would sometimes make bad base64 instead, refused
+    // for another reason) and no longer matches.
+    let (claims_part, tag) = token_a.rsplit_once('.').unwrap();
+    let first = tag.chars().next().unwrap();
+    let edited = format!(
+        "{claims_part}.{}{}",
+        if first == 'A' { 'B' } else { 'A' },
+        &tag[1..]
+    );
     let as_b = Claims {
         tenant: TenantId(b.tenant_id.clone()),
         ..claims.clone()
@@ -260,6 +267,16 @@ async fn tokens_that_are_not_the_tenants_own_are_refused() {
         None,
         "B saw A's event"
     );
+    // The control: B's socket does get B's own events.
+    let for_b = String::from_utf8(message(2))
+        .unwrap()
+        .replace(PHONE_NUMBER_ID, OTHER_PHONE)
+        .replace(WABA_ID, OTHER_WABA);
+    assert_eq!(post_webhook(&stack, for_b.as_bytes()).await.status(), 200);
+    let frame = next_frame(&mut socket_b, WAIT)
+        .await
+        .expect("B's socket gets B's event");
+    assert_eq!(frame["phone_number_id"], OTHER_PHONE, "{frame}");
     // Bad requests name their field; no key is a 401.
     for (body, field) in [
         (json!({"expires_in": 0}), "expires_in"),
@@ -319,14 +336,16 @@ async fn a_hundred_connections_of_one_tenant_each_get_the_event() {
             .map(|mut s| async move { next_frame(&mut s, WAIT).await }),
     )
     .await;
+    // Every socket got this very event: its id is the message's wamid.
+    let wamid = serde_json::from_slice::<Value>(&body).unwrap()["entry"][0]["changes"][0]["value"]
+        ["messages"][0]["id"]
+        .clone();
+    assert!(wamid.is_string());
     let ids: Vec<_> = frames
         .iter()
         .map(|f| f.as_ref().map(|f| f["event_id"].clone()))
         .collect();
-    assert!(
-        ids.iter().all(|id| id.is_some() && *id == ids[0]),
-        "{ids:?}"
-    );
+    assert!(ids.iter().all(|id| *id == Some(wamid.clone())), "{ids:?}");
 }
 
 mod adapters;
