@@ -111,8 +111,35 @@ fn forwarder(
     >,
     ScriptedSender,
 ) {
+    forwarder_for(poster, store, script, true)
+}
+
+/// The forwarder over tenant acme, active or suspended.
+fn forwarder_for(
+    poster: &MemoryPoster,
+    store: &MemoryConnections,
+    script: Vec<DeliveryResult>,
+    active: bool,
+) -> (
+    Forwarder<
+        MemoryIdempotency,
+        MemoryTenants,
+        MemoryMessages,
+        ScriptedSender,
+        MemoryParking,
+        MemoryHealth,
+    >,
+    ScriptedSender,
+) {
     let tenants = MemoryTenants::default();
-    tenants.add(tenant("acme", "P"), &["P"], &["W"]);
+    tenants.add(
+        Tenant {
+            active,
+            ..tenant("acme", "P")
+        },
+        &["P"],
+        &["W"],
+    );
     let sender = ScriptedSender::new(script);
     let ports = ForwardPorts {
         idempotency: MemoryIdempotency::default(),
@@ -195,4 +222,59 @@ async fn webhook_delivery_is_unaffected_when_every_post_fails() {
         Outcome::Delivered
     );
     assert_eq!(sender.sent.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_suspended_tenant_gets_no_frames_and_cannot_connect() {
+    let (poster, store) = (MemoryPoster::default(), MemoryConnections::default());
+    let acme = TenantId("acme".into());
+    store
+        .add(&acme, &connection("c1", Scope::default()), 0, 10)
+        .await
+        .unwrap();
+    let ok = DeliveryResult::Delivered { status: 200 };
+    // The control: active, the connection gets the event.
+    let (f, _) = forwarder_for(&poster, &store, vec![ok.clone()], true);
+    let event = split_events(MESSAGE).unwrap().remove(0);
+    f.forward(&event, None, 100, 0.5).await.unwrap();
+    assert_eq!(poster.frames_to("c1").len(), 1);
+    // Suspended: the event waits (as its webhook does), and no frame goes out.
+    let (f, sender) = forwarder_for(&poster, &store, vec![ok], false);
+    let other = split_events(STATUS).unwrap().remove(0);
+    assert!(matches!(
+        f.forward(&other, None, 100, 0.5).await.unwrap(),
+        Outcome::Retry { .. }
+    ));
+    assert_eq!(sender.sent.lock().unwrap().len(), 0);
+    assert_eq!(poster.frames_to("c1").len(), 1, "no frame while suspended");
+
+    // And a suspended tenant's token does not connect.
+    let tenants = MemoryTenants::default();
+    tenants.add(tenant("acme", "P"), &["P"], &["W"]);
+    let key = MemoryTokenKey::default();
+    let rt = RealtimeService::new(
+        tenants.clone(),
+        MemoryConnections::default(),
+        key,
+        "wss://rt.example/prod",
+    );
+    let active = tenants.tenant(&acme).await.unwrap().unwrap();
+    let request = TokenRequest::parse(b"{}").unwrap();
+    let token = token_of(&rt.token(&active, &request, 1_000, "n").await.unwrap());
+    rt.connect(Some(&token), &ConnectionId("c2".into()), 1_000)
+        .await
+        .expect("the control: active, it connects");
+    tenants.add(
+        Tenant {
+            active: false,
+            ..tenant("acme", "P")
+        },
+        &["P"],
+        &["W"],
+    );
+    assert!(matches!(
+        rt.connect(Some(&token), &ConnectionId("c3".into()), 1_000)
+            .await,
+        Err(Refusal::UnknownTenant)
+    ));
 }
