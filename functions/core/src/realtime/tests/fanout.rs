@@ -89,6 +89,15 @@ async fn fan_out_posts_to_connections_in_scope_and_forgets_gone_ones() {
     assert!(big.item.get().len() > MAX_FRAME_BYTES);
     assert_eq!(fanout.fan_out(&acme, &big).await, 0);
     assert_eq!(poster.frames_to("c1").len(), 1);
+    // Under the limit as Meta sent it (raw UTF-8), over it once escaped to ASCII: not posted
+    // either; the frame is measured as it would go out.
+    let raw = String::from_utf8(MESSAGE.to_vec())
+        .unwrap()
+        .replace("Gr\\u00fc\\u00dfe", &"\u{fc}".repeat(50_000));
+    let raw = split_events(raw.as_bytes()).unwrap().remove(0);
+    assert!(raw.item.get().len() < MAX_FRAME_BYTES);
+    assert_eq!(fanout.fan_out(&acme, &raw).await, 0);
+    assert_eq!(poster.frames_to("c1").len(), 1);
     // A store or poster down is logged, not raised.
     poster.failing.lock().unwrap().clone_from(&true);
     assert_eq!(fanout.fan_out(&acme, &event).await, 0);
