@@ -273,15 +273,27 @@ fn the_realtime_function_writes_only_connections_and_reads_tenants_item_by_item(
         keys_of(&allowed, "TenantsTable.Arn", "dynamodb:GetItem"),
         None
     );
+    // No policy template: every grant is a statement read here.
+    assert!(policy_templates(&t, "RealtimeFunction").is_empty());
     assert_eq!(
-        policy_templates(&t, "RealtimeFunction"),
-        ["DynamoDBCrudPolicy"]
+        actions_on(&allowed, "ConnectionsTable.Arn"),
+        [
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem"
+        ]
     );
-    let crud = resource(&t, "RealtimeFunction")["Properties"]["Policies"]
-        .as_sequence()
-        .expect("the realtime function's policies")
-        .iter()
-        .find_map(|p| p.get("DynamoDBCrudPolicy"))
-        .expect("the connections table's policy");
-    assert_eq!(ref_target(&crud["TableName"]), "ConnectionsTable");
+    assert_eq!(
+        actions_on(&allowed, "${ConnectionsTable.Arn}/index/ByConnection"),
+        ["dynamodb:Query"]
+    );
+    // Nothing else of DynamoDB, anywhere.
+    assert!(
+        allowed.iter().all(|g| !g.action.starts_with("dynamodb:")
+            || g.resource.starts_with("TenantsTable")
+            || g.resource.contains("ConnectionsTable")),
+        "a DynamoDB grant beyond the two tables"
+    );
 }

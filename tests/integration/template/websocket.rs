@@ -4,7 +4,7 @@
 use gateway_aws::dynamo::{BY_CONNECTION, CONNECTION_ID, TENANT, TTL_ATTRIBUTE};
 use gateway_local::provision::resources_of_type;
 
-use super::policies::{grants, keys_of, like};
+use super::policies::{actions_on, grants, keys_of, like};
 use super::*;
 
 #[test]
@@ -63,17 +63,31 @@ fn the_websocket_api_reaches_the_realtime_function_on_the_stage_the_urls_name() 
     }
     // What each function does to the WebSocket side, its policies allow (the emulator does
     // not enforce IAM, so only this test checks it).
-    let policies =
-        |function: &str| format!("{:?}", resource(&t, function)["Properties"]["Policies"]);
+    // Read by statement: the action, then the resource it is allowed on.
     for function in ["ForwardFunction", "RealtimeFunction"] {
-        let p = policies(function);
+        let allowed = grants(&t, function);
+        let manage: Vec<&str> = allowed
+            .iter()
+            .filter(|g| g.action == "execute-api:ManageConnections")
+            .map(|g| g.resource.as_str())
+            .collect();
         assert!(
-            p.contains("execute-api:ManageConnections"),
-            "{function}: {p}"
+            !manage.is_empty() && manage.iter().all(|r| r.ends_with(":${RealtimeApi}/*")),
+            "{function}: {manage:?}"
         );
-        assert!(p.contains("${RealtimeApi}/*"), "{function}: {p}");
-        assert!(p.contains("ConnectionsTable"), "{function}: {p}");
-        assert!(p.contains("TenantsTable"), "{function} reads tenants: {p}");
+        let connections = actions_on(&allowed, "ConnectionsTable.Arn");
+        for needed in ["dynamodb:Query", "dynamodb:DeleteItem"] {
+            assert!(
+                connections.iter().any(|a| a == needed),
+                "{function}: {connections:?}"
+            );
+        }
+        assert!(
+            actions_on(&allowed, "TenantsTable.Arn")
+                .iter()
+                .any(|a| a == "dynamodb:GetItem"),
+            "{function} reads tenants"
+        );
     }
     // The send function makes the token key in the Tenants table (its one write there).
     let send = grants(&t, "SendFunction");
