@@ -69,15 +69,18 @@ impl Query {
 
     /// A tenant's query as it may go to Meta: a key given twice is refused (400 naming it),
     /// and the tenant's own `access_token` or `appsecret_proof` are dropped, so the
-    /// gateway's token is the only one Meta sees.
+    /// gateway's token is the only one Meta sees. So is any other key that is not a plain name
+    /// (` a`, `a\0`, `a b`: Graph's reader would turn some into plain names, and an SDK that
+    /// leaves a `&` unencoded in a value makes such keys); Meta receives only the pairs kept.
     pub fn for_meta(raw: Option<&str>) -> Result<Self, Error> {
         let mut query = Query::parse(raw);
         query.pairs.retain(|(k, _)| {
-            !k.eq_ignore_ascii_case("access_token") && !k.eq_ignore_ascii_case("appsecret_proof")
+            !k.eq_ignore_ascii_case("access_token")
+                && !k.eq_ignore_ascii_case("appsecret_proof")
+                && (is_plain_name(k) || k.contains(['.', '[', ']']))
         });
         for (key, value) in &query.pairs {
-            // Graph's machinery, and names that might be read as another key (`a.b`, `a[b]`,
-            // ` a`, `a\0`: Graph's reader turns some of them into plain names).
+            // Graph's machinery, and names that reach into other objects (`a.b`, `a[b]`).
             if GRAPH_MACHINERY.contains(&key.to_ascii_lowercase().as_str()) || !is_plain_name(key) {
                 return Err(Error::invalid(
                     "forbidden_query_key",
@@ -167,14 +170,25 @@ mod tests {
             "a[b]=1",
             "fields=owner_business_info{id}",
             "FIELDS=owner_business_info{id}",
-            "hsm%20id=1",
-            "%20hsm_id=1",
-            "clone_flow_id%00=1",
-            "method%00=delete",
             "fields=name.as(url)",
         ] {
             let err = Query::for_meta(Some(refused)).unwrap_err();
             assert_eq!(err.code(), "forbidden_query_key", "{refused}");
+        }
+        // Keys that are no plain name never reach Meta: the query is rebuilt without them
+        // (whatsapp-api-js leaves `&` unencoded in a QR code's `prefilled_message`).
+        for (sent, kept) in [
+            ("hsm%20id=1&fields=id", "/x?fields=id"),
+            ("%20hsm_id=1", "/x"),
+            ("clone_flow_id%00=1", "/x"),
+            ("method%00=delete", "/x"),
+            (
+                "prefilled_message=Tom%20&%20Jerry",
+                "/x?prefilled_message=Tom+",
+            ),
+        ] {
+            let q = Query::for_meta(Some(sent)).unwrap();
+            assert_eq!(q.append_to("/x".into()), kept, "{sent}");
         }
         // Another case is the same key.
         let err = Query::for_meta(Some("hsm_id=1&HSM_ID=2")).unwrap_err();

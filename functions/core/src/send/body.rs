@@ -77,8 +77,11 @@ fn header_params(raw: &str) -> Result<(String, Vec<HeaderParam>), Error> {
         let (name, after) = rest
             .split_once('=')
             .ok_or_else(|| bad("parameter has no value"))?;
+        // `name = value`: readers disagree on whether the spaces belong to the value.
+        if name.ends_with([' ', '\t']) || after.starts_with([' ', '\t']) {
+            return Err(bad("parameter has spaces around its `=`"));
+        }
         let name = name.trim().to_ascii_lowercase();
-        let after = after.trim_start();
         let (value, escaped, tail) = if let Some(quoted) = after.strip_prefix('"') {
             let mut value = String::new();
             let mut escaped = false;
@@ -155,15 +158,23 @@ impl BodyParams {
             if param.name == "charset" && !param.value.eq_ignore_ascii_case("utf-8") {
                 return Err(unreadable("content-type", "the only charset read is utf-8"));
             }
+            // `"a\b"` is `ab` to some readers and `a\b` to others.
+            if param.escaped {
+                return Err(unreadable(
+                    "content-type",
+                    "a content-type parameter has escapes",
+                ));
+            }
         }
-        // Readers that take the first `boundary` substring as the parameter must find this one.
+        // Readers that take the first `boundary` substring (in any case, or only in lowercase)
+        // as the parameter must both find this one: written `boundary=`, before any other.
         let lower = raw.to_ascii_lowercase();
         if let Some(at) = lower.find("boundary")
-            && !lower[at + "boundary".len()..].trim_start().starts_with('=')
+            && (raw.find("boundary") != Some(at) || !raw[at..].starts_with("boundary="))
         {
             return Err(unreadable(
                 "content-type",
-                "the content-type names `boundary` before its boundary parameter",
+                "the boundary parameter must be the first `boundary` of the content-type, written `boundary=`",
             ));
         }
         if body.starts_with(BOM) {

@@ -136,6 +136,11 @@ fn a_body_the_gateway_cannot_read_with_certainty_is_refused() {
         (Some("multipart/form-data; boundary=b; x=1"), b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--"),
         (Some("application/json; x=1"), br#"{"a":1}"#),
         (FORM, b"name=x;hsm_id=1"),
+        // A boundary a case-sensitive reader finds elsewhere, spaces around `=`, escapes.
+        (Some("multipart/form-data; Boundary=xboundary; charset=utf-8"), b"--xboundary\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--xboundary--"),
+        (Some("multipart/form-data; boundary= zz"), b"--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--zz--"),
+        (Some("multipart/form-data; boundary =zz"), b"--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--zz--"),
+        (Some("multipart/form-data; boundary=\"zz\\q\""), b"--zzq\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--zzq--"),
     ];
     for (content_type, body) in cases {
         refused(content_type, body);
