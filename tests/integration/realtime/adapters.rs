@@ -1,7 +1,8 @@
 //! The real-time adapters against the emulator's DynamoDB: the token key is made once and
 //! shared, read again when asked for fresh; a connection found gone just after it was made is
 //! kept; expired records are no live connections; token uses, frames and revocations are
-//! counted with conditional writes beside the connections, never listed or counted as one.
+//! counted with conditional writes beside the connections, never listed or counted as one; a
+//! post to a connection that is gone is read as gone from the emulator's own management API.
 
 use std::time::Duration;
 
@@ -242,4 +243,48 @@ async fn at_most_two_thousand_connections_of_a_tenant_are_listed_for_an_event() 
         .await;
     let live = store.live(&tenant).await.unwrap();
     assert_eq!(live.len(), 2_000, "the fan-out cap, not a page's worth");
+}
+
+/// API Gateway answers a post to a connection that is no longer there with 410
+/// `GoneException`: the adapter must read it as `Gone` (the connection is then forgotten),
+/// not as a failure. Checked against the emulator's own management API, with a WebSocket API
+/// made for the test and a connection id nobody holds.
+#[tokio::test]
+async fn a_post_to_a_connection_that_is_gone_is_read_as_gone() {
+    use gateway_aws::realtime::ApiGatewayPoster;
+    use gateway_core::realtime::{Posted, Poster};
+
+    let endpoint = emulator_endpoint();
+    let sdk = gateway_local::emulator::sdk_config(&endpoint).await;
+    let apigw = aws_sdk_apigatewayv2::Client::new(&sdk);
+    let api = apigw
+        .create_api()
+        .name(format!("gone-{}", rand::random::<u32>()))
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Websocket)
+        .route_selection_expression("$request.body.action")
+        .send()
+        .await
+        .unwrap()
+        .api_id
+        .unwrap();
+    apigw
+        .create_stage()
+        .api_id(&api)
+        .stage_name("realtime")
+        .auto_deploy(true)
+        .send()
+        .await
+        .unwrap();
+    let poster = ApiGatewayPoster::new(
+        &sdk,
+        &format!(
+            "{}/_aws/execute-api/{api}/realtime",
+            endpoint.trim_end_matches('/')
+        ),
+    );
+    let posted = poster
+        .post(&ConnectionId("nobody-holds-this".into()), b"{}")
+        .await;
+    assert!(matches!(posted, Posted::Gone), "{posted:?}");
+    apigw.delete_api().api_id(&api).send().await.unwrap();
 }
