@@ -3,11 +3,11 @@
 //! refused and the fake Graph API receives nothing from B.
 
 use futures::StreamExt;
-use gateway_core::ports::{HttpMethod, OwnerKind};
+use gateway_core::ports::OwnerKind;
 use gateway_core::send::ROUTES;
 use gateway_tests::*;
 
-use super::owned_by_a;
+use super::{arrange, method_name};
 
 /// Every way a body can carry `key = value`: JSON (plain, as a number, an escaped key, a
 /// duplicate, a list, a BOM, another case), a form (plain, an encoded key, another case, a
@@ -112,15 +112,7 @@ async fn call_raw(
 
 #[tokio::test]
 async fn tenant_b_names_tenant_as_ids_or_a_webhook_override_in_no_body_spelling() {
-    let (stack, graph) = stack_with_fake_graph("isolation-bodies").await;
-    let a = tenant_for_fixtures(
-        &stack,
-        "http://127.0.0.1:9/hook",
-        gateway_core::format::DeliveryFormat::Meta,
-    )
-    .await;
-    let b = other_tenant(&stack).await;
-    let owned = owned_by_a(&stack, &a.api_key).await;
+    let (stack, graph, _a, b, owned) = arrange("isolation-bodies").await;
     let before = graph.seen().len();
 
     // What a body can name: A's template and flow, and the webhook override (on B's own
@@ -148,11 +140,7 @@ async fn tenant_b_names_tenant_as_ids_or_a_webhook_override_in_no_body_spelling(
         let path = format!("/v23.0/{own}/{}", rule.tail.join("/"));
         let path = path.trim_end_matches('/').to_owned();
         for method in rule.methods {
-            let method = match method {
-                HttpMethod::Get => "GET",
-                HttpMethod::Post => "POST",
-                HttpMethod::Delete => "DELETE",
-            };
+            let method = method_name(method);
             for (key, value) in &named {
                 // The override keys are tried on every POST; ids on every method.
                 if matches!(*key, "webhook_configuration" | "override_callback_uri")

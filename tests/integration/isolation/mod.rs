@@ -103,9 +103,18 @@ fn queries() -> Vec<String> {
     ]
 }
 
-#[tokio::test]
-async fn tenant_b_reaches_none_of_tenant_as_objects_on_any_route_however_spelled() {
-    let (stack, graph) = stack_with_fake_graph("isolation").await;
+/// The stack with the fake Graph API, tenant A (the fixtures' number and WABA) with the
+/// objects it learnt, and tenant B (its own number and WABA).
+pub(super) async fn arrange(
+    name: &str,
+) -> (
+    Stack,
+    gateway_local::fake_graph::FakeGraph,
+    gateway_aws::admin::NewTenant,
+    gateway_aws::admin::NewTenant,
+    Owned,
+) {
+    let (stack, graph) = stack_with_fake_graph(name).await;
     let a = tenant_for_fixtures(
         &stack,
         "http://127.0.0.1:9/hook",
@@ -114,6 +123,21 @@ async fn tenant_b_reaches_none_of_tenant_as_objects_on_any_route_however_spelled
     .await;
     let b = other_tenant(&stack).await;
     let owned = owned_by_a(&stack, &a.api_key).await;
+    (stack, graph, a, b, owned)
+}
+
+/// A route table method as an HTTP method's name.
+pub(super) fn method_name(method: &HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::Get => "GET",
+        HttpMethod::Post => "POST",
+        HttpMethod::Delete => "DELETE",
+    }
+}
+
+#[tokio::test]
+async fn tenant_b_reaches_none_of_tenant_as_objects_on_any_route_however_spelled() {
+    let (stack, graph, a, b, owned) = arrange("isolation").await;
     let before = graph.seen().len();
 
     let mut tries = 0;
@@ -141,11 +165,7 @@ async fn tenant_b_reaches_none_of_tenant_as_objects_on_any_route_however_spelled
                 .collect(),
         };
         for method in rule.methods {
-            let method = match method {
-                HttpMethod::Get => "GET",
-                HttpMethod::Post => "POST",
-                HttpMethod::Delete => "DELETE",
-            };
+            let method = method_name(method);
             for id in &ids {
                 for path in spellings(id, &tail) {
                     for query in queries() {

@@ -105,21 +105,20 @@ async fn fan_out_posts_to_connections_in_scope_and_forgets_gone_ones() {
     assert_eq!(fanout.fan_out(&acme, &event).await, 0);
 }
 
+type TestForwarder = Forwarder<
+    MemoryIdempotency,
+    MemoryTenants,
+    MemoryMessages,
+    ScriptedSender,
+    MemoryParking,
+    MemoryHealth,
+>;
+
 fn forwarder(
     poster: &MemoryPoster,
     store: &MemoryConnections,
     script: Vec<DeliveryResult>,
-) -> (
-    Forwarder<
-        MemoryIdempotency,
-        MemoryTenants,
-        MemoryMessages,
-        ScriptedSender,
-        MemoryParking,
-        MemoryHealth,
-    >,
-    ScriptedSender,
-) {
+) -> (TestForwarder, ScriptedSender) {
     forwarder_for(poster, store, script, true)
 }
 
@@ -129,17 +128,7 @@ fn forwarder_for(
     store: &MemoryConnections,
     script: Vec<DeliveryResult>,
     active: bool,
-) -> (
-    Forwarder<
-        MemoryIdempotency,
-        MemoryTenants,
-        MemoryMessages,
-        ScriptedSender,
-        MemoryParking,
-        MemoryHealth,
-    >,
-    ScriptedSender,
-) {
+) -> (TestForwarder, ScriptedSender) {
     let tenants = MemoryTenants::default();
     tenants.add(
         Tenant {
