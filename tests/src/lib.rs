@@ -18,8 +18,10 @@ pub mod lambda;
 mod proxy;
 mod receiver;
 pub mod sam;
+pub mod websocket;
 
 pub use receiver::{Received, Receiver};
+pub use websocket::{Socket, connect, refused};
 
 pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";

@@ -14,14 +14,11 @@ use gateway_core::format::DeliveryFormat;
 use gateway_core::realtime::ConnectionStore;
 use gateway_core::tenant::TenantId;
 use gateway_tests::{
-    Stack, api, emulator_endpoint, other_tenant, spawn_stack, stack_options, tenant_for_fixtures,
+    Socket, Stack, api, connect, emulator_endpoint, other_tenant, refused, spawn_stack,
+    stack_options, tenant_for_fixtures,
 };
 use serde_json::Value;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -30,22 +27,6 @@ async fn connect_url(stack: &Stack, key: &str) -> String {
     let (status, answer) = api(stack, key, "POST", "/v1/realtime/tokens", None).await;
     assert_eq!(status, 201, "{answer}");
     answer["url"].as_str().unwrap().to_owned()
-}
-
-async fn connect(url: &str) -> Socket {
-    tokio_tungstenite::connect_async(url)
-        .await
-        .unwrap_or_else(|e| panic!("connecting: {e}"))
-        .0
-}
-
-/// The HTTP status a refused upgrade answered.
-async fn refused(url: &str) -> u16 {
-    match tokio_tungstenite::connect_async(url).await {
-        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("expected an HTTP refusal, got {other}"),
-        Ok(_) => panic!("the connection was accepted"),
-    }
 }
 
 /// Whether the server closed `socket` within the wait.

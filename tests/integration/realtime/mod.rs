@@ -15,11 +15,7 @@ use gateway_core::signature::Secret;
 use gateway_core::tenant::TenantId;
 use gateway_tests::*;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -37,22 +33,6 @@ async fn url(stack: &Stack, key: &str, body: Option<Value>) -> String {
             .is_some_and(|t| t.ends_with('Z'))
     );
     answer["url"].as_str().unwrap().to_owned()
-}
-
-async fn connect(url: &str) -> Socket {
-    tokio_tungstenite::connect_async(url)
-        .await
-        .unwrap_or_else(|e| panic!("connecting: {e}"))
-        .0
-}
-
-/// The HTTP status a refused upgrade answered.
-async fn refused(url: &str) -> u16 {
-    match tokio_tungstenite::connect_async(url).await {
-        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("expected an HTTP refusal, got {other}"),
-        Ok(_) => panic!("the connection was accepted"),
-    }
 }
 
 /// The next data frame, as JSON (pongs and keepalives skipped).

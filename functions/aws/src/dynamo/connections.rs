@@ -49,15 +49,6 @@ pub struct DynamoConnections {
     table: String,
 }
 
-impl DynamoConnections {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoConnections {
-            client,
-            table: table.into(),
-        }
-    }
-}
-
 fn list(values: &[String]) -> AttributeValue {
     AttributeValue::L(values.iter().cloned().map(AttributeValue::S).collect())
 }
@@ -67,6 +58,38 @@ fn strings(item: &Item, key: &str) -> Vec<String> {
         .and_then(|v| v.as_l().ok())
         .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
         .unwrap_or_default()
+}
+
+impl DynamoConnections {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoConnections {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The tenants holding a record of connection `id`, through the `ByConnection` index
+    /// (eventually consistent: a connection made a moment ago may not be there yet). Only
+    /// connection records are in the index; a `#` partition never is a connection's.
+    async fn owners(&self, id: &ConnectionId) -> Result<Vec<String>, Error> {
+        let found = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_CONNECTION)
+            .key_condition_expression("#c = :c")
+            .expression_attribute_names("#c", CONNECTION_ID)
+            .expression_attribute_values(":c", s(id.as_str()))
+            .send()
+            .await
+            .map_err(unavailable("finding a connection"))?;
+        Ok(found
+            .items()
+            .iter()
+            .filter_map(|item| get_s(item, TENANT))
+            .filter(|tenant| !tenant.contains('#'))
+            .collect())
+    }
 }
 
 impl ConnectionStore for DynamoConnections {
@@ -93,21 +116,7 @@ impl ConnectionStore for DynamoConnections {
     }
 
     async fn remove(&self, id: &ConnectionId) -> Result<(), Error> {
-        let found = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_CONNECTION)
-            .key_condition_expression("#c = :c")
-            .expression_attribute_names("#c", CONNECTION_ID)
-            .expression_attribute_values(":c", s(id.as_str()))
-            .send()
-            .await
-            .map_err(unavailable("finding a connection"))?;
-        for item in found.items() {
-            let Some(tenant) = get_s(item, TENANT) else {
-                continue;
-            };
+        for tenant in self.owners(id).await? {
             self.client
                 .delete_item()
                 .table_name(&self.table)
@@ -259,23 +268,7 @@ impl ConnectionStore for DynamoConnections {
     /// it is not spent past `now`, else one more frame when it is spent no further than
     /// `now` + the tolerance. Both refused: one frame too many.
     async fn frame(&self, id: &ConnectionId, now: i64, rate: FrameRate) -> Result<Framed, Error> {
-        let found = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_CONNECTION)
-            .key_condition_expression("#c = :c")
-            .expression_attribute_names("#c", CONNECTION_ID)
-            .expression_attribute_values(":c", s(id.as_str()))
-            .send()
-            .await
-            .map_err(unavailable("finding a connection"))?;
-        let Some(tenant) = found
-            .items()
-            .iter()
-            .filter_map(|item| get_s(item, TENANT))
-            .find(|tenant| !tenant.contains('#'))
-        else {
+        let Some(tenant) = self.owners(id).await?.into_iter().next() else {
             return Ok(Framed::Unknown);
         };
         let tenant = TenantId(tenant);
