@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gateway_aws::Clients;
-use gateway_aws::queue::SqsEventQueue;
+use gateway_aws::config::Resources;
+use gateway_aws::{Clients, Gateway, Settings};
 use gateway_core::signature::Secret;
 use gateway_local::emulator;
 use gateway_local::provision::provision;
@@ -12,21 +12,19 @@ use gateway_local::stack::default_template;
 use gateway_tests::*;
 use gateway_webhook::{WebhookApp, handle};
 
-async fn app(name: &str) -> (WebhookApp, Clients, String) {
-    let clients = Clients::new(&emulator::sdk_config(&emulator_endpoint()).await);
+async fn app(name: &str) -> (WebhookApp<Gateway>, Clients, String) {
+    let sdk = emulator::sdk_config(&emulator_endpoint()).await;
+    let clients = Clients::new(&sdk);
     let r = provision(&clients, &default_template(), &unique_prefix(name))
         .await
         .unwrap();
+    let queue_url = r.events_queue_url.clone();
     let app = WebhookApp::new(
-        SqsEventQueue::new(
-            clients.sqs.clone(),
-            &r.events_queue_url,
-            gateway_aws::blob::EventsBucket::new(clients.s3.clone(), &r.events_bucket),
-        ),
+        &Gateway::new(sdk, Settings::new(r)),
         vec![Secret::new("rotated-out-secret"), Secret::new(APP_SECRET)],
         Secret::new(VERIFY_TOKEN),
     );
-    (app, clients, r.events_queue_url)
+    (app, clients, queue_url)
 }
 
 fn event(name: &str) -> lambda_http::Request {
@@ -137,13 +135,22 @@ async fn sqs_stand_in(partly: bool) -> (String, Arc<AtomicUsize>, tokio::task::J
 
 async fn post_batch_through(partly: bool) -> (u16, String, usize) {
     let (endpoint, entries, task) = sqs_stand_in(partly).await;
-    let clients = Clients::new(&emulator::sdk_config(&endpoint).await);
+    let unused = || "unused".to_owned();
+    let resources = Resources {
+        events_queue_url: format!("{endpoint}/000000000000/events"),
+        tenants_table: unused(),
+        messages_table: unused(),
+        idempotency_table: unused(),
+        connections_table: unused(),
+        dead_letter_queue_url: unused(),
+        events_bucket: unused(),
+    };
+    let gateway = Gateway::new(
+        emulator::sdk_config(&endpoint).await,
+        Settings::new(resources),
+    );
     let app = WebhookApp::new(
-        SqsEventQueue::new(
-            clients.sqs.clone(),
-            format!("{endpoint}/000000000000/events"),
-            gateway_aws::blob::EventsBucket::new(clients.s3.clone(), "unused"),
-        ),
+        &gateway,
         vec![Secret::new(APP_SECRET)],
         Secret::new(VERIFY_TOKEN),
     );

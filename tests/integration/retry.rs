@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::QueueAttributeName;
-use gateway_aws::config::Settings;
 use gateway_aws::dynamo::DynamoIdempotency;
+use gateway_aws::{Gateway, Settings};
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{Claim, IdempotencyStore};
 use gateway_core::tenant::TargetPolicy;
@@ -51,8 +51,7 @@ async fn a_tenants_429_retry_after_is_the_delay_written_back_to_the_queue() {
     let (url, hits, receiver) = throttling_receiver().await;
     tenant_for_fixtures(&stack, &url, DeliveryFormat::Meta).await;
     let r = &stack.resources;
-    let settings = forward_settings(&stack);
-    let app = ForwardApp::from_settings(&stack.clients, &settings).unwrap();
+    let app = forward_app(&stack).await;
     assert_eq!(
         post_webhook(&stack, &fixture("message_text.json"))
             .await
@@ -135,30 +134,15 @@ async fn a_tenants_429_retry_after_is_the_delay_written_back_to_the_queue() {
     receiver.abort();
 }
 
-/// The settings the forward function gets from template.yaml, on the production schedule.
-fn forward_settings(stack: &Stack) -> Settings {
-    let r = &stack.resources;
-    Settings {
-        tenants_table: r.tenants_table.clone(),
-        messages_table: r.messages_table.clone(),
-        idempotency_table: r.idempotency_table.clone(),
-        connections_table: r.connections_table.clone(),
-        realtime_url: None,
-        realtime_endpoint: None,
-        events_queue_url: r.events_queue_url.clone(),
-        dead_letter_queue_url: r.dead_letter_queue_url.clone(),
-        events_bucket: r.events_bucket.clone(),
-        graph_api_base_url: "http://127.0.0.1:9".into(),
-        graph_api_version: "v23.0".into(),
-        webhook_timeout: Duration::from_secs(2),
-        // The production schedule: its first delay is seconds, far below the tenant's hour.
-        retry_scale: 1.0,
-        target_policy: TargetPolicy::AllowLoopbackHttp,
-        media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
-        tenant_cache: Duration::ZERO,
-        event_retention: Duration::from_secs(3 * 86_400),
-        breaker: gateway_core::health::BreakerPolicy::default(),
-    }
+/// The forward function as template.yaml configures it, on the production schedule.
+async fn forward_app(stack: &Stack) -> ForwardApp<Gateway> {
+    let mut settings = Settings::new(stack.resources.clone());
+    settings.graph_api_base_url = "http://127.0.0.1:9".into();
+    settings.webhook_timeout = Duration::from_secs(2);
+    settings.target_policy = TargetPolicy::AllowLoopbackHttp;
+    settings.tenant_cache = Duration::ZERO;
+    let sdk = gateway_local::emulator::sdk_config(&emulator_endpoint()).await;
+    ForwardApp::new(&Gateway::new(sdk, settings)).unwrap()
 }
 
 /// The one message on `queue`, received so that it is visible again at once.
@@ -202,7 +186,7 @@ async fn receives_that_only_find_another_workers_claim_never_bring_the_dlq_close
     )
     .await;
     receiver.set_secret(&tenant.webhook_secret);
-    let app = ForwardApp::from_settings(&stack.clients, &forward_settings(&stack)).unwrap();
+    let app = forward_app(&stack).await;
     assert_eq!(
         post_webhook(&stack, &fixture("message_text.json"))
             .await

@@ -8,26 +8,47 @@ use gateway_core::signature::Secret;
 use gateway_core::tenant::TargetPolicy;
 use std::time::Duration;
 
-/// Resource names and knobs shared by the functions. Field names match template.yaml's
-/// environment variables.
+/// The names of the stack's tables, queues and bucket (template.yaml's environment variables;
+/// the local stack's `provision` creates them under a prefix).
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct Resources {
     pub tenants_table: String,
     pub messages_table: String,
     pub idempotency_table: String,
     /// Live WebSocket connections (`CONNECTIONS_TABLE`).
     pub connections_table: String,
+    pub events_queue_url: String,
+    /// Where the forwarder moves an event whose delivery attempts are spent.
+    pub dead_letter_queue_url: String,
+    /// Events too large for SQS (claim checks) and parked unroutable events.
+    pub events_bucket: String,
+}
+
+impl Resources {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Resources {
+            tenants_table: env("TENANTS_TABLE")?,
+            messages_table: env("MESSAGES_TABLE")?,
+            idempotency_table: env("IDEMPOTENCY_TABLE")?,
+            connections_table: env("CONNECTIONS_TABLE")?,
+            events_queue_url: env("EVENTS_QUEUE_URL")?,
+            dead_letter_queue_url: env("DEAD_LETTER_QUEUE_URL")?,
+            events_bucket: env("EVENTS_BUCKET")?,
+        })
+    }
+}
+
+/// What the functions are configured with. Field names match template.yaml's environment
+/// variables; [`Settings::new`] gives template.yaml's defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub resources: Resources,
     /// Where real-time clients connect (`REALTIME_URL`: `wss://…/<stage>`); the token route
     /// answers with it. Unset: no real-time tokens.
     pub realtime_url: Option<String>,
     /// The WebSocket API's management endpoint the forwarder posts frames to
     /// (`REALTIME_ENDPOINT`: `https://…/<stage>`). Unset: no real-time posts.
     pub realtime_endpoint: Option<String>,
-    pub events_queue_url: String,
-    /// Where the forwarder moves an event whose delivery attempts are spent.
-    pub dead_letter_queue_url: String,
-    /// Events too large for SQS (claim checks) and parked unroutable events.
-    pub events_bucket: String,
     pub graph_api_base_url: String,
     pub graph_api_version: String,
     pub webhook_timeout: Duration,
@@ -79,6 +100,24 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 impl Settings {
+    /// `resources` with template.yaml's defaults for everything else.
+    pub fn new(resources: Resources) -> Self {
+        Settings {
+            resources,
+            realtime_url: None,
+            realtime_endpoint: None,
+            graph_api_base_url: "https://graph.facebook.com".to_owned(),
+            graph_api_version: "v23.0".to_owned(),
+            webhook_timeout: Duration::from_secs(10),
+            retry_scale: 1.0,
+            target_policy: TargetPolicy::PublicHttpsOnly,
+            media_hosts: host_list(META_MEDIA_HOSTS),
+            tenant_cache: Duration::from_secs(60),
+            event_retention: Duration::from_secs(3 * 86_400),
+            breaker: BreakerPolicy::default(),
+        }
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         let timeout_secs: u64 = env_or("WEBHOOK_TIMEOUT_SECS", "10")
             .parse()
@@ -94,30 +133,25 @@ impl Settings {
             "true" | "1" => TargetPolicy::AllowLoopbackHttp,
             _ => TargetPolicy::PublicHttpsOnly,
         };
-        Ok(Settings {
-            tenants_table: env("TENANTS_TABLE")?,
-            messages_table: env("MESSAGES_TABLE")?,
-            idempotency_table: env("IDEMPOTENCY_TABLE")?,
-            connections_table: env("CONNECTIONS_TABLE")?,
-            realtime_url: std::env::var("REALTIME_URL").ok().filter(|u| !u.is_empty()),
-            realtime_endpoint: std::env::var("REALTIME_ENDPOINT")
-                .ok()
-                .filter(|u| !u.is_empty()),
-            events_queue_url: env("EVENTS_QUEUE_URL")?,
-            dead_letter_queue_url: env("DEAD_LETTER_QUEUE_URL")?,
-            events_bucket: env("EVENTS_BUCKET")?,
-            graph_api_base_url: env_or("GRAPH_API_BASE_URL", "https://graph.facebook.com"),
-            graph_api_version: env_or("GRAPH_API_VERSION", "v23.0"),
-            webhook_timeout: Duration::from_secs(timeout_secs),
-            retry_scale,
-            target_policy,
-            media_hosts: host_list(&env_or("META_MEDIA_HOSTS", META_MEDIA_HOSTS)),
-            tenant_cache: Duration::from_secs(tenant_cache),
-            event_retention: Duration::from_secs(
-                whole("EVENT_RETENTION_DAYS", "3", 0..=14)? * 86_400,
-            ),
-            breaker: breaker_from_env()?,
-        })
+        let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut settings = Settings::new(Resources::from_env()?);
+        settings.realtime_url = set("REALTIME_URL");
+        settings.realtime_endpoint = set("REALTIME_ENDPOINT");
+        if let Some(url) = set("GRAPH_API_BASE_URL") {
+            settings.graph_api_base_url = url;
+        }
+        if let Some(version) = set("GRAPH_API_VERSION") {
+            settings.graph_api_version = version;
+        }
+        settings.webhook_timeout = Duration::from_secs(timeout_secs);
+        settings.retry_scale = retry_scale;
+        settings.target_policy = target_policy;
+        settings.media_hosts = host_list(&env_or("META_MEDIA_HOSTS", META_MEDIA_HOSTS));
+        settings.tenant_cache = Duration::from_secs(tenant_cache);
+        settings.event_retention =
+            Duration::from_secs(whole("EVENT_RETENTION_DAYS", "3", 0..=14)? * 86_400);
+        settings.breaker = breaker_from_env()?;
+        Ok(settings)
     }
 }
 

@@ -6,13 +6,16 @@ pub mod admin;
 pub mod blob;
 pub mod config;
 pub mod dynamo;
+pub mod gateway;
 pub mod graph;
+pub mod lambda;
 pub mod media;
 pub mod queue;
 pub mod realtime;
 pub mod webhook_client;
 
 pub use config::{Clients, Settings};
+pub use gateway::Gateway;
 
 /// Unix seconds now.
 pub fn now() -> i64 {

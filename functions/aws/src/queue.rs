@@ -276,3 +276,25 @@ mod tests {
         assert_eq!(sizes, [2, 2, 1]);
     }
 }
+
+/// The forwarder's side of the events queue: reading what was received, moving a spent event
+/// to the DLQ, spacing out retries.
+#[derive(Clone, Debug)]
+pub struct SqsBatch {
+    pub queue: SqsEventQueue,
+    pub dead_letters: SqsEventQueue,
+}
+
+impl gateway_core::forward::BatchQueue for SqsBatch {
+    async fn read(&self, body: &str) -> anyhow::Result<Event> {
+        self.queue.read(body).await
+    }
+
+    async fn dead_letter(&self, body: &str) -> Result<(), Error> {
+        self.dead_letters.send_on(body).await
+    }
+
+    async fn delay_redeliveries(&self, delays: &[(&str, Duration)]) -> Result<usize, Error> {
+        self.queue.delay_redeliveries(delays).await
+    }
+}

@@ -10,36 +10,11 @@ use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use gateway_core::cache::CachedTenants;
 use gateway_core::event::Event;
 use gateway_core::realtime::{
     Closer, ConnectionId, DEFAULT_CONNECTIONS_PER_TENANT, Limits, Posted, Poster, Publish,
-    RealtimeService,
 };
 use gateway_core::tenant::TenantId;
-
-/// The real-time service over the tables, as the send function (tokens), the realtime
-/// function and the local stack (`$connect`, `$disconnect`) all build it.
-pub type AwsRealtime = RealtimeService<
-    CachedTenants<crate::dynamo::DynamoTenants>,
-    crate::dynamo::DynamoConnections,
-    crate::dynamo::DynamoTokenKey,
->;
-
-/// Built once per cold start; `url` is where clients connect (`REALTIME_URL`).
-pub fn service(clients: &crate::Clients, settings: &crate::Settings, url: &str) -> AwsRealtime {
-    use crate::dynamo::{DynamoConnections, DynamoTenants, DynamoTokenKey};
-    let dynamodb = &clients.dynamodb;
-    RealtimeService::new(
-        CachedTenants::new(
-            DynamoTenants::new(dynamodb.clone(), &settings.tenants_table),
-            settings.tenant_cache,
-        ),
-        DynamoConnections::new(dynamodb.clone(), &settings.connections_table),
-        DynamoTokenKey::new(dynamodb.clone(), &settings.tenants_table),
-        url,
-    )
-}
 
 /// The variable that bounds a tenant's live connections (template parameter
 /// `RealtimeMaxConnectionsPerTenant`).

@@ -152,71 +152,18 @@ impl Error {
     }
 }
 
-impl Error {
-    /// The gateway's own error body: `{"error":{"code","message"[,"field"]}}`.
-    pub fn gateway_body(&self) -> String {
-        let mut error = serde_json::json!({"code": self.code(), "message": self.public_message()});
-        if let Error::InvalidInput {
-            field: Some(field), ..
-        } = self
-        {
-            error["field"] = serde_json::Value::String(field.clone());
-        }
-        serde_json::json!({ "error": error }).to_string()
-    }
-
-    /// Meta's error shape, for the Graph-compatible routes, so WhatsApp SDKs parse it.
-    pub fn graph_body(&self, trace_id: &str) -> String {
-        let (kind, code) = match self {
-            Error::Unauthorized(_) => ("OAuthException", 190),
-            Error::Forbidden(_) => ("OAuthException", 200),
-            Error::InvalidInput { .. }
-            | Error::PayloadTooLarge { .. }
-            | Error::Unprocessable(_) => ("OAuthException", 100),
-            Error::NotFound(_) | Error::MethodNotAllowed(_) => ("GraphMethodException", 100),
-            Error::Conflict(_) | Error::OutcomeUnknown(_) => ("OAuthException", 100),
-            Error::RateLimited { .. } => ("OAuthException", 4),
-            Error::Unavailable { .. }
-            | Error::Unreachable
-            | Error::Upstream { .. }
-            | Error::Internal(_) => ("OAuthException", 2),
-        };
-        serde_json::json!({"error": {
-            "message": self.public_message(),
-            "type": kind,
-            "code": code,
-            "fbtrace_id": trace_id,
-        }})
-        .to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn json(body: &str) -> serde_json::Value {
-        serde_json::from_str(body).unwrap()
-    }
-
-    #[test]
-    fn the_gateway_body_names_code_message_and_field() {
-        let err = Error::invalid("unknown_field", "colour", "unknown field `colour`");
-        let body = json(&err.gateway_body());
-        assert_eq!(body["error"]["code"], "unknown_field");
-        assert_eq!(body["error"]["message"], "unknown field `colour`");
-        assert_eq!(body["error"]["field"], "colour");
-        let forbidden = json(&Error::Forbidden("no").gateway_body());
-        assert_eq!(forbidden["error"]["code"], "forbidden");
-        assert!(forbidden["error"].get("field").is_none());
-    }
 
     #[test]
     fn internals_never_leak_into_a_public_message() {
         let err = Error::Internal(anyhow::anyhow!("table tenants-prod: access denied"));
         assert_eq!(err.public_message(), "internal error");
-        assert!(!err.gateway_body().contains("tenants-prod"));
-        assert!(!err.graph_body("T").contains("tenants-prod"));
+        assert_eq!(
+            Error::unavailable("table tenants-prod").public_message(),
+            "a dependency is unavailable, try again"
+        );
         assert_eq!(Error::Forbidden("no way").public_message(), "no way");
     }
 
@@ -227,24 +174,8 @@ mod tests {
             retry_after: Duration::from_secs(40),
         };
         assert_eq!(err.status(), 429);
+        assert_eq!(err.code(), "rate_limited");
         assert_eq!(err.retry_after(), Some(Duration::from_secs(40)));
-        let body = json(&err.gateway_body());
-        assert_eq!(body["error"]["code"], "rate_limited");
-        assert_eq!(body["error"]["message"], "too many replays");
-        assert_eq!(json(&err.graph_body("T"))["error"]["code"], 4);
         assert_eq!(Error::Conflict("x").retry_after(), None);
-    }
-
-    #[test]
-    fn the_graph_body_is_metas_error_shape() {
-        let body = json(&Error::Unauthorized("bad key").graph_body("AbC"));
-        assert_eq!(body["error"]["type"], "OAuthException");
-        assert_eq!(body["error"]["code"], 190);
-        assert_eq!(body["error"]["message"], "bad key");
-        assert_eq!(body["error"]["fbtrace_id"], "AbC");
-        let body = json(&Error::Forbidden("x").graph_body("T"));
-        assert_eq!(body["error"]["code"], 200);
-        let body = json(&Error::NotFound("x").graph_body("T"));
-        assert_eq!(body["error"]["type"], "GraphMethodException");
     }
 }

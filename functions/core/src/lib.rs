@@ -2,6 +2,7 @@
 //! signatures, event splitting, routing, delivery formats, the retry policy and the ports
 //! (traits) the adapters implement. No AWS SDK, no Lambda, no network here.
 
+pub mod bundle;
 pub mod cache;
 pub mod deliveries;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod fields;
 pub mod format;
 pub mod forward;
 pub mod health;
+pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod mask;

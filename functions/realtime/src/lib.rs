@@ -6,38 +6,42 @@
 //! pong, the keepalive browsers can send (they cannot send ping frames). The same `handle`
 //! serves Lambda and the tests.
 
-use gateway_aws::realtime::{ApiGatewayPoster, AwsRealtime};
-use gateway_aws::{Clients, Settings};
-use gateway_core::realtime::{ClientFrame, ConnectionId, Limits, Poster, Refusal, is_ping};
+use gateway_aws::Gateway;
+use gateway_core::bundle::Ports;
+use gateway_core::realtime::{
+    ClientFrame, ConnectionId, Poster, RealtimeService, Refusal, is_ping,
+};
 use serde_json::{Value, json};
 
-pub struct RealtimeApp {
-    service: AwsRealtime,
-    /// Answers pings and closes connections; `None` without `REALTIME_ENDPOINT` (then frames
-    /// are not counted either: nothing could close a connection).
-    poster: Option<ApiGatewayPoster>,
+type Service<P> =
+    RealtimeService<<P as Ports>::Tenants, <P as Ports>::Connections, <P as Ports>::TokenKey>;
+
+pub struct RealtimeApp<P: Ports> {
+    service: Service<P>,
+    /// Answers pings and closes connections; `None` without one (then frames are not counted
+    /// either: nothing could close a connection).
+    poster: Option<P::Poster>,
 }
 
-impl RealtimeApp {
-    /// `limits`: [`gateway_aws::realtime::limits_from_env`] on Lambda.
-    pub fn new(
-        sdk: &aws_config::SdkConfig,
-        clients: &Clients,
-        settings: &Settings,
-        limits: Limits,
-    ) -> Self {
+impl<P: Ports> RealtimeApp<P> {
+    pub fn new(ports: &P) -> Self {
+        let config = ports.config();
         RealtimeApp {
-            service: gateway_aws::realtime::service(
-                clients,
-                settings,
-                settings.realtime_url.as_deref().unwrap_or_default(),
+            service: RealtimeService::new(
+                ports.tenants(),
+                ports.connections(),
+                ports.token_key(),
+                config.realtime_url.as_deref().unwrap_or_default(),
             )
-            .with_limits(limits),
-            poster: settings
-                .realtime_endpoint
-                .as_deref()
-                .map(|endpoint| ApiGatewayPoster::new(sdk, endpoint)),
+            .with_limits(config.realtime_limits),
+            poster: ports.poster(),
         }
+    }
+}
+
+impl RealtimeApp<Gateway> {
+    pub fn from_gateway(gateway: &Gateway) -> Self {
+        RealtimeApp::new(gateway)
     }
 }
 
@@ -46,7 +50,7 @@ fn status(code: u16) -> Value {
 }
 
 /// One WebSocket API event (`requestContext.routeKey`, `.connectionId`, the query and body).
-pub async fn handle(app: &RealtimeApp, event: &Value) -> Value {
+pub async fn handle<P: Ports>(app: &RealtimeApp<P>, event: &Value) -> Value {
     let context = &event["requestContext"];
     let Some(id) = context["connectionId"]
         .as_str()
@@ -116,3 +120,6 @@ pub async fn handle(app: &RealtimeApp, event: &Value) -> Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,93 +4,69 @@
 
 use std::time::Duration;
 
-use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants};
-use gateway_aws::graph::HttpGraphApi;
-use gateway_aws::queue::SqsEventQueue;
-use gateway_aws::{Clients, Settings};
+use gateway_aws::Gateway;
+use gateway_aws::lambda::respond;
 use gateway_core::Error;
-use gateway_core::cache::CachedTenants;
+use gateway_core::bundle::Ports;
 use gateway_core::deliveries::DeliveriesService;
+use gateway_core::http::{Shape, render};
 use gateway_core::ports::HttpMethod;
-use gateway_core::realtime::TokenRequest;
+use gateway_core::realtime::{RealtimeService, TokenRequest};
 use gateway_core::send::{ApiResponse, GraphCall, GraphRoute, SendService, api_key};
 use gateway_core::signature::Secret;
 use lambda_http::{Body, Request, Response};
 
-pub type AwsSendService =
-    SendService<CachedTenants<DynamoTenants>, DynamoMessages, DynamoIdempotency, HttpGraphApi>;
-
-/// Calls to Meta stay well inside the function's 29 s.
-const GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub type AwsDeliveries = DeliveriesService<DynamoIdempotency, SqsEventQueue, DynamoHealth>;
-
 /// How long a reopened delivery record is kept: as long as a failed one.
 const REOPENED_KEPT_FOR: Duration = Duration::from_secs(14 * 86_400);
 
-pub use gateway_aws::realtime::AwsRealtime;
+type Send<P> = SendService<
+    <P as Ports>::Tenants,
+    <P as Ports>::Messages,
+    <P as Ports>::Idempotency,
+    <P as Ports>::Graph,
+>;
+type Deliveries<P> =
+    DeliveriesService<<P as Ports>::Idempotency, <P as Ports>::Requeue, <P as Ports>::Health>;
+type Realtime<P> =
+    RealtimeService<<P as Ports>::Tenants, <P as Ports>::Connections, <P as Ports>::TokenKey>;
 
-pub struct SendApp {
-    service: AwsSendService,
-    deliveries: AwsDeliveries,
+pub struct SendApp<P: Ports> {
+    service: Send<P>,
+    deliveries: Deliveries<P>,
     /// Mints real-time tokens when `REALTIME_URL` is set.
-    realtime: Option<AwsRealtime>,
+    realtime: Option<Realtime<P>>,
 }
 
-impl SendApp {
-    pub fn new(
-        clients: &Clients,
-        settings: &Settings,
-        access_token: Secret,
-    ) -> anyhow::Result<Self> {
-        let graph = HttpGraphApi::new(
-            &settings.graph_api_base_url,
-            access_token,
-            GRAPH_TIMEOUT,
-            settings.target_policy,
-            &settings.media_hosts,
-        )?
-        .with_staging(gateway_aws::media::MediaStaging::new(
-            clients.s3.clone(),
-            &settings.events_bucket,
-        ));
+impl<P: Ports> SendApp<P> {
+    /// `access_token`: the Meta token sends and Graph calls are made with.
+    pub fn new(ports: &P, access_token: Secret) -> anyhow::Result<Self> {
+        let config = ports.config();
         Ok(SendApp {
             service: SendService::new(
-                CachedTenants::new(
-                    DynamoTenants::new(clients.dynamodb.clone(), &settings.tenants_table),
-                    settings.tenant_cache,
-                ),
-                DynamoMessages::new(clients.dynamodb.clone(), &settings.messages_table),
-                DynamoIdempotency::new(clients.dynamodb.clone(), &settings.idempotency_table),
-                graph,
-                settings.target_policy,
-                settings.graph_api_version.clone(),
+                ports.tenants(),
+                ports.messages(),
+                ports.idempotency(),
+                ports.graph(access_token)?,
+                config.target_policy,
+                config.graph_api_version.clone(),
             ),
             deliveries: DeliveriesService::new(
-                DynamoIdempotency::new(clients.dynamodb.clone(), &settings.idempotency_table),
-                SqsEventQueue::new(
-                    clients.sqs.clone(),
-                    &settings.events_queue_url,
-                    EventsBucket::new(clients.s3.clone(), &settings.events_bucket),
-                ),
-                DynamoHealth::new(clients.dynamodb.clone(), &settings.tenants_table),
+                ports.idempotency(),
+                ports.requeue(),
+                ports.health(),
                 REOPENED_KEPT_FOR,
             ),
-            realtime: settings
-                .realtime_url
-                .as_deref()
-                .map(|url| gateway_aws::realtime::service(clients, settings, url)),
+            realtime: config.realtime_url.as_deref().map(|url| {
+                RealtimeService::new(ports.tenants(), ports.connections(), ports.token_key(), url)
+            }),
         })
     }
+}
 
-    /// From the environment: the tables, `GRAPH_API_*` and `META_ACCESS_TOKEN[_PARAM]`.
-    pub async fn from_env(clients: &Clients, settings: &Settings) -> anyhow::Result<Self> {
-        SendApp::new(
-            clients,
-            settings,
-            clients.secret("META_ACCESS_TOKEN").await?,
-        )
+impl SendApp<Gateway> {
+    /// `META_ACCESS_TOKEN[_PARAM]`.
+    pub async fn from_gateway(gateway: &Gateway) -> anyhow::Result<Self> {
+        SendApp::new(gateway, gateway.secret("META_ACCESS_TOKEN").await?)
     }
 }
 
@@ -114,67 +90,15 @@ fn public_base(req: &Request) -> String {
     format!("{scheme}://{host}")
 }
 
-fn respond(response: ApiResponse) -> Response<Body> {
-    let body = match String::from_utf8(response.body) {
-        Ok(text) => Body::Text(text),
-        Err(e) => Body::Binary(e.into_bytes()),
-    };
-    // The core only hands out header-safe content types; should one slip through, the answer
-    // is still given rather than the function panicking.
-    let content_type = http::HeaderValue::from_str(&response.content_type)
-        .unwrap_or(http::HeaderValue::from_static("application/octet-stream"));
-    let status =
-        http::StatusCode::from_u16(response.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-    let mut answer = Response::new(body);
-    *answer.status_mut() = status;
-    answer
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, content_type);
-    if let Some(location) = response
-        .location
-        .as_deref()
-        .and_then(|l| http::HeaderValue::from_str(l).ok())
-    {
-        answer
-            .headers_mut()
-            .insert(http::header::LOCATION, location);
-    }
-    answer
-}
-
 fn error_response(err: &Error, graph_shape: bool) -> Response<Body> {
-    match err {
-        Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
-        Error::Unavailable { context, .. } => tracing::error!(context, "dependency unavailable"),
-        other => tracing::info!(
-            status = other.status(),
-            code = other.code(),
-            "request refused"
-        ),
-    }
-    let body = if graph_shape {
-        let trace_id = hex::encode(rand::random::<[u8; 8]>());
-        err.graph_body(&trace_id)
-    } else {
-        err.gateway_body()
+    let trace_id = hex::encode(rand::random::<[u8; 8]>());
+    let shape = match graph_shape {
+        true => Shape::Graph {
+            trace_id: &trace_id,
+        },
+        false => Shape::Gateway,
     };
-    let mut response = Response::builder()
-        .status(err.status())
-        .header("content-type", "application/json")
-        .body(Body::Text(body))
-        .expect("valid response");
-    if err.status() == 401 {
-        response
-            .headers_mut()
-            .insert("www-authenticate", http::HeaderValue::from_static("Bearer"));
-    }
-    if let Some(after) = err.retry_after() {
-        response.headers_mut().insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from(after.as_secs().max(1)),
-        );
-    }
-    response
+    respond(render(err, shape))
 }
 
 fn percent_decoded(segment: &str) -> Result<String, Error> {
@@ -202,17 +126,12 @@ fn wamid(segment: &str) -> Result<String, Error> {
     }
 }
 
-pub async fn handle(app: &SendApp, req: Request) -> Response<Body> {
+pub async fn handle<P: Ports>(app: &SendApp<P>, req: Request) -> Response<Body> {
     let path = req.uri().path().to_owned();
     // The HTTP API routes GET and POST /webhook to the webhook function; any other method on
     // it reaches this catch-all route and gets the webhook function's own refusal.
     if path == "/webhook" {
-        let mut refused = error_response(&Error::MethodNotAllowed("use GET or POST"), false);
-        refused.headers_mut().insert(
-            http::header::ALLOW,
-            http::HeaderValue::from_static("GET, POST"),
-        );
-        return refused;
+        return error_response(&Error::MethodNotAllowed("use GET or POST"), false);
     }
     let graph_shape = !path.starts_with("/v1/");
     match route(app, &req, &path).await {
@@ -235,7 +154,11 @@ pub async fn handle(app: &SendApp, req: Request) -> Response<Body> {
     }
 }
 
-async fn route(app: &SendApp, req: &Request, path: &str) -> Result<ApiResponse, Error> {
+async fn route<P: Ports>(
+    app: &SendApp<P>,
+    req: &Request,
+    path: &str,
+) -> Result<ApiResponse, Error> {
     let method = match *req.method() {
         http::Method::GET => HttpMethod::Get,
         http::Method::POST => HttpMethod::Post,
@@ -342,3 +265,6 @@ async fn route(app: &SendApp, req: &Request, path: &str) -> Result<ApiResponse, 
         call.await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,11 +3,12 @@
 
 use std::time::Instant;
 
-use gateway_aws::blob::EventsBucket;
-use gateway_aws::queue::SqsEventQueue;
-use gateway_aws::{Clients, Settings};
+use gateway_aws::Gateway;
+use gateway_aws::lambda::respond;
 use gateway_core::Error;
+use gateway_core::bundle::Ports;
 use gateway_core::event::MAX_WEBHOOK_BYTES;
+use gateway_core::http::{ApiResponse, Shape, render};
 use gateway_core::ingest::{Ingest, verify_subscription};
 use gateway_core::mask;
 use gateway_core::signature::{HUB_SIGNATURE_HEADER, Secret};
@@ -18,30 +19,29 @@ pub const WEBHOOK_PATH: &str = "/webhook";
 pub const WEBHOOK_METHODS: &str = "use GET or POST";
 
 /// Everything a request needs, built once per cold start.
-pub struct WebhookApp {
-    ingest: Ingest<SqsEventQueue>,
+pub struct WebhookApp<P: Ports> {
+    ingest: Ingest<P::Queue>,
     verify_token: Secret,
 }
 
-impl WebhookApp {
-    pub fn new(queue: SqsEventQueue, app_secrets: Vec<Secret>, verify_token: Secret) -> Self {
+impl<P: Ports> WebhookApp<P> {
+    /// `app_secrets`: Meta's app secrets (more than one during a rotation).
+    pub fn new(ports: &P, app_secrets: Vec<Secret>, verify_token: Secret) -> Self {
         WebhookApp {
-            ingest: Ingest::new(queue, app_secrets),
+            ingest: Ingest::new(ports.queue(), app_secrets),
             verify_token,
         }
     }
+}
 
-    /// From the environment: `EVENTS_QUEUE_URL`, `META_APP_SECRET[_PARAM]` (comma-separated
-    /// during a rotation) and `META_VERIFY_TOKEN[_PARAM]`.
-    pub async fn from_env(clients: &Clients, settings: &Settings) -> anyhow::Result<Self> {
+impl WebhookApp<Gateway> {
+    /// `META_APP_SECRET[_PARAM]` (comma-separated during a rotation) and
+    /// `META_VERIFY_TOKEN[_PARAM]`.
+    pub async fn from_gateway(gateway: &Gateway) -> anyhow::Result<Self> {
         Ok(WebhookApp::new(
-            SqsEventQueue::new(
-                clients.sqs.clone(),
-                &settings.events_queue_url,
-                EventsBucket::new(clients.s3.clone(), &settings.events_bucket),
-            ),
-            clients.secrets("META_APP_SECRET").await?,
-            clients.secret("META_VERIFY_TOKEN").await?,
+            gateway,
+            gateway.secrets("META_APP_SECRET").await?,
+            gateway.secret("META_VERIFY_TOKEN").await?,
         ))
     }
 }
@@ -53,39 +53,27 @@ fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str>
         .map(|(_, v)| v.as_str())
 }
 
-fn text(status: u16, content_type: &str, body: impl Into<Body>) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(body.into())
-        .expect("static response parts are valid")
+fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response<Body> {
+    respond(ApiResponse::new(status, content_type, body))
 }
 
-fn error_response(err: &Error) -> Response<Body> {
-    if let Error::Internal(e) = err {
-        tracing::error!(error = ?e, "internal error");
-    }
-    text(err.status(), "application/json", err.gateway_body())
+fn error_response(err: &Error, shape: Shape) -> Response<Body> {
+    respond(render(err, shape))
 }
 
 /// Routes on method and path, as API Gateway's `$default` route hands everything over.
-pub async fn handle(app: &WebhookApp, req: Request) -> Response<Body> {
+pub async fn handle<P: Ports>(app: &WebhookApp<P>, req: Request) -> Response<Body> {
     if req.uri().path() != WEBHOOK_PATH {
-        return error_response(&Error::NotFound("no such route"));
+        return error_response(&Error::NotFound("no such route"), Shape::Gateway);
     }
     match *req.method() {
         http::Method::GET => verify(app, &req),
         http::Method::POST => ingest(app, req).await,
-        _ => {
-            let mut r = error_response(&Error::MethodNotAllowed(WEBHOOK_METHODS));
-            r.headers_mut()
-                .insert("allow", http::HeaderValue::from_static("GET, POST"));
-            r
-        }
+        _ => error_response(&Error::MethodNotAllowed(WEBHOOK_METHODS), Shape::Gateway),
     }
 }
 
-fn verify(app: &WebhookApp, req: &Request) -> Response<Body> {
+fn verify<P: Ports>(app: &WebhookApp<P>, req: &Request) -> Response<Body> {
     let pairs: Vec<(String, String)> = req.uri().query().map(url_pairs).unwrap_or_default();
     match verify_subscription(
         query_param(&pairs, "hub.mode"),
@@ -99,8 +87,7 @@ fn verify(app: &WebhookApp, req: &Request) -> Response<Body> {
                 outcome = "verification_refused",
                 "webhook verification refused"
             );
-            // Nothing of the input is echoed back.
-            text(e.status(), "text/plain", "forbidden")
+            error_response(&e, Shape::Subscription)
         }
     }
 }
@@ -111,7 +98,7 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn ingest(app: &WebhookApp, req: Request) -> Response<Body> {
+async fn ingest<P: Ports>(app: &WebhookApp<P>, req: Request) -> Response<Body> {
     let started = Instant::now();
     // lambda_http has already decoded a base64 body from API Gateway.
     let signature = req
@@ -122,9 +109,12 @@ async fn ingest(app: &WebhookApp, req: Request) -> Response<Body> {
     let body: &[u8] = req.body().as_ref();
     if body.len() > MAX_WEBHOOK_BYTES {
         tracing::warn!(bytes = body.len(), outcome = "too_large", "webhook refused");
-        return error_response(&Error::PayloadTooLarge {
-            limit: MAX_WEBHOOK_BYTES,
-        });
+        return error_response(
+            &Error::PayloadTooLarge {
+                limit: MAX_WEBHOOK_BYTES,
+            },
+            Shape::Webhook,
+        );
     }
     let result = app.ingest.ingest(body, signature.as_deref()).await;
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -146,18 +136,11 @@ async fn ingest(app: &WebhookApp, req: Request) -> Response<Body> {
         }
         Err(e) => {
             tracing::warn!(outcome = e.code(), status = e.status(), duration_ms, reason = %e, "webhook not accepted");
-            // Meta retries anything but a 200 for up to 7 days: a queue failure must be a 5xx.
-            let e = match e {
-                Error::Unavailable { .. } => {
-                    return text(
-                        500,
-                        "application/json",
-                        r#"{"error":{"code":"unavailable","message":"events could not be queued, retry"}}"#,
-                    );
-                }
-                other => other,
-            };
-            error_response(&e)
+            // Meta retries anything but a 200 for up to 7 days: a queue failure is a 500.
+            error_response(&e, Shape::Webhook)
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,9 +7,15 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use gateway_aws::Gateway;
 use gateway_forward::{ForwardApp, handle};
 
-pub async fn run(sqs: aws_sdk_sqs::Client, queue_url: String, app: Arc<ForwardApp>) {
+use crate::realtime::LocalPoster;
+
+/// The forward app as the local stack builds it.
+pub type LocalForward = ForwardApp<Gateway<LocalPoster>>;
+
+pub async fn run(sqs: aws_sdk_sqs::Client, queue_url: String, app: Arc<LocalForward>) {
     loop {
         if let Err(e) = poll_once(&sqs, &queue_url, &app).await {
             tracing::warn!(error = %e, "event source poll failed; retrying");
@@ -22,7 +28,7 @@ pub async fn run(sqs: aws_sdk_sqs::Client, queue_url: String, app: Arc<ForwardAp
 pub async fn poll_once(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
-    app: &ForwardApp,
+    app: &LocalForward,
 ) -> anyhow::Result<usize> {
     let received = sqs
         .receive_message()

@@ -12,17 +12,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_norway::Value;
 
-/// Names of what was created, by the template's logical ids.
-#[derive(Debug, Clone)]
-pub struct Resources {
-    pub tenants_table: String,
-    pub messages_table: String,
-    pub idempotency_table: String,
-    pub connections_table: String,
-    pub events_queue_url: String,
-    pub dead_letter_queue_url: String,
-    pub events_bucket: String,
-}
+/// Names of what was created, by the template's logical ids: the functions' own `Resources`.
+pub use gateway_aws::config::Resources;
 
 /// The parsed template (short-form intrinsics such as `!Ref` come back as tagged values).
 pub fn load_template(path: &Path) -> anyhow::Result<Value> {

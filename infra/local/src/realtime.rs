@@ -1,8 +1,9 @@
-//! The local stack's WebSocket route, playing API Gateway's WebSocket API: `GET /ws?token=…`
-//! runs the same `$connect` check the realtime function runs (a refusal is the HTTP status the
-//! realtime function answers: 403, 429 for a tenant at its bound, 500), each text or binary
-//! frame is counted as `$default` counts it, a close runs `$disconnect`, and the forwarder's
-//! posts reach the socket through an in-process registry standing in for `PostToConnection`.
+//! The local stack's WebSocket route, playing API Gateway's WebSocket API in front of the
+//! realtime function's own handler: `GET /ws?token=…` is its `$connect` (a refusal is the HTTP
+//! status it answers: 403, 429 for a tenant at its bound, 500), each text or binary frame its
+//! `$default` (counted, answered with a pong, closed when too fast), a close its
+//! `$disconnect`. The handler's and the forwarder's posts reach the socket through an
+//! in-process registry standing in for `PostToConnection`.
 //! The registry also closes sockets (`DeleteConnection`), in process or for a management-API
 //! client such as `gatewayctl realtime revoke`: `DELETE /ws/@connections/{id}` (loopback only,
 //! unauthenticated like everything of the local stack).
@@ -12,10 +13,14 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use gateway_core::realtime::{ClientFrame, Closer, ConnectionId, Posted, Poster, is_ping};
+use gateway_aws::Gateway;
+use gateway_aws::realtime::ApiGatewayPoster;
+use gateway_core::realtime::{Closer, ConnectionId, Posted, Poster};
+use gateway_realtime::RealtimeApp;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -38,8 +43,34 @@ fn closing() -> Message {
     }))
 }
 
-/// The same service the realtime function runs.
-pub type LocalRealtime = gateway_aws::realtime::AwsRealtime;
+/// The realtime function's app, posting through the registry.
+pub type LocalRealtime = RealtimeApp<Gateway<LocalPoster>>;
+
+/// Where the local stack's posts go: the in-process sockets, or (a test of a management API
+/// that is down) API Gateway's management API.
+#[derive(Clone)]
+pub enum LocalPoster {
+    Sockets(Registry),
+    Api(ApiGatewayPoster),
+}
+
+impl Poster for LocalPoster {
+    async fn post(&self, id: &ConnectionId, frame: &[u8]) -> Posted {
+        match self {
+            LocalPoster::Sockets(registry) => registry.post(id, frame).await,
+            LocalPoster::Api(api) => api.post(id, frame).await,
+        }
+    }
+}
+
+impl Closer for LocalPoster {
+    async fn close(&self, id: &ConnectionId) -> Result<(), gateway_core::Error> {
+        match self {
+            LocalPoster::Sockets(registry) => registry.close(id).await,
+            LocalPoster::Api(api) => api.close(id).await,
+        }
+    }
+}
 
 /// Open sockets by connection id: the local `PostToConnection`.
 #[derive(Clone, Default)]
@@ -100,17 +131,28 @@ fn plain(status: http::StatusCode, text: &'static str) -> hyper::Response<Full<B
     response
 }
 
-/// The one `token` of the query; two are none (API Gateway would keep the last, this server
-/// the first: neither is guessed).
-fn token_of(uri: &http::Uri) -> Option<String> {
-    let mut tokens = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .filter(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned());
-    let token = tokens.next();
-    if tokens.next().is_some() {
-        return None;
+/// The `$connect` event API Gateway hands the realtime function: the query's `token`s as it
+/// lists them (the last in `queryStringParameters`, all in `multiValueQueryStringParameters`).
+fn connect_event(id: &ConnectionId, uri: &http::Uri) -> Value {
+    let tokens: Vec<String> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .filter(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+    let mut event = json!({"requestContext": {"routeKey": "$connect", "connectionId": id.0}});
+    if let Some(last) = tokens.last() {
+        event["queryStringParameters"] = json!({ "token": last });
+        event["multiValueQueryStringParameters"] = json!({ "token": tokens });
     }
-    token
+    event
+}
+
+/// Another route's event for connection `id` (`connected_at`: unix milliseconds).
+fn route_event(route: &str, id: &ConnectionId, connected_at: i64, body: Option<&str>) -> Value {
+    json!({
+        "requestContext": {"routeKey": route, "connectionId": id.0, "connectedAt": connected_at},
+        "body": body,
+    })
 }
 
 type Socket = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -151,25 +193,6 @@ fn delete_connection(registry: &Registry, id: &str) -> hyper::Response<Full<Byte
     response
 }
 
-/// Counts one client frame as `$default` does; a frame that could not be counted is answered.
-async fn heard(
-    realtime: &LocalRealtime,
-    registry: &Registry,
-    id: &ConnectionId,
-    connected_at: i64,
-) -> ClientFrame {
-    match realtime
-        .client_frame(id, Some(connected_at), gateway_aws::now(), registry)
-        .await
-    {
-        Ok(heard) => heard,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not count a client frame");
-            ClientFrame::Answer
-        }
-    }
-}
-
 async fn upgrade(
     realtime: Arc<LocalRealtime>,
     registry: Registry,
@@ -194,7 +217,6 @@ async fn upgrade(
         ));
     };
     let id = ConnectionId(hex::encode(rand::random::<[u8; 10]>()));
-    let token = token_of(req.uri());
     // In the registry before it is recorded, so a post in between is queued, not `Gone`.
     let (to_socket, mut outgoing) = mpsc::unbounded_channel();
     registry.insert(id.clone(), to_socket);
@@ -203,16 +225,13 @@ async fn upgrade(
         registry: registry.clone(),
         id: Some(id.clone()),
     };
-    if let Err(refusal) = realtime
-        .connect(token.as_deref(), &id, gateway_aws::now())
-        .await
-    {
-        tracing::info!(reason = %refusal, "real-time connection refused");
-        let status =
-            http::StatusCode::from_u16(refusal.status()).unwrap_or(http::StatusCode::FORBIDDEN);
+    let answer = gateway_realtime::handle(&realtime, &connect_event(&id, req.uri())).await;
+    let status = answer["statusCode"].as_u64().unwrap_or(500) as u16;
+    if status != 200 {
+        let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
         return Ok(plain(status, "refused"));
     }
-    let connected_at = gateway_aws::now();
+    let connected_at = gateway_aws::now_ms();
     let on_upgrade = hyper::upgrade::on(&mut req);
     let mut pending = pending;
     pending.id = None;
@@ -231,22 +250,15 @@ async fn upgrade(
                         }
                     }
                     incoming = socket.next() => match incoming {
-                        // Each data frame is one `$default`: counted, and closed when too fast.
+                        // Each data frame is one `$default`: the handler counts it, answers a
+                        // ping and closes a client too fast, all through the registry.
                         Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
-                            if heard(&realtime, &registry, &id, connected_at).await
-                                == ClientFrame::Closed
-                            {
-                                registry.remove(&id);
-                                let _ = socket.send(closing()).await;
-                                break;
-                            }
-                            // A keepalive for clients that cannot send ping frames (browsers).
-                            if let Message::Text(text) = &message
-                                && is_ping(text.as_str())
-                                && socket.send(Message::text(r#"{"type":"pong"}"#)).await.is_err()
-                            {
-                                break;
-                            }
+                            let body = match &message {
+                                Message::Text(text) => Some(text.as_str()),
+                                _ => None,
+                            };
+                            let event = route_event("$default", &id, connected_at, body);
+                            gateway_realtime::handle(&realtime, &event).await;
                         }
                         // Ping frames are answered by the protocol layer.
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
@@ -256,9 +268,11 @@ async fn upgrade(
             }
         }
         registry.remove(&id);
-        if let Err(e) = realtime.disconnect(&id).await {
-            tracing::warn!(error = %e, "could not forget a closed connection");
-        }
+        gateway_realtime::handle(
+            &realtime,
+            &route_event("$disconnect", &id, connected_at, None),
+        )
+        .await;
     }));
     let mut response = plain(http::StatusCode::SWITCHING_PROTOCOLS, "");
     let headers = response.headers_mut();

@@ -7,20 +7,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::DynamoTenants;
-use gateway_aws::queue::SqsEventQueue;
-use gateway_aws::{Clients, Settings};
+use gateway_aws::realtime::ApiGatewayPoster;
+use gateway_aws::{Clients, Gateway, Settings};
 use gateway_core::health::BreakerPolicy;
+use gateway_core::realtime::Limits;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::TargetPolicy;
 use gateway_forward::ForwardApp;
+use gateway_realtime::RealtimeApp;
 use gateway_send::SendApp;
 use gateway_webhook::{WEBHOOK_PATH, WebhookApp};
 use tokio::task::JoinSet;
 
 use crate::provision::{Resources, provision};
-use crate::realtime::{self, Registry, WS_PATH};
+use crate::realtime::{self, LocalPoster, Registry, WS_PATH};
 use crate::{emulator, http_server, poller};
 
 /// Concurrent batches, as Lambda's event source mapping runs at first.
@@ -118,62 +119,39 @@ impl LocalStack {
         let resources = provision(&clients, &options.template, &options.prefix).await?;
         let realtime_listener = http_server::bind(options.realtime_port).await?;
         let realtime_addr = realtime_listener.local_addr()?;
-        let settings = Settings {
-            tenants_table: resources.tenants_table.clone(),
-            messages_table: resources.messages_table.clone(),
-            idempotency_table: resources.idempotency_table.clone(),
-            connections_table: resources.connections_table.clone(),
-            realtime_url: Some(format!("ws://{realtime_addr}{WS_PATH}")),
-            // Frames go to the in-process registry, not to a management API.
-            realtime_endpoint: None,
-            events_queue_url: resources.events_queue_url.clone(),
-            dead_letter_queue_url: resources.dead_letter_queue_url.clone(),
-            events_bucket: resources.events_bucket.clone(),
-            graph_api_base_url: options.graph_api_base_url.clone(),
-            graph_api_version: "v23.0".to_owned(),
-            webhook_timeout: options.webhook_timeout,
-            retry_scale: options.retry_scale,
-            // The one place loopback http:// targets are allowed: receivers run on this machine.
-            target_policy: options.target_policy,
-            media_hosts: gateway_aws::config::host_list(gateway_aws::config::META_MEDIA_HOSTS),
-            tenant_cache: options.tenant_cache,
-            event_retention: Duration::from_secs(options.event_retention_days * 86_400),
-            breaker: options.breaker,
-        };
+        let mut settings = Settings::new(resources.clone());
+        settings.realtime_url = Some(format!("ws://{realtime_addr}{WS_PATH}"));
+        settings.graph_api_base_url = options.graph_api_base_url.clone();
+        settings.webhook_timeout = options.webhook_timeout;
+        settings.retry_scale = options.retry_scale;
+        // The one place loopback http:// targets are allowed: receivers run on this machine.
+        settings.target_policy = options.target_policy;
+        settings.tenant_cache = options.tenant_cache;
+        settings.event_retention = Duration::from_secs(options.event_retention_days * 86_400);
+        settings.breaker = options.breaker;
+        let registry = Registry::default();
+        // The stack's own sockets take the realtime handler's posts (pongs, closes) and,
+        // unless a test points the forwarder at a management API, the forwarder's.
+        let gateway = Gateway::new(sdk.clone(), settings.clone())
+            .with_poster(LocalPoster::Sockets(registry.clone()))
+            .with_realtime_limits(Limits {
+                connections_per_tenant: options.realtime_max_connections_per_tenant,
+                ..Limits::default()
+            });
         let webhook = Arc::new(WebhookApp::new(
-            SqsEventQueue::new(
-                clients.sqs.clone(),
-                &resources.events_queue_url,
-                EventsBucket::new(clients.s3.clone(), &resources.events_bucket),
-            ),
+            &gateway,
             options.app_secrets.clone(),
             options.verify_token.clone(),
         ));
-        let send = Arc::new(SendApp::new(
-            &clients,
-            &settings,
-            options.access_token.clone(),
-        )?);
-        let registry = Registry::default();
-        let forward = ForwardApp::from_settings(&clients, &settings)?;
+        let send = Arc::new(SendApp::new(&gateway, options.access_token.clone())?);
         let forward = Arc::new(match &options.realtime_endpoint {
-            Some(endpoint) => {
-                let poster = gateway_aws::realtime::ApiGatewayPoster::new(&sdk, endpoint);
-                forward.with_realtime(&clients, &settings, poster)
-            }
-            None => forward.with_realtime(&clients, &settings, registry.clone()),
+            Some(endpoint) => ForwardApp::new(
+                &Gateway::new(sdk.clone(), settings.clone())
+                    .with_poster(LocalPoster::Api(ApiGatewayPoster::new(&sdk, endpoint))),
+            )?,
+            None => ForwardApp::new(&gateway)?,
         });
-        let connect = Arc::new(
-            gateway_aws::realtime::service(
-                &clients,
-                &settings,
-                settings.realtime_url.as_deref().unwrap_or_default(),
-            )
-            .with_limits(gateway_core::realtime::Limits {
-                connections_per_tenant: options.realtime_max_connections_per_tenant,
-                ..gateway_core::realtime::Limits::default()
-            }),
-        );
+        let connect = Arc::new(RealtimeApp::new(&gateway));
 
         let listener = http_server::bind(options.gateway_port).await?;
         let addr = listener.local_addr()?;

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod batch;
 mod breaker;
 mod config;
 mod route;
 
+pub use batch::{BatchQueue, LARGE_AT_ONCE, QueueAction, QueueMessage};
 pub use config::{ForwardConfig, ForwardPorts};
 
 use breaker::Passage;

@@ -13,6 +13,9 @@ use crate::tenant::{Tenant, TenantId};
 mod log;
 pub use log::{MemoryHealth, MemoryRequeue};
 
+mod ports;
+pub use ports::{MemoryBatch, MemoryPorts};
+
 mod realtime;
 pub use realtime::{MemoryConnections, MemoryPoster, MemoryTokenKey};
 

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::Error;
 use crate::deliveries::rfc3339;
+use crate::http::ApiResponse;
 use crate::ports::TenantDirectory;
-use crate::send::ApiResponse;
 use crate::tenant::Tenant;
 
 /// A token connects for 5 minutes unless asked otherwise, at most an hour.

@@ -14,8 +14,9 @@ use crate::tenant::Tenant;
 
 use super::SendService;
 use super::body::{BodyParams, Param};
-use super::response::{ApiResponse, is_success};
+use super::response::is_success;
 use super::route::{Action, GraphRoute, WEBHOOK_OVERRIDE_REFUSED};
+use crate::http::ApiResponse;
 
 /// One request on a Graph-compatible route.
 #[derive(Debug, Clone, Copy)]

@@ -11,7 +11,7 @@ use crate::ports::{Claim, GraphApi, IdempotencyStore, MessageStore, TenantDirect
 use crate::tenant::Tenant;
 
 use super::SendService;
-use super::response::{ApiResponse, is_retryable_meta_throttle};
+use crate::http::ApiResponse;
 
 /// A repeat of an Idempotency-Key within this window replays the first outcome.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -31,24 +31,12 @@ enum Stored {
     Unknown { outcome_unknown: String },
 }
 
-/// Meta refused for throughput (130429, 131056): in Meta's shape (Graph routes) or inside the
-/// gateway's `meta_error` (`/v1`).
-fn was_throttled(response: &ApiResponse) -> bool {
-    if is_retryable_meta_throttle(response.status, &response.body) {
-        return true;
-    }
-    let wrapped = serde_json::from_slice::<serde_json::Value>(&response.body)
-        .map(|v| serde_json::json!({"error": v["error"]["meta"]}).to_string())
-        .unwrap_or_default();
-    is_retryable_meta_throttle(response.status, wrapped.as_bytes())
-}
-
 /// What a send's result means for its key. The services return `Error::Upstream` for anything
 /// that went wrong after the request left, and other errors only before it did.
 fn outcome(result: &Result<ApiResponse, Error>) -> Option<Stored> {
     match result {
         // Meta refused it for throughput before accepting it: the client may try again.
-        Ok(response) if was_throttled(response) => None,
+        Ok(response) if response.meta_throttled => None,
         Ok(response) if response.status < 500 => Some(Stored::Response(response.clone())),
         Ok(response) => Some(Stored::Unknown {
             outcome_unknown: format!("Meta answered {}", response.status),

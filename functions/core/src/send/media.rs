@@ -11,8 +11,9 @@ use crate::tenant::Tenant;
 
 use super::SendService;
 use super::graph::is_media_description;
-use super::response::{ApiResponse, content_type, is_success, meta_error_v1};
+use super::response::{is_success, meta_error_v1};
 use super::route::numeric_id;
+use crate::http::{ApiResponse, header_safe_content_type as content_type};
 
 /// Media up to this size is answered in the response (a function's response holds 6 MB, and
 /// binary bodies are base64-encoded on the way out).
@@ -145,11 +146,6 @@ where
         let content_type = mime
             .or_else(|| content_type(media.content_type.as_deref()))
             .unwrap_or_else(|| "application/octet-stream".to_owned());
-        Ok(ApiResponse {
-            status: 200,
-            content_type,
-            body: media.body,
-            location: None,
-        })
+        Ok(ApiResponse::new(200, content_type, media.body))
     }
 }

@@ -14,12 +14,13 @@ mod simple;
 #[cfg(test)]
 mod tests;
 
+pub use crate::http::ApiResponse;
 pub use auth::api_key;
 pub use graph::GraphCall;
 pub use idempotency::IDEMPOTENCY_WINDOW;
 pub use media::{INLINE_MEDIA_BYTES, MAX_MEDIA_BYTES};
+pub use response::is_retryable_meta_throttle;
 pub(crate) use response::parse_json_object;
-pub use response::{ApiResponse, is_retryable_meta_throttle};
 pub use route::{Action, GraphRoute, ROUTES, Rule};
 pub use simple::SimpleMessage;
 

@@ -1,72 +1,24 @@
-//! What the tenant gets back: Meta's answer unchanged, or the gateway's own JSON, and how a
-//! Meta answer is read (success, throttling).
+//! How a Meta answer is read (success, throttling) and handed to the tenant: Meta's answer
+//! unchanged on the Graph-compatible routes, inside the gateway's shape on `/v1`.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::Error;
+use crate::http::{ApiResponse, header_safe_content_type, meta_inside_gateway};
 use crate::ports::GraphResponse;
 
-/// A response to the tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiResponse {
-    pub status: u16,
-    pub content_type: String,
-    #[serde(with = "base64_bytes")]
-    pub body: Vec<u8>,
-    /// A `Location` header: set on a redirect only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-}
-
-mod base64_bytes {
-    use super::*;
-    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&B64.encode(bytes))
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        B64.decode(text).map_err(serde::de::Error::custom)
-    }
-}
-
 impl ApiResponse {
-    pub fn json(status: u16, value: &Value) -> Self {
-        ApiResponse {
-            status,
-            content_type: "application/json".to_owned(),
-            body: value.to_string().into_bytes(),
-            location: None,
-        }
-    }
-
-    /// `302 Found` to `location`, with a JSON body saying where, for clients that do not follow.
-    pub fn redirect(location: String) -> Self {
-        let mut response = ApiResponse::json(302, &serde_json::json!({ "url": location }));
-        response.location = Some(location);
-        response
-    }
-
+    /// Meta's answer as it came; a throughput refusal is marked where it is read.
     pub(crate) fn from_graph(response: GraphResponse) -> Self {
-        ApiResponse {
-            status: response.status,
-            content_type: content_type(response.content_type.as_deref())
+        let mut answer = ApiResponse::new(
+            response.status,
+            header_safe_content_type(response.content_type.as_deref())
                 .unwrap_or_else(|| "application/json".to_owned()),
-            body: response.body,
-            location: None,
-        }
+            response.body,
+        );
+        answer.meta_throttled = is_retryable_meta_throttle(answer.status, &answer.body);
+        answer
     }
-}
-
-/// A content type that can stand in a response header: printable ASCII, at most 255 bytes.
-/// Anything Meta sends that is not (a control character in a `mime_type`) is `None`.
-pub(crate) fn content_type(value: Option<&str>) -> Option<String> {
-    value
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 255 && v.bytes().all(|b| (0x20..0x7f).contains(&b)))
-        .map(str::to_owned)
 }
 
 pub(crate) fn is_success(status: u16) -> bool {
@@ -102,15 +54,9 @@ pub(crate) fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, Error
 
 /// Meta's error on a `/v1` route: Meta's status, the gateway's shape, Meta's details inside.
 pub(crate) fn meta_error_v1(response: &GraphResponse) -> ApiResponse {
-    let meta: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    let message = meta["error"]["message"]
-        .as_str()
-        .unwrap_or("Meta refused the request")
-        .to_owned();
-    ApiResponse::json(
-        response.status,
-        &serde_json::json!({"error": {"code": "meta_error", "message": message, "meta": meta["error"]}}),
-    )
+    let mut answer = meta_inside_gateway(response.status, &response.body);
+    answer.meta_throttled = is_retryable_meta_throttle(response.status, &response.body);
+    answer
 }
 
 #[cfg(test)]
@@ -145,39 +91,5 @@ mod tests {
             br#"{"error":{"code":130429}}"#
         ));
         assert!(!is_retryable_meta_throttle(429, b"not json"));
-    }
-
-    #[test]
-    fn only_a_header_safe_content_type_is_taken_from_meta() {
-        assert_eq!(
-            content_type(Some(" image/png ")).as_deref(),
-            Some("image/png")
-        );
-        assert_eq!(
-            content_type(Some("text/plain; charset=utf-8")).as_deref(),
-            Some("text/plain; charset=utf-8")
-        );
-        for bad in [
-            "image/png\r\nx-evil: 1",
-            "a\u{7f}",
-            "",
-            "bild/\u{e4}",
-            &"a".repeat(256),
-        ] {
-            assert_eq!(content_type(Some(bad)), None, "{bad:?}");
-        }
-        assert_eq!(content_type(None), None);
-    }
-
-    #[test]
-    fn a_stored_response_round_trips() {
-        let r = ApiResponse {
-            status: 200,
-            content_type: "application/json".into(),
-            body: b"{\"a\":1}".to_vec(),
-            location: None,
-        };
-        let back: ApiResponse = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
-        assert_eq!(back, r);
     }
 }

@@ -10,8 +10,9 @@ use crate::ports::{
 use crate::tenant::Tenant;
 
 use super::SendService;
-use super::response::{ApiResponse, is_success, meta_error_v1, parse_json_object};
+use super::response::{is_success, meta_error_v1, parse_json_object};
 use super::route::numeric_id;
+use crate::http::ApiResponse;
 
 const MESSAGE_TYPES: [&str; 11] = [
     "text",

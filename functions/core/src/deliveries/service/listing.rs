@@ -10,8 +10,8 @@ use crate::Error;
 use crate::deliveries::{Attempt, DeliveryLog, DeliveryState, EventRecord, Requeue};
 use crate::event::EventId;
 use crate::health::EndpointHealth;
+use crate::http::ApiResponse;
 use crate::query::Query;
-use crate::send::ApiResponse;
 use crate::tenant::Tenant;
 
 /// Events per page by default, and at most.

@@ -18,7 +18,7 @@ use super::{DeliveryLog, EventRecord, Requeue};
 use crate::Error;
 use crate::event::EventId;
 use crate::health::EndpointHealth;
-use crate::send::ApiResponse;
+use crate::http::ApiResponse;
 use crate::tenant::Tenant;
 
 pub use listing::EventsQuery;

@@ -12,7 +12,7 @@ use crate::Error;
 use crate::deliveries::{DeliveryLog, DeliveryState, EventRecord, Requeue, held};
 use crate::event::EventId;
 use crate::health::EndpointHealth;
-use crate::send::ApiResponse;
+use crate::http::ApiResponse;
 use crate::tenant::Tenant;
 
 /// Events one recovery call reads at most, whatever becomes of them (queued, skipped, not
@@ -279,7 +279,7 @@ mod cursor_tests {
         for bad in ["%%%", "eA", delivered.as_str(), long.as_str()] {
             let err = RecoverCursor::decode(bad).unwrap_err();
             assert_eq!(err.status(), 400, "{bad}");
-            assert!(err.gateway_body().contains("cursor"));
+            assert!(crate::http::gateway_body(&err).contains("cursor"));
         }
     }
 }

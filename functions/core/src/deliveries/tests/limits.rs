@@ -77,9 +77,9 @@ async fn bad_queries_and_bodies_name_their_field() {
         let err = f.service.events(&a, query, 0).await.unwrap_err();
         assert_eq!(err.status(), 400, "{query:?}");
         assert!(
-            err.gateway_body().contains(field),
+            crate::http::gateway_body(&err).contains(field),
             "{query:?}: {}",
-            err.gateway_body()
+            crate::http::gateway_body(&err)
         );
     }
     for (body, field) in [
@@ -95,7 +95,11 @@ async fn bad_queries_and_bodies_name_their_field() {
     ] {
         let err = f.service.recover(&a, body, 0).await.unwrap_err();
         assert_eq!(err.status(), 400);
-        assert!(err.gateway_body().contains(field), "{}", err.gateway_body());
+        assert!(
+            crate::http::gateway_body(&err).contains(field),
+            "{}",
+            crate::http::gateway_body(&err)
+        );
     }
     assert_eq!(
         f.service.event(&a, "bad id").await.unwrap_err().status(),

@@ -86,7 +86,7 @@ async fn five_pending_events_keep_one_copy_each_through_recoveries_and_replays()
             .await
             .unwrap_err();
         assert_eq!(err.status(), 409);
-        assert!(err.gateway_body().contains("pending"));
+        assert!(crate::http::gateway_body(&err).contains("pending"));
         for (event, queued) in &events {
             f.forwarder
                 .forward(event, Some(queued), 1_001 + round, 0.5)
