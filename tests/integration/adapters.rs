@@ -1,144 +1,19 @@
-//! The gateway-aws adapters against the emulator, over the real AWS protocol.
+//! The gateway-aws adapters against the emulator, over the real AWS protocol: what only the
+//! emulator can show (claim checks, SQS visibility and redrive, admin writes). What every
+//! implementation of a port must do is in `contract.rs`.
 
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use gateway_aws::Clients;
 use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants, OwnershipError};
+use gateway_aws::dynamo::{DynamoTenants, OwnershipError};
 use gateway_aws::queue::SqsEventQueue;
 use gateway_core::event::ClaimCheck;
-use gateway_core::ports::{
-    Claim, EventQueue, IdempotencyStore, MessageRecord, MessageStore, OwnerKind,
-};
+use gateway_core::ports::{EventQueue, OwnerKind};
 use gateway_core::retry::RetrySchedule;
 use gateway_core::split::split_events;
 use gateway_core::tenant::TenantId;
-use gateway_local::emulator;
-use gateway_local::provision::{Resources, provision};
-use gateway_local::stack::default_template;
-use gateway_tests::{emulator_endpoint, unique_prefix};
-
-async fn provisioned(name: &str) -> (Clients, Resources) {
-    let clients = Clients::new(&emulator::sdk_config(&emulator_endpoint()).await);
-    let resources = provision(&clients, &default_template(), &unique_prefix(name))
-        .await
-        .expect("tables and queues are created from template.yaml");
-    (clients, resources)
-}
-
-#[tokio::test]
-async fn a_conditional_claim_fails_the_second_time_until_released_or_completed() {
-    let (clients, r) = provisioned("claim").await;
-    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
-    let hold = Duration::from_secs(60);
-    assert_eq!(
-        store.claim("EVENT#a", None, hold).await.unwrap(),
-        Claim::Acquired { failed_attempts: 0 }
-    );
-    assert_eq!(
-        store.claim("EVENT#a", None, hold).await.unwrap(),
-        Claim::InProgress
-    );
-    store.release("EVENT#a").await.unwrap();
-    assert_eq!(
-        store.claim("EVENT#a", None, hold).await.unwrap(),
-        Claim::Acquired { failed_attempts: 0 }
-    );
-    store
-        .complete("EVENT#a", Some("stored"), Duration::from_secs(3600))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.claim("EVENT#a", None, hold).await.unwrap(),
-        Claim::Completed(Some("stored".into()))
-    );
-    // Releasing a completed record leaves it in place.
-    store.release("EVENT#a").await.unwrap();
-    assert_eq!(
-        store.claim("EVENT#a", None, hold).await.unwrap(),
-        Claim::Completed(Some("stored".into()))
-    );
-}
-
-#[tokio::test]
-async fn failed_attempts_are_counted_by_the_store_not_by_receives() {
-    let (clients, r) = provisioned("attempts").await;
-    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
-    let hold = Duration::from_secs(60);
-    let keep = Duration::from_secs(3600);
-    for n in 0..3 {
-        assert_eq!(
-            store.claim("EVENT#n", None, hold).await.unwrap(),
-            Claim::Acquired { failed_attempts: n }
-        );
-        // Another worker's receive while the claim is held counts for nothing.
-        assert_eq!(
-            store.claim("EVENT#n", None, hold).await.unwrap(),
-            Claim::InProgress
-        );
-        store.fail("EVENT#n", Duration::ZERO, keep).await.unwrap();
-    }
-    // A release (nothing was attempted) keeps the count.
-    assert_eq!(
-        store.claim("EVENT#n", None, hold).await.unwrap(),
-        Claim::Acquired { failed_attempts: 3 }
-    );
-    store.release("EVENT#n").await.unwrap();
-    assert_eq!(
-        store.claim("EVENT#n", None, hold).await.unwrap(),
-        Claim::Acquired { failed_attempts: 3 }
-    );
-    store.complete("EVENT#n", None, keep).await.unwrap();
-    // Failing or releasing a completed record changes nothing.
-    store.fail("EVENT#n", Duration::ZERO, keep).await.unwrap();
-    assert_eq!(
-        store.claim("EVENT#n", None, hold).await.unwrap(),
-        Claim::Completed(None)
-    );
-}
-
-#[tokio::test]
-async fn a_second_copy_of_an_event_waits_for_the_failed_attempts_retry_time() {
-    let (clients, r) = provisioned("notyet").await;
-    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
-    let hold = Duration::from_secs(60);
-    let keep = Duration::from_secs(3600);
-    assert_eq!(
-        store.claim("EVENT#d", None, hold).await.unwrap(),
-        Claim::Acquired { failed_attempts: 0 }
-    );
-    store
-        .fail("EVENT#d", Duration::from_secs(300), keep)
-        .await
-        .unwrap();
-    // A duplicate POST's copy of the event is received at once: it must not jump the wait.
-    match store.claim("EVENT#d", None, hold).await.unwrap() {
-        Claim::NotYet(wait) => assert!(
-            wait > Duration::from_secs(290) && wait <= Duration::from_secs(300),
-            "{wait:?}"
-        ),
-        other => panic!("expected NotYet, got {other:?}"),
-    }
-    assert_eq!(
-        store.claim("EVENT#e", None, hold).await.unwrap(),
-        Claim::Acquired { failed_attempts: 0 }
-    );
-    store
-        .fail("EVENT#e", Duration::from_millis(2_500), keep)
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.claim("EVENT#e", None, hold).await.unwrap(),
-        Claim::NotYet(_)
-    ));
-    // Within a second of the retry time counts as due: SQS hides messages for whole seconds.
-    tokio::time::sleep(Duration::from_millis(1_700)).await;
-    assert_eq!(
-        store.claim("EVENT#e", None, hold).await.unwrap(),
-        Claim::Acquired { failed_attempts: 1 }
-    );
-}
+use gateway_tests::provisioned;
 
 #[tokio::test]
 async fn an_event_too_large_for_sqs_is_queued_as_a_claim_check_and_read_back_whole() {
@@ -169,47 +44,6 @@ async fn an_event_too_large_for_sqs_is_queued_as_a_claim_check_and_read_back_who
 }
 
 #[tokio::test]
-async fn a_lapsed_in_progress_claim_can_be_taken_over() {
-    let (clients, r) = provisioned("lapse").await;
-    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
-    assert_eq!(
-        store.claim("EVENT#b", None, Duration::ZERO).await.unwrap(),
-        Claim::Acquired { failed_attempts: 0 }
-    );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        store
-            .claim("EVENT#b", None, Duration::from_secs(60))
-            .await
-            .unwrap(),
-        Claim::Acquired { failed_attempts: 0 }
-    );
-}
-
-#[tokio::test]
-async fn the_same_key_with_another_fingerprint_is_unprocessable() {
-    let (clients, r) = provisioned("fingerprint").await;
-    let store = DynamoIdempotency::new(clients.dynamodb.clone(), &r.idempotency_table);
-    let hold = Duration::from_secs(60);
-    assert_eq!(
-        store.claim("SEND#k", Some("body-1"), hold).await.unwrap(),
-        Claim::Acquired { failed_attempts: 0 }
-    );
-    assert_eq!(
-        store.claim("SEND#k", Some("body-1"), hold).await.unwrap(),
-        Claim::InProgress
-    );
-    assert_eq!(
-        store
-            .claim("SEND#k", Some("body-2"), hold)
-            .await
-            .unwrap_err()
-            .status(),
-        422
-    );
-}
-
-#[tokio::test]
 async fn a_phone_number_cannot_belong_to_two_tenants() {
     let (clients, r) = provisioned("owner").await;
     let tenants = DynamoTenants::new(clients.dynamodb.clone(), &r.tenants_table);
@@ -233,60 +67,6 @@ async fn a_phone_number_cannot_belong_to_two_tenants() {
             .remove_owner(OwnerKind::Phone, "123", &TenantId("a".into()))
             .await
             .unwrap()
-    );
-}
-
-#[tokio::test]
-async fn a_message_status_never_moves_backwards_but_every_status_is_recorded() {
-    let (clients, r) = provisioned("status").await;
-    let messages = DynamoMessages::new(clients.dynamodb.clone(), &r.messages_table);
-    assert_eq!(
-        messages
-            .record_status("wamid.unknown", "sent", 1)
-            .await
-            .unwrap(),
-        None
-    );
-    messages
-        .put(&MessageRecord {
-            wamid: "wamid.1".into(),
-            tenant_id: TenantId("t".into()),
-            phone_number_id: "P".into(),
-            recipient: "4915112345678".into(),
-            callback_url: Some("https://cb.example.com/x".into()),
-            created_at: 100,
-            last_status: None,
-            statuses: Default::default(),
-        })
-        .await
-        .unwrap();
-    messages
-        .record_status("wamid.1", "sent", 101)
-        .await
-        .unwrap();
-    messages
-        .record_status("wamid.1", "read", 103)
-        .await
-        .unwrap();
-    let after_late = messages
-        .record_status("wamid.1", "delivered", 102)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(after_late.last_status.as_deref(), Some("read"));
-    // A repeated report keeps the first timestamp.
-    messages
-        .record_status("wamid.1", "sent", 999)
-        .await
-        .unwrap();
-    let record = messages.get("wamid.1").await.unwrap().unwrap();
-    assert_eq!(record.last_status.as_deref(), Some("read"));
-    assert_eq!(record.statuses.get("sent"), Some(&101));
-    assert_eq!(record.statuses.get("delivered"), Some(&102));
-    assert_eq!(record.statuses.get("read"), Some(&103));
-    assert_eq!(
-        record.callback_url.as_deref(),
-        Some("https://cb.example.com/x")
     );
 }
 

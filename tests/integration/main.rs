@@ -3,6 +3,7 @@
 
 mod abuse;
 mod adapters;
+mod contract;
 mod cost;
 mod deliveries;
 mod fake_graph;

@@ -121,6 +121,7 @@ async fn a_tenants_429_retry_after_is_the_delay_written_back_to_the_queue() {
             &format!("EVENT#{}", event.id),
             None,
             Duration::from_secs(30),
+            gateway_aws::now_ms(),
         )
         .await
         .unwrap()
@@ -204,7 +205,7 @@ async fn receives_that_only_find_another_workers_claim_never_bring_the_dlq_close
     let key = format!("EVENT#{}", event.id);
     assert!(matches!(
         store
-            .claim(&key, None, Duration::from_secs(600))
+            .claim(&key, None, Duration::from_secs(600), gateway_aws::now_ms())
             .await
             .unwrap(),
         Claim::Acquired { .. }

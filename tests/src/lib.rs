@@ -135,6 +135,20 @@ impl Stack {
     }
 }
 
+/// The template's tables, queues and bucket on the emulator under a prefix of their own, and
+/// the clients to reach them: for tests of one adapter, without a running stack.
+pub async fn provisioned(name: &str) -> (Clients, Resources) {
+    let clients = Clients::new(&emulator::sdk_config(&emulator_endpoint()).await);
+    let resources = gateway_local::provision::provision(
+        &clients,
+        &gateway_local::stack::default_template(),
+        &unique_prefix(name),
+    )
+    .await
+    .expect("tables and queues are created from template.yaml");
+    (clients, resources)
+}
+
 pub async fn spawn_stack(options: StackOptions) -> Stack {
     match std::env::var("GATEWAY_E2E_TARGET").as_deref() {
         Ok("lambda") => {

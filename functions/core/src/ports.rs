@@ -35,13 +35,17 @@ pub enum Claim {
 
 /// Idempotency records: IN_PROGRESS with an expiry, then COMPLETED, expiring after a TTL.
 pub trait IdempotencyStore: Send + Sync {
-    /// Conditional put of IN_PROGRESS; `fingerprint` tells a different request under the same
-    /// key apart (a mismatch is `Error::Unprocessable`).
+    /// Conditional put of IN_PROGRESS at unix milliseconds `now_ms`, held for
+    /// `in_progress_for` (a claim whose holder died is taken over once that has passed);
+    /// `fingerprint` tells a different request under the same key apart (a mismatch is
+    /// `Error::Unprocessable`). Contract: `memory::contract` (claims, attempts, retry times,
+    /// lapses), run against the fake and the DynamoDB adapter.
     fn claim(
         &self,
         key: &str,
         fingerprint: Option<&str>,
         in_progress_for: Duration,
+        now_ms: i64,
     ) -> impl Future<Output = Result<Claim, Error>> + Send;
     /// Marks the key COMPLETED with an optional stored result, kept for `keep_for`.
     fn complete(
@@ -55,12 +59,13 @@ pub trait IdempotencyStore: Send + Sync {
     fn release(&self, key: &str) -> impl Future<Output = Result<(), Error>> + Send;
     /// Gives an IN_PROGRESS key up after a failed attempt, counting it: the next claim's
     /// `failed_attempts` is one higher, and claims before `retry_after` has passed get
-    /// `NotYet`. Kept for `keep_for`.
+    /// `NotYet`. Kept for `keep_for`. `now_ms`: when the attempt failed.
     fn fail(
         &self,
         key: &str,
         retry_after: Duration,
         keep_for: Duration,
+        now_ms: i64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 

@@ -54,13 +54,17 @@ impl ForwardApp<Gateway> {
     }
 }
 
-/// Unix seconds now.
-fn now() -> i64 {
-    gateway_aws::now()
-}
-
 /// Forwards a batch; the response names the messages to deliver again.
 pub async fn handle<P: Ports>(app: &ForwardApp<P>, batch: SqsEvent) -> SqsBatchResponse {
+    handle_at(app, batch, gateway_aws::now()).await
+}
+
+/// [`handle`] at unix time `now` (seconds).
+pub async fn handle_at<P: Ports>(
+    app: &ForwardApp<P>,
+    batch: SqsEvent,
+    now: i64,
+) -> SqsBatchResponse {
     let messages: Vec<QueueMessage> = batch
         .records
         .into_iter()
@@ -72,7 +76,7 @@ pub async fn handle<P: Ports>(app: &ForwardApp<P>, batch: SqsEvent) -> SqsBatchR
         .collect();
     let again = app
         .forwarder
-        .forward_batch(&app.queue, &messages, now(), rand::random::<f64>)
+        .forward_batch(&app.queue, &messages, now, rand::random::<f64>)
         .await;
     let mut response = SqsBatchResponse::default();
     for id in again {

@@ -196,6 +196,7 @@ async fn route<P: Ports>(
                         &tenant,
                         idempotency_key,
                         &fingerprint,
+                        now,
                         service.send_simple(&tenant, body, now),
                     )
                     .await
@@ -259,7 +260,7 @@ async fn route<P: Ports>(
     let call = service.graph(&tenant, call, now);
     if method == HttpMethod::Post {
         service
-            .idempotent(&tenant, idempotency_key, &fingerprint, call)
+            .idempotent(&tenant, idempotency_key, &fingerprint, now, call)
             .await
     } else {
         call.await

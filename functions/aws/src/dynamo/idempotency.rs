@@ -49,8 +49,9 @@ impl IdempotencyStore for DynamoIdempotency {
         key: &str,
         fingerprint: Option<&str>,
         in_progress_for: Duration,
+        now_ms: i64,
     ) -> Result<Claim, Error> {
-        let now = crate::now();
+        let now = now_ms / 1000;
         let until = now + in_progress_for.as_secs() as i64;
         let (set_fingerprint, remove_fingerprint) = match fingerprint {
             Some(_) => (", fingerprint = :fp", ""),
@@ -76,7 +77,7 @@ impl IdempotencyStore for DynamoIdempotency {
             .expression_attribute_values(":until", n(until))
             .expression_attribute_values(":ttl", n(until + 86_400))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":now_ms", n(crate::now_ms() + RETRY_SLACK_MS))
+            .expression_attribute_values(":now_ms", n(now_ms + RETRY_SLACK_MS))
             .return_values(ReturnValue::AllOld);
         if let Some(fp) = fingerprint {
             update = update.expression_attribute_values(":fp", s(fp));
@@ -116,10 +117,8 @@ impl IdempotencyStore for DynamoIdempotency {
                 let retry_at_ms = get_n(&existing, RETRY_AT_MS).unwrap_or(0);
                 Ok(match get_s(&existing, "status").as_deref() {
                     Some(COMPLETED) => Claim::Completed(get_s(&existing, "result")),
-                    Some(FAILED) if retry_at_ms > crate::now_ms() + RETRY_SLACK_MS => {
-                        Claim::NotYet(Duration::from_millis(
-                            (retry_at_ms - crate::now_ms()) as u64,
-                        ))
+                    Some(FAILED) if retry_at_ms > now_ms + RETRY_SLACK_MS => {
+                        Claim::NotYet(Duration::from_millis((retry_at_ms - now_ms) as u64))
                     }
                     _ => Claim::InProgress,
                 })
@@ -168,8 +167,10 @@ impl IdempotencyStore for DynamoIdempotency {
         key: &str,
         retry_after: Duration,
         keep_for: Duration,
+        now_ms: i64,
     ) -> Result<(), Error> {
-        self.give_up(key, Some((retry_after, keep_for))).await
+        self.give_up(key, Some((retry_after, keep_for, now_ms)))
+            .await
     }
 }
 
@@ -187,9 +188,13 @@ impl DynamoIdempotency {
     }
 
     /// IN_PROGRESS -> FAILED, so the next claim succeeds at once; with `counted` (retry after,
-    /// keep for), one more failed attempt is added, claims before the retry is due are told
-    /// to wait, and the record is kept that long.
-    async fn give_up(&self, key: &str, counted: Option<(Duration, Duration)>) -> Result<(), Error> {
+    /// keep for, when it failed), one more failed attempt is added, claims before the retry is
+    /// due are told to wait, and the record is kept that long.
+    async fn give_up(
+        &self,
+        key: &str,
+        counted: Option<(Duration, Duration, i64)>,
+    ) -> Result<(), Error> {
         let mut update = self
             .client
             .update_item()
@@ -200,15 +205,15 @@ impl DynamoIdempotency {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
             .expression_attribute_values(":failed", s(FAILED));
-        if let Some((retry_after, keep_for)) = counted {
+        if let Some((retry_after, keep_for, now_ms)) = counted {
             update = update
                 .update_expression(format!(
                     "SET #status = :failed, expires_at = :ttl, {RETRY_AT_MS} = :retry_at ADD {FAILED_ATTEMPTS} :one REMOVE in_progress_until"
                 ))
-                .expression_attribute_values(":ttl", n(crate::now() + keep_for.as_secs() as i64))
+                .expression_attribute_values(":ttl", n(now_ms / 1000 + keep_for.as_secs() as i64))
                 .expression_attribute_values(
                     ":retry_at",
-                    n(crate::now_ms() + retry_after.as_millis() as i64),
+                    n(now_ms + retry_after.as_millis() as i64),
                 )
                 .expression_attribute_values(":one", n(1));
         }

@@ -133,7 +133,7 @@ where
         let mark = queue_body.and_then(replay_mark);
         let failed_attempts = match self
             .idempotency
-            .claim(&key, None, self.config.in_progress_for)
+            .claim(&key, None, self.config.in_progress_for, now * 1000)
             .await?
         {
             Claim::Completed(_) => {

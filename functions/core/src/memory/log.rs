@@ -88,14 +88,14 @@ impl DeliveryLog for MemoryIdempotency {
         note: &AttemptNote,
         replay: Option<&str>,
         state: DeliveryState,
-        _: Duration,
+        retry_after: Duration,
         _: Duration,
     ) -> Result<(), Error> {
-        let key = event_key(id);
-        let mut records = self.records.lock().unwrap();
-        if let Some(Record::Busy(n)) = records.get(&key).cloned() {
-            records.insert(key, Record::Failed(n + 1));
-        }
+        // The attempt's own time: the DynamoDB adapter's write follows it by the delivery.
+        self.failed_attempt(
+            &event_key(id),
+            note.attempt.at_ms + retry_after.as_millis() as i64,
+        );
         let mut log = self.log.lock().unwrap();
         let previous = log.remove(id.as_str());
         let mut r = record(id, note, state);
@@ -183,13 +183,21 @@ impl DeliveryLog for MemoryIdempotency {
         if &r.tenant_id != tenant || !states.contains(&r.status) {
             return Ok(Reopen::NotFound);
         }
-        if matches!(records.get(&key), Some(Record::Busy(_))) {
+        // A held claim is busy; one whose holder died (lapsed) is not.
+        if matches!(records.get(&key), Some(Record::Busy { until_s, .. }) if *until_s >= now_ms / 1000)
+        {
             return Ok(Reopen::Busy(Held::InProgress));
         }
         if let Some(why) = held(r, now_ms) {
             return Ok(Reopen::Busy(why));
         }
-        records.insert(key, Record::Failed(0));
+        records.insert(
+            key,
+            Record::Failed {
+                failed: 0,
+                retry_at_ms: 0,
+            },
+        );
         r.status = DeliveryState::Pending;
         r.updated_at_ms = now_ms;
         r.replay_queued = true;

@@ -3,12 +3,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crate::Error;
 use crate::event::Event;
 use crate::ports::*;
 use crate::tenant::{Tenant, TenantId};
+
+pub mod contract;
+mod idempotency;
+pub use idempotency::MemoryIdempotency;
+use idempotency::Record;
 
 mod log;
 pub use log::{MemoryHealth, MemoryRequeue};
@@ -44,97 +48,6 @@ impl EventQueue for MemoryQueue {
             .lock()
             .unwrap()
             .extend(events.iter().map(|e| e.id.to_string()));
-        Ok(())
-    }
-}
-
-/// Key -> state: `Done(result)`, `Busy(attempts)`, or `Failed(attempts)`.
-#[derive(Clone)]
-enum Record {
-    Done(Option<String>),
-    Busy(u32),
-    Failed(u32),
-}
-
-type IdempotencyRecords = HashMap<String, Record>;
-
-#[derive(Clone, Default)]
-pub struct MemoryIdempotency {
-    records: Arc<Mutex<IdempotencyRecords>>,
-    fingerprints: Arc<Mutex<HashMap<String, String>>>,
-    failing_completes: Arc<Mutex<bool>>,
-    /// Delivery records by event id, and kept payloads (see `log`).
-    log: Arc<Mutex<HashMap<String, crate::deliveries::EventRecord>>>,
-    payloads: Arc<Mutex<HashMap<String, String>>>,
-    /// Calls counted per tenant, kind and rate window (see `log`).
-    calls: Arc<Mutex<HashMap<String, u32>>>,
-}
-
-impl MemoryIdempotency {
-    /// Makes `complete` fail (the store is down after the work was done).
-    pub fn fail_completes(&self, on: bool) {
-        *self.failing_completes.lock().unwrap() = on;
-    }
-}
-
-impl IdempotencyStore for MemoryIdempotency {
-    async fn claim(
-        &self,
-        key: &str,
-        fingerprint: Option<&str>,
-        _: Duration,
-    ) -> Result<Claim, Error> {
-        if let Some(fingerprint) = fingerprint {
-            let mut known = self.fingerprints.lock().unwrap();
-            let first = known
-                .entry(key.to_owned())
-                .or_insert_with(|| fingerprint.to_owned());
-            if first != fingerprint {
-                return Err(Error::Unprocessable(
-                    "this Idempotency-Key was used with a different request",
-                ));
-            }
-        }
-        let mut records = self.records.lock().unwrap();
-        Ok(match records.get(key).cloned() {
-            Some(Record::Done(result)) => Claim::Completed(result),
-            Some(Record::Busy(_)) => Claim::InProgress,
-            Some(Record::Failed(failed_attempts)) => {
-                records.insert(key.to_owned(), Record::Busy(failed_attempts));
-                Claim::Acquired { failed_attempts }
-            }
-            None => {
-                records.insert(key.to_owned(), Record::Busy(0));
-                Claim::Acquired { failed_attempts: 0 }
-            }
-        })
-    }
-
-    async fn complete(&self, key: &str, result: Option<&str>, _: Duration) -> Result<(), Error> {
-        if *self.failing_completes.lock().unwrap() {
-            return Err(Error::unavailable("idempotency store down"));
-        }
-        self.records
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), Record::Done(result.map(str::to_owned)));
-        Ok(())
-    }
-
-    async fn release(&self, key: &str) -> Result<(), Error> {
-        let mut records = self.records.lock().unwrap();
-        if let Some(Record::Busy(n)) = records.get(key).cloned() {
-            records.insert(key.to_owned(), Record::Failed(n));
-        }
-        Ok(())
-    }
-
-    /// The in-memory store ignores `retry_after`: unit tests drive attempts back to back.
-    async fn fail(&self, key: &str, _: Duration, _: Duration) -> Result<(), Error> {
-        let mut records = self.records.lock().unwrap();
-        if let Some(Record::Busy(n)) = records.get(key).cloned() {
-            records.insert(key.to_owned(), Record::Failed(n + 1));
-        }
         Ok(())
     }
 }

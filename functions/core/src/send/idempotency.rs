@@ -67,6 +67,7 @@ where
         tenant: &Tenant,
         key: Option<&str>,
         request_fingerprint: &[u8],
+        now: i64,
         send: F,
     ) -> Result<ApiResponse, Error>
     where
@@ -93,7 +94,7 @@ where
         let fingerprint = hex::encode(Sha256::digest(request_fingerprint));
         match self
             .idempotency
-            .claim(&record, Some(&fingerprint), IN_FLIGHT)
+            .claim(&record, Some(&fingerprint), IN_FLIGHT, now * 1000)
             .await?
         {
             Claim::Completed(Some(stored)) => {

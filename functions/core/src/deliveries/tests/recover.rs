@@ -6,16 +6,20 @@ use crate::deliveries::service::MAX_RECOVER;
 use crate::event::EventId;
 use crate::forward::Outcome;
 
-/// Forwards `event` until its schedule is spent: it is in the dead-letter queue.
+/// Forwards `event`, each attempt when it is due, until its schedule is spent: it is in the
+/// dead-letter queue.
 async fn exhaust(f: &Fixture, event: &Event, queued: &str) {
-    for at in 1_000..1_008 {
-        let outcome = f
+    let mut at = 1_000;
+    for _ in 0..8 {
+        match f
             .forwarder
             .forward(event, Some(queued), at, 0.5)
             .await
-            .unwrap();
-        if outcome == Outcome::Exhausted {
-            return;
+            .unwrap()
+        {
+            Outcome::Exhausted => return,
+            Outcome::Retry { after } => at += after.as_secs() as i64,
+            other => panic!("{other:?}"),
         }
     }
     panic!("the schedule was never spent");
@@ -33,19 +37,20 @@ async fn recovery_requeues_each_failed_event_once() {
         let a = a.clone();
         async move { service.recover(&a, body.as_bytes(), now_ms).await }
     };
+    // Its last attempt was at 100,305 s (1,000 s and the 27.6 hours of the schedule).
     // Changed before `since`: not recovered.
     assert_eq!(
-        body(&recover("1970-01-01T00:20:00Z", 2_000_000).await.unwrap())["recovered"],
+        body(&recover("1970-01-02T04:00:00Z", 200_000_000).await.unwrap())["recovered"],
         0
     );
-    let first = body(&recover("1970-01-01T00:00:00Z", 2_000_000).await.unwrap());
+    let first = body(&recover("1970-01-01T00:00:00Z", 200_000_000).await.unwrap());
     assert_eq!(first["recovered"], 1);
     assert_eq!(first["event_ids"][0], "wamid.m1");
     assert_eq!(first["complete"], true);
     assert_eq!(first["next_cursor"], Value::Null);
     assert_eq!(copies(&f).len(), 1);
     // Its copy is on the queue: a second recovery skips it, saying why.
-    let again = body(&recover("1970-01-01T00:00:00Z", 2_000_500).await.unwrap());
+    let again = body(&recover("1970-01-01T00:00:00Z", 200_000_500).await.unwrap());
     assert_eq!(again["recovered"], 0, "{again}");
     assert_eq!(again["skipped"], 1);
     assert_eq!(

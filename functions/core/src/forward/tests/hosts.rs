@@ -212,10 +212,11 @@ async fn forty_callback_urls_on_one_failing_host_cost_the_threshold_and_the_prob
         f.forward(event, None, 1_030, 0.5).await.unwrap();
     }
     assert_eq!(sender.calls("acme.example").len(), 3);
-    // Half-open: one probe among the forty (the last, this time), which fails and holds the
-    // breaker open another interval.
+    // Half-open, once every event's own retry is due (the first three wait their schedule's
+    // second step, 300 s; the others the probe interval and its spread): one probe among the
+    // forty (the last, this time), which fails and holds the breaker open another interval.
     for event in events.iter().rev() {
-        f.forward(event, None, 1_061, 0.5).await.unwrap();
+        f.forward(event, None, 1_400, 0.5).await.unwrap();
     }
     let calls = sender.calls("acme.example");
     assert_eq!(calls.len(), 3 + 1, "the threshold and one probe: {calls:?}");
@@ -226,14 +227,14 @@ async fn forty_callback_urls_on_one_failing_host_cost_the_threshold_and_the_prob
     let probed = host("acme", "dead.acme.example", &health);
     assert_eq!(
         (probed.failure_streak, probed.open_until_ms),
-        (4, Some(1_121_000))
+        (4, Some(1_460_000))
     );
     assert!(circuit_open(&f) >= 37);
 
     // Another tenant's deliveries go on.
     let other = status("wamid.g1", "Q", "V");
     assert_eq!(
-        f.forward(&other, None, 1_062, 0.5).await.unwrap(),
+        f.forward(&other, None, 1_401, 0.5).await.unwrap(),
         Outcome::Delivered
     );
     assert_eq!(

@@ -119,21 +119,32 @@ async fn a_failed_delivery_is_retried_on_the_schedule_and_then_exhausted() {
     let (f, sender, _) = forwarder(vec![failed(FailureKind::Failed)]);
     let event = split_events(STATUS).unwrap().remove(0);
     let mut delays = Vec::new();
+    let mut now = 100;
     for _ in 0..7 {
-        match f.forward(&event, None, 100, 0.5).await.unwrap() {
-            Outcome::Retry { after } => delays.push(after.as_secs()),
+        match f.forward(&event, None, now, 0.5).await.unwrap() {
+            Outcome::Retry { after } => {
+                // A copy received before the retry is due waits for it and is no attempt.
+                assert_eq!(
+                    f.forward(&event, None, now + 2, 0.5).await.unwrap(),
+                    Outcome::Retry {
+                        after: after - Duration::from_secs(2)
+                    }
+                );
+                delays.push(after.as_secs());
+                now += after.as_secs() as i64;
+            }
             other => panic!("expected a retry, got {other:?}"),
         }
     }
     assert_eq!(delays, [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000]);
     assert_eq!(
-        f.forward(&event, None, 200, 0.5).await.unwrap(),
+        f.forward(&event, None, now, 0.5).await.unwrap(),
         Outcome::Exhausted
     );
     assert_eq!(sender.sent.lock().unwrap().len(), 8);
     // Redriven from the DLQ, it gets a whole new schedule.
     assert_eq!(
-        f.forward(&event, None, 300, 0.5).await.unwrap(),
+        f.forward(&event, None, now + 86_400, 0.5).await.unwrap(),
         Outcome::Retry {
             after: Duration::from_secs(5)
         }
@@ -151,17 +162,17 @@ async fn receives_that_find_another_workers_claim_are_not_attempts() {
             after: Duration::from_secs(5)
         }
     );
-    // A worker that died mid-delivery left its claim behind.
+    // A worker that died mid-delivery left its claim behind, once the retry was due.
     assert_eq!(
         f.idempotency
-            .claim(&key, None, Duration::from_secs(60))
+            .claim(&key, None, Duration::from_secs(60), 105_000)
             .await
             .unwrap(),
         Claim::Acquired { failed_attempts: 1 }
     );
     for _ in 0..20 {
         assert_eq!(
-            f.forward(&event, None, 101, 0.5).await.unwrap(),
+            f.forward(&event, None, 106, 0.5).await.unwrap(),
             Outcome::Retry {
                 after: f.config.in_progress_for
             }
@@ -170,7 +181,7 @@ async fn receives_that_find_another_workers_claim_are_not_attempts() {
     f.idempotency.release(&key).await.unwrap();
     // The next real attempt is the second: its failure waits the schedule's second step.
     assert_eq!(
-        f.forward(&event, None, 102, 0.5).await.unwrap(),
+        f.forward(&event, None, 107, 0.5).await.unwrap(),
         Outcome::Retry {
             after: Duration::from_secs(300)
         }
@@ -228,14 +239,15 @@ async fn a_suspended_tenants_event_is_deferred_not_dropped() {
             after: Duration::from_secs(5)
         }
     );
+    let mut now = 105;
     for _ in 0..6 {
-        assert!(matches!(
-            f.forward(&event, None, 100, 0.5).await.unwrap(),
-            Outcome::Retry { .. }
-        ));
+        match f.forward(&event, None, now, 0.5).await.unwrap() {
+            Outcome::Retry { after } => now += after.as_secs() as i64,
+            other => panic!("expected a retry, got {other:?}"),
+        }
     }
     assert_eq!(
-        f.forward(&event, None, 100, 0.5).await.unwrap(),
+        f.forward(&event, None, now, 0.5).await.unwrap(),
         Outcome::Exhausted
     );
     assert!(sender.sent.lock().unwrap().is_empty());

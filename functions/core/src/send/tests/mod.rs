@@ -124,6 +124,7 @@ impl World {
                 tenant,
                 Some(key),
                 body.as_bytes(),
+                1_700_000_000,
                 self.service.send_simple(tenant, body.as_bytes(), 1),
             )
             .await
