@@ -121,8 +121,9 @@ struct Notification<'a> {
 /// The usual shape, read in one pass: every entry an object.
 #[derive(Deserialize)]
 struct Entries<'a> {
+    object: Option<Loose>,
     #[serde(borrow)]
-    entry: Vec<Entry<'a>>,
+    entry: Option<Vec<Entry<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -216,43 +217,39 @@ pub fn split_events(body: &[u8]) -> Result<Vec<Event>, Error> {
 /// `split_events`, with the count of parts that were queued whole because they were malformed.
 pub fn split(body: &[u8]) -> Result<Split, Error> {
     let text_body = std::str::from_utf8(body).map_err(|_| invalid("body is not UTF-8 JSON"))?;
-    let notification: Notification<'_> = serde_json::from_str(text_body).map_err(|e| {
-        invalid(format!(
-            "body is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    match notification.object {
-        Some(Loose::Text(o)) if o == WHATSAPP_OBJECT => {}
-        Some(_) => {
-            return Err(invalid(format!(
-                "field `object` is not `{WHATSAPP_OBJECT}`"
-            )));
-        }
-        None => return Err(invalid("field `object` is missing")),
-    }
     let mut out = Split {
         events: Vec::new(),
         malformed: 0,
         parts: 0,
     };
-    // A notification without entries carries nothing to deliver.
-    let Some(entry) = notification.entry else {
-        return Ok(out);
-    };
+    // The usual shape in one pass; anything else (not JSON, an entry that is not an object,
+    // `entry` not a list, an odd `changes`) is read again part by part, below.
     let fast = serde_json::from_str::<Entries<'_>>(text_body)
         .ok()
         .filter(|e| {
             !e.entry
                 .iter()
+                .flatten()
                 .any(|e| matches!(e.changes, Some(RawList::NotAList)))
         });
-    if let Some(Entries { entry: entries }) = fast {
-        for entry in entries {
+    if let Some(Entries { object, entry }) = fast {
+        check_object(object)?;
+        for entry in entry.into_iter().flatten() {
             split_entry(entry, None, &mut out);
         }
     } else {
+        let notification: Notification<'_> = serde_json::from_str(text_body).map_err(|e| {
+            invalid(format!(
+                "body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        check_object(notification.object)?;
+        // A notification without entries carries nothing to deliver.
+        let Some(entry) = notification.entry else {
+            return Ok(out);
+        };
         // An entry that is not an object, or `entry` not a list: each part on its own.
         match list(Some(entry)) {
             Some(raws) => {
@@ -271,6 +268,17 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
         out.events[0].original_body = Some(text_body.to_owned());
     }
     Ok(out)
+}
+
+/// Only a WhatsApp Business Account notification is split.
+fn check_object(object: Option<Loose>) -> Result<(), Error> {
+    match object {
+        Some(Loose::Text(o)) if o == WHATSAPP_OBJECT => Ok(()),
+        Some(_) => Err(invalid(format!(
+            "field `object` is not `{WHATSAPP_OBJECT}`"
+        ))),
+        None => Err(invalid("field `object` is missing")),
+    }
 }
 
 /// Where a part came from: what its id and route are computed from.

@@ -75,22 +75,34 @@ impl Split {
                     None => (None, None, c),
                 })
                 .collect();
+        // Read once per change, not once per item.
+        let phone = phone_number_id(&head);
         for (collection, list) in items {
             for item in list {
-                self.item(origin, field, &head, &contacts, collection, item);
+                let place = Place {
+                    origin,
+                    field,
+                    head: &head,
+                    phone: phone.as_deref(),
+                };
+                self.item(&place, &contacts, collection, item);
             }
         }
     }
 
     fn item(
         &mut self,
-        origin: &Origin,
-        field: &str,
-        head: &ValueHead<'_>,
+        place: &Place<'_>,
         contacts: &[(Option<String>, Option<String>, &RawValue)],
         collection: &Collection,
         item: &RawValue,
     ) {
+        let Place {
+            origin,
+            field,
+            head,
+            phone,
+        } = *place;
         let key = parse::<ItemKey>(item);
         let id = key.as_ref().and_then(|k| item_id(collection.id, k));
         let (Some(key), Some(id)) = (key, id) else {
@@ -113,7 +125,7 @@ impl Split {
             waba_id: origin.waba_id.clone(),
             entry_time: origin.time.clone(),
             field: field.to_owned(),
-            phone_number_id: phone_number_id(head),
+            phone_number_id: phone.map(str::to_owned),
             status: text(key.status),
             wamid,
             status_timestamp: text(key.timestamp),
@@ -127,6 +139,14 @@ impl Split {
             original_body: None,
         });
     }
+}
+
+/// Where an item sits: its entry, its change's field and value, and the value's phone number.
+struct Place<'p> {
+    origin: &'p Origin,
+    field: &'p str,
+    head: &'p ValueHead<'p>,
+    phone: Option<&'p str>,
 }
 
 fn phone_number_id(head: &ValueHead<'_>) -> Option<String> {
