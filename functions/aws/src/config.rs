@@ -137,10 +137,11 @@ impl Settings {
         let mut settings = Settings::new(Resources::from_env()?);
         settings.realtime_url = set("REALTIME_URL");
         settings.realtime_endpoint = set("REALTIME_ENDPOINT");
-        if let Some(url) = set("GRAPH_API_BASE_URL") {
+        // Set but empty stays empty, and the function refuses to start on it.
+        if let Ok(url) = std::env::var("GRAPH_API_BASE_URL") {
             settings.graph_api_base_url = url;
         }
-        if let Some(version) = set("GRAPH_API_VERSION") {
+        if let Ok(version) = std::env::var("GRAPH_API_VERSION") {
             settings.graph_api_version = version;
         }
         settings.webhook_timeout = Duration::from_secs(timeout_secs);

@@ -21,7 +21,7 @@ use crate::dynamo::{
 };
 use crate::graph::HttpGraphApi;
 use crate::queue::{SqsBatch, SqsEventQueue};
-use crate::realtime::{ApiGatewayPoster, Bounded, PUBLISH_BUDGET, limits_from_env, quick_dynamodb};
+use crate::realtime::{ApiGatewayPoster, Bounded, PUBLISH_BUDGET, quick_dynamodb};
 use crate::webhook_client::HttpWebhookSender;
 
 /// Calls to Meta stay well inside the send function's 29 s.
@@ -41,12 +41,11 @@ pub struct Gateway<Po = ApiGatewayPoster> {
 }
 
 impl Gateway {
-    /// The Lambda functions' root: settings and limits from the environment, AWS from the
-    /// default chain (`AWS_ENDPOINT_URL` points it at an emulator).
+    /// The Lambda functions' root: settings from the environment, AWS from the default chain
+    /// (`AWS_ENDPOINT_URL` points it at an emulator). The realtime function adds its limits
+    /// ([`crate::realtime::limits_from_env`]); no other function reads them.
     pub async fn from_env() -> anyhow::Result<Self> {
-        let settings = Settings::from_env()?;
-        let limits = limits_from_env()?;
-        Ok(Gateway::new(sdk_config().await, settings).with_realtime_limits(limits))
+        Ok(Gateway::new(sdk_config().await, Settings::from_env()?))
     }
 
     pub fn new(sdk: SdkConfig, settings: Settings) -> Self {

@@ -56,14 +56,22 @@ impl ForwardApp<Gateway> {
 
 /// Forwards a batch; the response names the messages to deliver again.
 pub async fn handle<P: Ports>(app: &ForwardApp<P>, batch: SqsEvent) -> SqsBatchResponse {
-    handle_at(app, batch, gateway_aws::now()).await
+    handle_with_clock(app, batch, gateway_aws::now_ms).await
 }
 
-/// [`handle`] at unix time `now` (seconds).
+/// [`handle`] at unix time `now` (seconds), for tests that step through a retry schedule.
 pub async fn handle_at<P: Ports>(
     app: &ForwardApp<P>,
     batch: SqsEvent,
     now: i64,
+) -> SqsBatchResponse {
+    handle_with_clock(app, batch, move || now * 1000).await
+}
+
+async fn handle_with_clock<P: Ports>(
+    app: &ForwardApp<P>,
+    batch: SqsEvent,
+    clock: impl Fn() -> i64,
 ) -> SqsBatchResponse {
     let messages: Vec<QueueMessage> = batch
         .records
@@ -76,7 +84,7 @@ pub async fn handle_at<P: Ports>(
         .collect();
     let again = app
         .forwarder
-        .forward_batch(&app.queue, &messages, now, rand::random::<f64>)
+        .forward_batch(&app.queue, &messages, clock, rand::random::<f64>)
         .await;
     let mut response = SqsBatchResponse::default();
     for id in again {

@@ -8,7 +8,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let gateway = Gateway::from_env().await?;
+    let limits = gateway_aws::realtime::limits_from_env()?;
+    let gateway = Gateway::from_env().await?.with_realtime_limits(limits);
     let app = RealtimeApp::from_gateway(&gateway);
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -241,6 +241,9 @@ async fn upgrade(
                 WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
             loop {
                 tokio::select! {
+                    // The gateway's frames first: a close for a client too fast goes out before
+                    // any more of its frames are read.
+                    biased;
                     frame = outgoing.recv() => {
                         // Closed by the registry: the close frame comes last.
                         let Some(frame) = frame else { break };

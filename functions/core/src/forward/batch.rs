@@ -78,20 +78,21 @@ where
     P: UnroutableStore,
     H: EndpointHealth,
 {
-    /// Forwards a batch from `queue` at unix time `now` (`random` draws the jitter of each
-    /// event); answers the ids of the messages to deliver again.
+    /// Forwards a batch from `queue`; `clock` tells unix milliseconds, read for each message
+    /// when its turn comes (a large event may wait for others), and `random` draws the jitter
+    /// of each event. Answers the ids of the messages to deliver again.
     pub async fn forward_batch<Q: BatchQueue>(
         &self,
         queue: &Q,
         batch: &[QueueMessage],
-        now: i64,
+        clock: impl Fn() -> i64,
         random: impl Fn() -> f64,
     ) -> Vec<String> {
         let large = Semaphore::new(LARGE_AT_ONCE);
         let actions = join_all(
             batch
                 .iter()
-                .map(|m| self.forward_message(queue, m, &large, now, random())),
+                .map(|m| self.forward_message(queue, m, &large, &clock, random())),
         )
         .await;
         let mut again = Vec::new();
@@ -112,7 +113,7 @@ where
             Ok(0) => {}
             Ok(refused) => tracing::warn!(
                 refused,
-                "the queue refused some retry delays; its default applies"
+                "SQS refused some retry delays; the queue's default applies"
             ),
             Err(e) => tracing::warn!(
                 error = %e,
@@ -127,7 +128,7 @@ where
         queue: &Q,
         message: &QueueMessage,
         large: &Semaphore,
-        now: i64,
+        clock: &impl Fn() -> i64,
         random: f64,
     ) -> QueueAction {
         let Some(body) = message.body.as_deref() else {
@@ -146,7 +147,7 @@ where
                 return QueueAction::Again(None);
             }
         };
-        let action = match self.forward(&event, Some(body), now, random).await {
+        let action = match self.forward_ms(&event, Some(body), clock(), random).await {
             Ok(outcome) => outcome.queue_action(),
             Err(e) => {
                 tracing::error!(event_ref = %mask::reference(event.id.as_str()), error = %e, "forward failed; left for redelivery");

@@ -128,12 +128,25 @@ where
         now: i64,
         random: f64,
     ) -> Result<Outcome, Error> {
+        self.forward_ms(event, queue_body, now * 1000, random).await
+    }
+
+    /// [`Self::forward`] at unix milliseconds `now_ms`: the claim compares the retry time to
+    /// the millisecond (a whole second less would spend the slack SQS's rounding needs).
+    pub async fn forward_ms(
+        &self,
+        event: &Event,
+        queue_body: Option<&str>,
+        now_ms: i64,
+        random: f64,
+    ) -> Result<Outcome, Error> {
+        let now = now_ms.div_euclid(1000);
         let key = event_key(&event.id);
         // A replay's copy carries its mark: only its own attempt ends the replay's hold.
         let mark = queue_body.and_then(replay_mark);
         let failed_attempts = match self
             .idempotency
-            .claim(&key, None, self.config.in_progress_for, now * 1000)
+            .claim(&key, None, self.config.in_progress_for, now_ms)
             .await?
         {
             Claim::Completed(_) => {

@@ -57,10 +57,18 @@ pub fn render(err: &Error, shape: Shape<'_>) -> ApiResponse {
     response
 }
 
+/// The tenant API's refusals are logged here, once; the webhook logs its own outcomes (with
+/// their duration), so only a bug is logged here for it.
 fn log(err: &Error, shape: Shape<'_>) {
     let trace_id = match shape {
         Shape::Graph { trace_id } => trace_id,
-        _ => "",
+        Shape::Gateway => "",
+        Shape::Webhook | Shape::Subscription => {
+            if let Error::Internal(e) = err {
+                tracing::error!(error = ?e, "internal error");
+            }
+            return;
+        }
     };
     match err {
         Error::Internal(e) => tracing::error!(error = ?e, trace_id, "internal error"),

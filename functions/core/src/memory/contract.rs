@@ -5,6 +5,11 @@
 //!
 //! Time is passed in, as the services pass it, so the same steps hold on both sides without
 //! sleeping. Each contract takes the store and a key prefix of its own.
+//!
+//! Not covered, so the fakes may differ there: records expiring (the table's TTL: a key older
+//! than its `keep_for` is free again and its attempts start over; the fakes keep records for
+//! the test's life), and the time a failed delivery's retry is due (`DeliveryLog::failed`:
+//! the table takes the wall clock at the write, the fake the attempt's own time).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -60,6 +65,19 @@ pub async fn exclusive_claims<S: IdempotencyStore>(store: &S, prefix: &str) {
     );
     assert_eq!(fingerprinted("body-1").await.unwrap(), Claim::InProgress);
     assert_eq!(fingerprinted("body-2").await.unwrap_err().status(), 422);
+    // A key given up before anything was sent is free for another request, which then owns it.
+    store.release(&send).await.unwrap();
+    assert_eq!(
+        fingerprinted("body-2").await.unwrap(),
+        Claim::Acquired { failed_attempts: 0 }
+    );
+    assert_eq!(fingerprinted("body-1").await.unwrap_err().status(), 422);
+    store.complete(&send, Some("sent"), KEEP).await.unwrap();
+    assert_eq!(
+        fingerprinted("body-2").await.unwrap(),
+        Claim::Completed(Some("sent".into()))
+    );
+    assert_eq!(fingerprinted("body-1").await.unwrap_err().status(), 422);
 }
 
 /// Failed attempts are counted by the store (a receive that finds the claim held counts for

@@ -66,17 +66,6 @@ impl IdempotencyStore for MemoryIdempotency {
         hold: Duration,
         now_ms: i64,
     ) -> Result<Claim, Error> {
-        if let Some(fingerprint) = fingerprint {
-            let mut known = self.fingerprints.lock().unwrap();
-            let first = known
-                .entry(key.to_owned())
-                .or_insert_with(|| fingerprint.to_owned());
-            if first != fingerprint {
-                return Err(Error::Unprocessable(
-                    "this Idempotency-Key was used with a different request",
-                ));
-            }
-        }
         let mut records = self.records.lock().unwrap();
         let (now_s, until_s) = (now_ms / 1000, now_ms / 1000 + hold.as_secs() as i64);
         let acquire = |failed: u32, records: &mut IdempotencyRecords| {
@@ -85,7 +74,7 @@ impl IdempotencyStore for MemoryIdempotency {
                 failed_attempts: failed,
             }
         };
-        Ok(match records.get(key).cloned() {
+        let claim = match records.get(key).cloned() {
             Some(Record::Done(result)) => Claim::Completed(result),
             Some(Record::Busy { failed, until_s }) if until_s < now_s => {
                 acquire(failed, &mut records)
@@ -96,7 +85,23 @@ impl IdempotencyStore for MemoryIdempotency {
             }
             Some(Record::Failed { failed, .. }) => acquire(failed, &mut records),
             None => acquire(0, &mut records),
-        })
+        };
+        // As the table: a claim taken writes its request's fingerprint (or none); one not
+        // taken is told apart from another request under the same key.
+        let mut known = self.fingerprints.lock().unwrap();
+        if let Claim::Acquired { .. } = claim {
+            match fingerprint {
+                Some(fingerprint) => known.insert(key.to_owned(), fingerprint.to_owned()),
+                None => known.remove(key),
+            };
+        } else if let (Some(expected), Some(stored)) = (fingerprint, known.get(key))
+            && expected != stored
+        {
+            return Err(Error::Unprocessable(
+                "this Idempotency-Key was used with a different request",
+            ));
+        }
+        Ok(claim)
     }
 
     async fn complete(&self, key: &str, result: Option<&str>, _: Duration) -> Result<(), Error> {
