@@ -3,7 +3,9 @@
 
 mod idempotency;
 mod media;
+mod media_download;
 mod routes;
+mod sends;
 
 use serde_json::{Value, json};
 
