@@ -10,14 +10,17 @@
 
 use std::sync::Arc;
 
-use crate::deliveries::{DeliveryLog, Requeue};
-use crate::forward::{BatchQueue, ForwardConfig};
+use crate::deliveries::{DeliveriesService, DeliveryLog, Requeue};
+use crate::forward::{BatchQueue, ForwardConfig, Forwarder};
 use crate::health::EndpointHealth;
 use crate::ports::{
     EventQueue, GraphApi, IdempotencyStore, MessageStore, TenantDirectory, UnroutableStore,
     WebhookSender,
 };
-use crate::realtime::{Closer, ConnectionStore, Limits, Poster, Publish, TokenKey};
+use crate::realtime::{
+    Closer, ConnectionStore, Limits, Poster, Publish, RealtimeService, TokenKey,
+};
+use crate::send::SendService;
 use crate::signature::Secret;
 use crate::tenant::TargetPolicy;
 
@@ -74,4 +77,31 @@ pub trait Ports: Send + Sync {
     /// The forwarder's posts of each event to the tenant's live connections; `None`: none.
     fn publish(&self) -> Option<Arc<dyn Publish>>;
     fn config(&self) -> &AppConfig;
+}
+
+/// The services over one bundle's ports, named once.
+pub type PortsForwarder<P> = Forwarder<
+    <P as Ports>::Idempotency,
+    <P as Ports>::Tenants,
+    <P as Ports>::Messages,
+    <P as Ports>::Sender,
+    <P as Ports>::Parking,
+    <P as Ports>::Health,
+>;
+pub type PortsSend<P> = SendService<
+    <P as Ports>::Tenants,
+    <P as Ports>::Messages,
+    <P as Ports>::Idempotency,
+    <P as Ports>::Graph,
+>;
+pub type PortsDeliveries<P> =
+    DeliveriesService<<P as Ports>::Idempotency, <P as Ports>::Requeue, <P as Ports>::Health>;
+pub type PortsRealtime<P> =
+    RealtimeService<<P as Ports>::Tenants, <P as Ports>::Connections, <P as Ports>::TokenKey>;
+
+/// The real-time service as the send function (tokens) and the realtime function
+/// (`$connect`...) both build it: clients connect at `url`.
+pub fn realtime_service<P: Ports>(ports: &P, url: &str) -> PortsRealtime<P> {
+    RealtimeService::new(ports.tenants(), ports.connections(), ports.token_key(), url)
+        .with_limits(ports.config().realtime_limits)
 }

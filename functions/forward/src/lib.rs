@@ -6,17 +6,8 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use gateway_aws::Gateway;
-use gateway_core::bundle::Ports;
+use gateway_core::bundle::{Ports, PortsForwarder};
 use gateway_core::forward::{ForwardPorts, Forwarder, QueueMessage};
-
-type PortsForwarder<P> = Forwarder<
-    <P as Ports>::Idempotency,
-    <P as Ports>::Tenants,
-    <P as Ports>::Messages,
-    <P as Ports>::Sender,
-    <P as Ports>::Parking,
-    <P as Ports>::Health,
->;
 
 pub struct ForwardApp<P: Ports> {
     forwarder: PortsForwarder<P>,

@@ -7,17 +7,12 @@
 //! serves Lambda and the tests.
 
 use gateway_aws::Gateway;
-use gateway_core::bundle::Ports;
-use gateway_core::realtime::{
-    ClientFrame, ConnectionId, Poster, RealtimeService, Refusal, is_ping,
-};
+use gateway_core::bundle::{Ports, PortsRealtime, realtime_service};
+use gateway_core::realtime::{ClientFrame, ConnectionId, Poster, Refusal, is_ping};
 use serde_json::{Value, json};
 
-type Service<P> =
-    RealtimeService<<P as Ports>::Tenants, <P as Ports>::Connections, <P as Ports>::TokenKey>;
-
 pub struct RealtimeApp<P: Ports> {
-    service: Service<P>,
+    service: PortsRealtime<P>,
     /// Answers pings and closes connections; `None` without one (then frames are not counted
     /// either: nothing could close a connection).
     poster: Option<P::Poster>,
@@ -25,15 +20,11 @@ pub struct RealtimeApp<P: Ports> {
 
 impl<P: Ports> RealtimeApp<P> {
     pub fn new(ports: &P) -> Self {
-        let config = ports.config();
         RealtimeApp {
-            service: RealtimeService::new(
-                ports.tenants(),
-                ports.connections(),
-                ports.token_key(),
-                config.realtime_url.as_deref().unwrap_or_default(),
-            )
-            .with_limits(config.realtime_limits),
+            service: realtime_service(
+                ports,
+                ports.config().realtime_url.as_deref().unwrap_or_default(),
+            ),
             poster: ports.poster(),
         }
     }

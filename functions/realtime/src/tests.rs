@@ -3,7 +3,7 @@
 //! `$disconnect`.
 
 use gateway_core::memory::MemoryPorts;
-use gateway_core::realtime::{RealtimeService, TokenRequest};
+use gateway_core::realtime::TokenRequest;
 use gateway_core::tenant::Tenant;
 use serde_json::Value;
 
@@ -26,20 +26,15 @@ fn connect(tokens: &[&str]) -> Value {
 }
 
 async fn token(ports: &MemoryPorts, tenant: &Tenant) -> String {
-    let minted = RealtimeService::new(
-        ports.tenants.clone(),
-        ports.connections.clone(),
-        ports.token_key.clone(),
-        "wss://realtime.example/live",
-    )
-    .token(
-        tenant,
-        &TokenRequest::parse(b"{}").unwrap(),
-        gateway_aws::now(),
-        "n1",
-    )
-    .await
-    .unwrap();
+    let minted = realtime_service(ports, "wss://realtime.example/live")
+        .token(
+            tenant,
+            &TokenRequest::parse(b"{}").unwrap(),
+            gateway_aws::now(),
+            "n1",
+        )
+        .await
+        .unwrap();
     let body: Value = serde_json::from_slice(&minted.body).unwrap();
     body["url"]
         .as_str()

@@ -7,11 +7,11 @@ use std::time::Duration;
 use gateway_aws::Gateway;
 use gateway_aws::lambda::respond;
 use gateway_core::Error;
-use gateway_core::bundle::Ports;
+use gateway_core::bundle::{Ports, PortsDeliveries, PortsRealtime, PortsSend, realtime_service};
 use gateway_core::deliveries::DeliveriesService;
 use gateway_core::http::{Shape, render};
 use gateway_core::ports::HttpMethod;
-use gateway_core::realtime::{RealtimeService, TokenRequest};
+use gateway_core::realtime::TokenRequest;
 use gateway_core::send::{ApiResponse, GraphCall, GraphRoute, SendService, api_key};
 use gateway_core::signature::Secret;
 use lambda_http::{Body, Request, Response};
@@ -19,22 +19,11 @@ use lambda_http::{Body, Request, Response};
 /// How long a reopened delivery record is kept: as long as a failed one.
 const REOPENED_KEPT_FOR: Duration = Duration::from_secs(14 * 86_400);
 
-type Send<P> = SendService<
-    <P as Ports>::Tenants,
-    <P as Ports>::Messages,
-    <P as Ports>::Idempotency,
-    <P as Ports>::Graph,
->;
-type Deliveries<P> =
-    DeliveriesService<<P as Ports>::Idempotency, <P as Ports>::Requeue, <P as Ports>::Health>;
-type Realtime<P> =
-    RealtimeService<<P as Ports>::Tenants, <P as Ports>::Connections, <P as Ports>::TokenKey>;
-
 pub struct SendApp<P: Ports> {
-    service: Send<P>,
-    deliveries: Deliveries<P>,
+    service: PortsSend<P>,
+    deliveries: PortsDeliveries<P>,
     /// Mints real-time tokens when `REALTIME_URL` is set.
-    realtime: Option<Realtime<P>>,
+    realtime: Option<PortsRealtime<P>>,
 }
 
 impl<P: Ports> SendApp<P> {
@@ -56,9 +45,10 @@ impl<P: Ports> SendApp<P> {
                 ports.health(),
                 REOPENED_KEPT_FOR,
             ),
-            realtime: config.realtime_url.as_deref().map(|url| {
-                RealtimeService::new(ports.tenants(), ports.connections(), ports.token_key(), url)
-            }),
+            realtime: config
+                .realtime_url
+                .as_deref()
+                .map(|url| realtime_service(ports, url)),
         })
     }
 }

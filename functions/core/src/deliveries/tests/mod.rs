@@ -46,15 +46,8 @@ fn down() -> DeliveryResult {
 }
 
 struct Fixture {
-    forwarder: Forwarder<
-        MemoryIdempotency,
-        MemoryTenants,
-        MemoryMessages,
-        ScriptedSender,
-        MemoryParking,
-        MemoryHealth,
-    >,
-    service: DeliveriesService<MemoryIdempotency, MemoryRequeue, MemoryHealth>,
+    forwarder: crate::bundle::PortsForwarder<crate::memory::MemoryPorts>,
+    service: crate::bundle::PortsDeliveries<crate::memory::MemoryPorts>,
     log: MemoryIdempotency,
     requeue: MemoryRequeue,
     sender: ScriptedSender,

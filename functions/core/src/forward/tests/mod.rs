@@ -30,14 +30,7 @@ fn tenant(id: &str, url: &str) -> Tenant {
     }
 }
 
-type TestForwarder = Forwarder<
-    MemoryIdempotency,
-    MemoryTenants,
-    MemoryMessages,
-    ScriptedSender,
-    MemoryParking,
-    MemoryHealth,
->;
+type TestForwarder = crate::bundle::PortsForwarder<crate::memory::MemoryPorts>;
 
 fn forwarder(script: Vec<DeliveryResult>) -> (TestForwarder, ScriptedSender, MemoryMessages) {
     let tenants = MemoryTenants::default();

@@ -105,14 +105,7 @@ async fn fan_out_posts_to_connections_in_scope_and_forgets_gone_ones() {
     assert_eq!(fanout.fan_out(&acme, &event).await, 0);
 }
 
-type TestForwarder = Forwarder<
-    MemoryIdempotency,
-    MemoryTenants,
-    MemoryMessages,
-    ScriptedSender,
-    MemoryParking,
-    MemoryHealth,
->;
+type TestForwarder = crate::bundle::PortsForwarder<crate::memory::MemoryPorts>;
 
 fn forwarder(
     poster: &MemoryPoster,
