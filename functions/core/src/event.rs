@@ -147,7 +147,19 @@ impl Event {
     }
 
     pub fn to_queue_body(&self) -> String {
-        serde_json::to_string(self).expect("an event always serializes")
+        // Sized once: the raw parts, plus the escaped original body, plus the short fields.
+        let raw = |r: &Option<Box<RawValue>>| r.as_ref().map_or(0, |r| r.get().len());
+        let capacity = 512
+            + self.item.get().len()
+            + raw(&self.metadata)
+            + raw(&self.contact)
+            + self
+                .original_body
+                .as_ref()
+                .map_or(0, |b| b.len() + b.len() / 4);
+        let mut body = Vec::with_capacity(capacity);
+        serde_json::to_writer(&mut body, self).expect("an event always serializes");
+        String::from_utf8(body).expect("serde_json writes UTF-8")
     }
 
     pub fn from_queue_body(body: &str) -> Result<Self, Error> {

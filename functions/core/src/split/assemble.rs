@@ -1,7 +1,16 @@
 //! How the parts of a POST become events: an event per item, the whole change where the
 //! items cannot be read, each with its id, its phone number and its contact.
 
-use super::*;
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use super::item_id::item_id;
+use super::lenient::{Loose, RawList, parse, text};
+use super::shape::{ContactKey, ItemKey, Metadata, ValueHead};
+use super::{Origin, Split};
+use crate::event::{Event, EventId, EventKind};
+use crate::fields::{Collection, ItemId, collections_of};
 
 impl Split {
     /// One event for a whole change (or a part that could not be split).
@@ -48,43 +57,37 @@ impl Split {
         value: &RawValue,
         change_raw: &RawValue,
     ) {
-        let mut head = parse::<ValueHead<'_>>(value);
-        let collections = collections_of(field);
-        let mut items: Vec<(&Collection, Vec<&RawValue>)> = Vec::new();
-        let mut odd = head.is_none() && !collections.is_empty();
-        if let Some(head) = &mut head {
-            for collection in collections {
-                match head.take(collection.name) {
-                    Some(RawList::Items(list)) => items.push((collection, list)),
-                    Some(RawList::NotAList) => odd = true,
-                    None => {}
-                }
+        match items_of(field, parse::<ValueHead<'_>>(value)) {
+            Parts::Items(items) => self.items(origin, field, items),
+            // Not itemised (another field, or an `errors`-only messages change): one event.
+            Parts::Whole { head, odd } => {
+                self.whole(origin, field, head.as_ref(), value, change_raw, odd)
             }
         }
-        if odd || items.iter().all(|(_, list)| list.is_empty()) {
-            // Not itemised (another field, or an `errors`-only messages change): one event.
-            return self.whole(origin, field, head.as_ref(), value, change_raw, odd);
-        }
-        let mut head = head.expect("itemised values parsed");
-        let contacts: Vec<(Option<String>, Option<String>, &RawValue)> =
+    }
+
+    /// An event per item of a change whose items can be split.
+    pub(super) fn items(&mut self, origin: &Origin, field: &str, items: Items<'_>) {
+        let Items { mut head, lists } = items;
+        let contacts: Vec<(Option<Key<'_>>, Option<Key<'_>>, &RawValue)> =
             RawList::items(head.contacts.take())
                 .unwrap_or_default()
                 .into_iter()
                 .map(|c| match parse::<ContactKey>(c) {
-                    Some(k) => (text(k.wa_id), text(k.user_id), c),
+                    Some(k) => (key(k.wa_id), key(k.user_id), c),
                     None => (None, None, c),
                 })
                 .collect();
         // Read once per change, not once per item.
         let phone = phone_number_id(&head);
-        for (collection, list) in items {
+        let place = Place {
+            origin,
+            field,
+            head: &head,
+            phone: phone.as_deref(),
+        };
+        for (collection, list) in lists {
             for item in list {
-                let place = Place {
-                    origin,
-                    field,
-                    head: &head,
-                    phone: phone.as_deref(),
-                };
                 self.item(&place, &contacts, collection, item);
             }
         }
@@ -93,7 +96,7 @@ impl Split {
     fn item(
         &mut self,
         place: &Place<'_>,
-        contacts: &[(Option<String>, Option<String>, &RawValue)],
+        contacts: &[(Option<Key<'_>>, Option<Key<'_>>, &RawValue)],
         collection: &Collection,
         item: &RawValue,
     ) {
@@ -129,15 +132,70 @@ impl Split {
             status: text(key.status),
             wamid,
             status_timestamp: text(key.timestamp),
-            messaging_product: head.messaging_product.as_ref().and_then(|p| match p {
-                Loose::Text(s) => Some(s.clone()),
-                _ => None,
-            }),
+            messaging_product: head
+                .messaging_product
+                .as_ref()
+                .and_then(Loose::as_text)
+                .map(str::to_owned),
             metadata: head.metadata.map(RawValue::to_owned),
             contact,
             item: item.to_owned(),
             original_body: None,
         });
+    }
+}
+
+/// A change whose items are split: its value's head, and the items of each collection.
+pub(super) struct Items<'a> {
+    head: ValueHead<'a>,
+    lists: Vec<(&'static Collection, Vec<&'a RawValue>)>,
+}
+
+/// How a change is split: item by item, or kept whole (not itemised, odd, or without items),
+/// with its value's head and whether it is odd.
+pub(super) enum Parts<'a> {
+    Items(Items<'a>),
+    Whole {
+        head: Option<ValueHead<'a>>,
+        odd: bool,
+    },
+}
+
+/// The items of `field`'s collections in `head`, or the change kept whole.
+pub(super) fn items_of<'a>(field: &str, head: Option<ValueHead<'a>>) -> Parts<'a> {
+    let collections = collections_of(field);
+    let Some(mut head) = head else {
+        return Parts::Whole {
+            head: None,
+            odd: !collections.is_empty(),
+        };
+    };
+    let mut lists = Vec::new();
+    let mut odd = false;
+    for collection in collections {
+        match head.take(collection.name) {
+            Some(RawList::Items(list)) => lists.push((collection, list)),
+            Some(RawList::NotAList) => odd = true,
+            None => {}
+        }
+    }
+    if odd || lists.iter().all(|(_, list)| list.is_empty()) {
+        return Parts::Whole {
+            head: Some(head),
+            odd,
+        };
+    }
+    Parts::Items(Items { head, lists })
+}
+
+/// A contact's or a sender's id as text, numbers written as Meta wrote them.
+type Key<'a> = Cow<'a, str>;
+
+fn key(value: Option<Loose<'_>>) -> Option<Key<'_>> {
+    match value? {
+        Loose::Text(s) => Some(s),
+        Loose::Number(n) => Some(Cow::Owned(n.to_string())),
+        Loose::Other => None,
     }
 }
 
@@ -153,44 +211,15 @@ fn phone_number_id(head: &ValueHead<'_>) -> Option<String> {
     text(parse::<Metadata>(head.metadata?)?.phone_number_id)
 }
 
-/// The event id of one item by its collection's scheme; `None` when the item has no id.
-fn item_id(scheme: ItemId, key: &ItemKey) -> Option<EventId> {
-    let id = match &key.id {
-        Some(Loose::Text(s)) if header_safe(s) => s.as_str(),
-        _ => return None,
-    };
-    let part = |v: &Option<Loose>| match v {
-        Some(Loose::Text(s)) if header_safe(s) => Some(s.clone()),
-        Some(Loose::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    Some(match scheme {
-        ItemId::Message => EventId::message(id),
-        ItemId::Status => {
-            let status = part(&key.status)?;
-            let participant = part(&key.recipient_participant_id)
-                .or_else(|| part(&key.recipient_participant_user_id));
-            EventId::status(id, &status, participant.as_deref())
-        }
-        ItemId::Call => EventId::call(id, &part(&key.event)?),
-    })
-}
-
-/// An id part that can stand in a `webhook-id` header and a DynamoDB key: visible ASCII, not
-/// empty, not huge. Anything else falls back to a hashed id.
-fn header_safe(part: &str) -> bool {
-    !part.is_empty() && part.len() <= 256 && part.bytes().all(|b| b.is_ascii_graphic())
-}
-
 /// The contact of a message's sender: by `wa_id` = `from`, or `user_id` = `from_user_id`;
 /// a lone contact belongs to every message of its change.
 fn match_contact(
-    contacts: &[(Option<String>, Option<String>, &RawValue)],
-    from: Option<Loose>,
-    from_user_id: Option<Loose>,
+    contacts: &[(Option<Key<'_>>, Option<Key<'_>>, &RawValue)],
+    from: Option<Loose<'_>>,
+    from_user_id: Option<Loose<'_>>,
 ) -> Option<Box<RawValue>> {
-    let from = text(from);
-    let from_user_id = text(from_user_id);
+    let from = key(from);
+    let from_user_id = key(from_user_id);
     contacts
         .iter()
         .find(|(wa_id, user_id, _)| {

@@ -1,6 +1,9 @@
 //! The splitter: one event per message, status and change, in Meta's own bytes.
 
 use super::*;
+use crate::event::EventKind;
+use crate::fields::collections_of;
+use shape::ValueHead;
 
 fn notification(changes: &str) -> String {
     format!(
@@ -236,4 +239,36 @@ fn calls_and_echoes_are_split_by_item_with_their_own_ids() {
             .contact
             .is_none()
     );
+}
+
+#[test]
+fn a_repeated_top_level_key_or_a_byte_order_mark_never_refuses_a_signed_post() {
+    let change = r#"{"value":{"metadata":{"phone_number_id":"P"},"messages":[{"from":"1","id":"wamid.R"}]},"field":"messages"}"#;
+    let entry = format!(r#"[{{"id":"W","changes":[{change}]}}]"#);
+    let repeated_object = format!(
+        r#"{{"object":"whatsapp_business_account","object":"whatsapp_business_account","entry":{entry}}}"#
+    );
+    let split_once = split(repeated_object.as_bytes()).unwrap();
+    assert_eq!(split_once.events.len(), 1);
+    assert_eq!(split_once.events[0].id.as_str(), "wamid.R");
+    // Both lists of a repeated `entry` are delivered, none dropped.
+    let other = entry.replace("wamid.R", "wamid.S");
+    let repeated_entry =
+        format!(r#"{{"object":"whatsapp_business_account","entry":{entry},"entry":{other}}}"#);
+    let ids: Vec<String> = split(repeated_entry.as_bytes())
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(ids, ["wamid.R", "wamid.S"]);
+    // A byte-order mark is read past, and the tenant still gets the bytes Meta signed.
+    let with_bom =
+        format!("\u{feff}{{\"object\":\"whatsapp_business_account\",\"entry\":{entry}}}");
+    let events = split(with_bom.as_bytes()).unwrap().events;
+    assert_eq!(events[0].id.as_str(), "wamid.R");
+    assert_eq!(events[0].original_body.as_deref(), Some(with_bom.as_str()));
+    // Repeating keys does not make a notification of something else.
+    let err = split(br#"{"object":"page","object":"page","entry":[]}"#).unwrap_err();
+    assert_eq!(err.status(), 400);
 }
