@@ -4,8 +4,8 @@
 //! in both delivery formats, to JSON that decodes wherever the input did.
 #![no_main]
 
-use gateway_core::event::Event;
-use gateway_core::split::split_events;
+use gateway_core::meta::Event;
+use gateway_core::meta::split::split_events;
 use gateway_core::format::{DeliveryFormat, render};
 use libfuzzer_sys::fuzz_target;
 

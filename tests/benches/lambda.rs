@@ -285,7 +285,7 @@ async fn main() {
                     let records: Vec<Value> = (0..10)
                         .map(|j| {
                             let body = String::from_utf8(fixture("status_delivered.json")).unwrap().replace("wamid.", &format!("wamid.f{i}x{j}"));
-                            let event = gateway_core::split::split_events(body.as_bytes()).unwrap().remove(0);
+                            let event = gateway_core::meta::split::split_events(body.as_bytes()).unwrap().remove(0);
                             json!({"messageId": format!("m{i}-{j}"), "receiptHandle": "rh", "body": event.to_queue_body(),
                                    "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
                                    "eventSource": "aws:sqs", "awsRegion": "us-east-1"})

@@ -1,8 +1,8 @@
 //! A table of bad inputs to every route: each gets its status and nothing is queued, sent to
 //! Meta or stored.
 
-use gateway_core::event::MAX_WEBHOOK_BYTES;
 use gateway_core::format::DeliveryFormat;
+use gateway_core::meta::MAX_WEBHOOK_BYTES;
 use gateway_core::signature::Secret;
 use gateway_local::fake_graph::FakeGraph;
 use gateway_tests::*;
@@ -424,7 +424,7 @@ async fn unknown_fields_and_huge_numbers_from_meta_pass_through_untouched() {
         .await
         .unwrap();
     let event =
-        gateway_core::event::Event::from_queue_body(got.messages.unwrap()[0].body().unwrap())
+        gateway_core::meta::Event::from_queue_body(got.messages.unwrap()[0].body().unwrap())
             .unwrap();
     assert!(
         event

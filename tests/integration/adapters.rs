@@ -8,10 +8,10 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::{DynamoTenants, OwnershipError};
 use gateway_aws::queue::SqsEventQueue;
-use gateway_core::event::ClaimCheck;
+use gateway_core::meta::ClaimCheck;
+use gateway_core::meta::split::split_events;
 use gateway_core::ports::{EventQueue, OwnerKind};
 use gateway_core::retry::RetrySchedule;
-use gateway_core::split::split_events;
 use gateway_core::tenant::TenantId;
 use gateway_tests::provisioned;
 
@@ -120,7 +120,7 @@ async fn queued_events_are_received_deleted_and_can_be_made_visible_again() {
     let mut ids: Vec<String> = received
         .iter()
         .map(|m| {
-            gateway_core::event::Event::from_queue_body(m.body().unwrap())
+            gateway_core::meta::Event::from_queue_body(m.body().unwrap())
                 .unwrap()
                 .id
                 .to_string()

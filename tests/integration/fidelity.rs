@@ -319,7 +319,7 @@ async fn a_large_event_whose_attempts_are_spent_reaches_the_dlq_readable() {
     settle(&stack).await;
     assert_eq!(dead.received().len(), 8, "8 attempts, no more");
     let queued = message.body().unwrap();
-    let check = gateway_core::event::ClaimCheck::from_queue_body(queued).expect("a claim check");
+    let check = gateway_core::meta::ClaimCheck::from_queue_body(queued).expect("a claim check");
     assert!(
         check.claim_check.contains('@'),
         "renewed: {}",

@@ -152,7 +152,7 @@ async fn a_receiver_that_always_fails_leaves_the_event_in_the_dlq_after_the_last
         .messages
         .unwrap_or_default();
     assert_eq!(dead.len(), 1);
-    let event = gateway_core::event::Event::from_queue_body(dead[0].body().unwrap()).unwrap();
+    let event = gateway_core::meta::Event::from_queue_body(dead[0].body().unwrap()).unwrap();
     assert_eq!(event.id.as_str(), receiver.received()[0].webhook_id);
 }
 

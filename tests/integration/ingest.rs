@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
-use gateway_core::event::{Event, MAX_WEBHOOK_BYTES};
+use gateway_core::meta::{Event, MAX_WEBHOOK_BYTES};
 use gateway_tests::*;
 
 async fn ingest_only(name: &str) -> Stack {

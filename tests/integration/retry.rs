@@ -114,7 +114,7 @@ async fn a_tenants_429_retry_after_is_the_delay_written_back_to_the_queue() {
     );
 
     // The failed attempt is recorded with the tenant's wait: another copy waits as long.
-    let event = gateway_core::event::Event::from_queue_body(received[0].body().unwrap()).unwrap();
+    let event = gateway_core::meta::Event::from_queue_body(received[0].body().unwrap()).unwrap();
     let store = DynamoIdempotency::new(stack.clients.dynamodb.clone(), &r.idempotency_table);
     match store
         .claim(
@@ -195,8 +195,7 @@ async fn receives_that_only_find_another_workers_claim_never_bring_the_dlq_close
         200
     );
     let first = receive_one(&stack).await;
-    let event =
-        gateway_core::event::Event::from_queue_body(first.body.as_deref().unwrap()).unwrap();
+    let event = gateway_core::meta::Event::from_queue_body(first.body.as_deref().unwrap()).unwrap();
     // Another worker holds the event (its claim outlives this whole test).
     let store = DynamoIdempotency::new(
         stack.clients.dynamodb.clone(),

@@ -305,7 +305,7 @@ async fn under_faults_and_a_restart_every_accepted_event_is_delivered_or_dead_le
             break;
         }
         for m in messages {
-            let event = gateway_core::event::Event::from_queue_body(m.body().unwrap()).unwrap();
+            let event = gateway_core::meta::Event::from_queue_body(m.body().unwrap()).unwrap();
             dead_lettered.insert(event.id.to_string());
         }
     }

@@ -5,8 +5,8 @@
 use anyhow::Context;
 use aws_sdk_s3::primitives::ByteStream;
 use gateway_core::Error;
-use gateway_core::event::Event;
 use gateway_core::mask;
+use gateway_core::meta::Event;
 use gateway_core::ports::UnroutableStore;
 
 /// Where parked events are kept: `unroutable/w=<waba>/p=<phone or ->/<reference>-<ms>.json`.
@@ -169,7 +169,7 @@ impl UnroutableStore for EventsBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gateway_core::split::split_events;
+    use gateway_core::meta::split::split_events;
 
     #[test]
     fn a_parked_event_is_keyed_by_waba_phone_and_reference() {

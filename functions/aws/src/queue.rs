@@ -8,7 +8,7 @@ use anyhow::Context;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, SendMessageBatchRequestEntry};
 use futures::future::try_join_all;
 use gateway_core::Error;
-use gateway_core::event::{ClaimCheck, Event};
+use gateway_core::meta::{ClaimCheck, Event};
 use gateway_core::ports::EventQueue;
 
 use crate::blob::EventsBucket;
@@ -238,7 +238,7 @@ impl EventQueue for SqsEventQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gateway_core::split::split_events;
+    use gateway_core::meta::split::split_events;
 
     /// A Meta notification holding `items` as its messages.
     fn messages_body(items: &[String]) -> String {

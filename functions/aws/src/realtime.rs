@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use gateway_core::event::Event;
+use gateway_core::meta::Event;
 use gateway_core::realtime::{
     Closer, ConnectionId, DEFAULT_CONNECTIONS_PER_TENANT, Limits, Posted, Poster, Publish,
 };

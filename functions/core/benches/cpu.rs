@@ -7,8 +7,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gateway_core::format::{DeliveryFormat, render};
+use gateway_core::meta::split::split_events;
 use gateway_core::signature::{Secret, sign_delivery, sign_hub, verify_hub_signature};
-use gateway_core::split::split_events;
 
 fn batch(n: usize) -> Vec<u8> {
     let messages: Vec<String> = (0..n)

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use crate::event::{Event, EventKind, WHATSAPP_OBJECT};
+use crate::meta::{Event, EventKind, WHATSAPP_OBJECT};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,7 +135,7 @@ mod tests {
         }
         assert_eq!(DeliveryFormat::Meta.as_str(), "meta");
     }
-    use crate::split::split_events;
+    use crate::meta::split::split_events;
 
     const TWO: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"1555","phone_number_id":"PN"},"contacts":[{"profile":{"name":"Z\u00fc"},"wa_id":"49"}],"messages":[{"from":"49","id":"wamid.1","timestamp":"17","type":"text","text":{"body":"Gr\u00fc\u00dfe \ud83d\ude00"}}],"statuses":[{"id":"wamid.0","status":"read","timestamp":"18","recipient_id":"49","pricing":{"billable":true,"rate":12345678901234567890.5}}]},"field":"messages"}]}]}"#;
 

@@ -1,11 +1,11 @@
 //! Meta's side: subscription verification and ingest (verify, split, queue; only then 200).
 
 use crate::Error;
-use crate::event::MAX_WEBHOOK_BYTES;
+use crate::meta::MAX_WEBHOOK_BYTES;
+use crate::meta::split::split;
 use crate::metrics::{self, Metric};
 use crate::ports::EventQueue;
 use crate::signature::{Secret, SignatureError, constant_time_eq, verify_hub_signature};
-use crate::split::split;
 
 /// Answers Meta's `GET /webhook` subscription check: the challenge, or `Forbidden`.
 pub fn verify_subscription(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::event::Event;
+use crate::meta::Event;
 use crate::retry::FailureKind;
 use crate::signature::DeliverySignatures;
 use crate::tenant::{Tenant, TenantId};

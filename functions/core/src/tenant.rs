@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::Error;
-use crate::event::{Event, EventKind};
 use crate::format::DeliveryFormat;
+use crate::meta::{Event, EventKind};
 use crate::signature::Secret;
 use crate::ssrf;
 

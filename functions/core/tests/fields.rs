@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 
-use gateway_core::event::EventKind;
-use gateway_core::fields::media_ids;
 use gateway_core::format::{DeliveryFormat, render};
-use gateway_core::split::split_events;
+use gateway_core::meta::EventKind;
+use gateway_core::meta::media_ids;
+use gateway_core::meta::split::split_events;
 
 const PHONE_NUMBER_ID: &str = "106540352242922";
 const WABA_ID: &str = "102290129340398";

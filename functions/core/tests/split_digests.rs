@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use gateway_core::split::split;
+use gateway_core::meta::split::split;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

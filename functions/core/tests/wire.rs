@@ -2,7 +2,7 @@
 //! (`tests/fixtures/queue`, captured from commit 3f7e091) load with today's code and are
 //! written back byte for byte.
 
-use gateway_core::event::{ClaimCheck, Event};
+use gateway_core::meta::{ClaimCheck, Event};
 
 fn captured(name: &str) -> String {
     let path = format!(

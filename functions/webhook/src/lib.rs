@@ -7,10 +7,10 @@ use gateway_aws::Gateway;
 use gateway_aws::lambda::respond;
 use gateway_core::Error;
 use gateway_core::bundle::Ports;
-use gateway_core::event::MAX_WEBHOOK_BYTES;
 use gateway_core::http::{ApiResponse, Shape, render};
 use gateway_core::ingest::{Ingest, verify_subscription};
 use gateway_core::mask;
+use gateway_core::meta::MAX_WEBHOOK_BYTES;
 use gateway_core::signature::{HUB_SIGNATURE_HEADER, Secret};
 use lambda_http::{Body, Request, Response};
 

@@ -1,7 +1,7 @@
 //! gatewayctl round trips: the real binary against tables and queues in the emulator.
 
+use gateway_core::meta::split::split_events;
 use gateway_core::ports::EventQueue;
-use gateway_core::split::split_events;
 
 mod common;
 
@@ -374,7 +374,7 @@ async fn parked_unroutable_events_are_listed_and_replayed_by_phone_number() {
     let mut ids: Vec<String> = back
         .iter()
         .map(|m| {
-            gateway_core::event::Event::from_queue_body(m.body().unwrap())
+            gateway_core::meta::Event::from_queue_body(m.body().unwrap())
                 .unwrap()
                 .id
                 .to_string()

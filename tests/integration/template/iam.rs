@@ -16,8 +16,8 @@ fn bucket_prefix(resource: &str) -> Option<&str> {
 
 /// Where claim checks are kept, from the code that names them (`events/`).
 fn claim_check_prefix() -> String {
-    use gateway_core::event::ClaimCheck;
-    use gateway_core::split::split_events;
+    use gateway_core::meta::ClaimCheck;
+    use gateway_core::meta::split::split_events;
     let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"W/1","changes":[{"value":{"metadata":{"phone_number_id":"P 2"}},"field":"user_preferences"}]}]}"#;
     let event = split_events(body).unwrap().remove(0);
     let check = ClaimCheck::for_body(&event, "{}");

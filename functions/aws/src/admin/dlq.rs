@@ -43,9 +43,9 @@ pub async fn dlq_list(
         for m in messages {
             let body = m.body().unwrap_or_default();
             // A claim check names its event's id and field; the body stays in the bucket.
-            let event = match gateway_core::event::ClaimCheck::from_queue_body(body) {
+            let event = match gateway_core::meta::ClaimCheck::from_queue_body(body) {
                 Some(check) => Some((check.id, check.field)),
-                None => gateway_core::event::Event::from_queue_body(body)
+                None => gateway_core::meta::Event::from_queue_body(body)
                     .ok()
                     .map(|e| (e.id, e.field)),
             };
@@ -128,7 +128,7 @@ pub struct ParkedFilter {
 }
 
 impl ParkedFilter {
-    fn keeps(&self, event: &gateway_core::event::Event) -> bool {
+    fn keeps(&self, event: &gateway_core::meta::Event) -> bool {
         self.phone
             .as_deref()
             .is_none_or(|p| event.phone_number_id.as_deref() == Some(p))
@@ -144,7 +144,7 @@ async fn parked(
     let mut out = Vec::new();
     for key in bucket.list(crate::blob::UNROUTABLE_PREFIX).await? {
         let body = bucket.get(&key).await?;
-        let event = gateway_core::event::Event::from_queue_body(&body).ok();
+        let event = gateway_core::meta::Event::from_queue_body(&body).ok();
         if event.as_ref().is_some_and(|e| !filter.keeps(e))
             || (event.is_none() && (filter.phone.is_some() || filter.waba.is_some()))
         {
@@ -187,7 +187,7 @@ pub async fn unroutable_replay(
 ) -> anyhow::Result<usize> {
     let mut moved = 0;
     for (entry, body) in parked(bucket, filter).await? {
-        let event = gateway_core::event::Event::from_queue_body(&body)
+        let event = gateway_core::meta::Event::from_queue_body(&body)
             .with_context(|| format!("{} is not a parked event", entry.key))?;
         gateway_core::ports::EventQueue::enqueue(queue, std::slice::from_ref(&event))
             .await

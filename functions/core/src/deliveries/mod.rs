@@ -22,7 +22,7 @@ pub(crate) use service::rfc3339;
 pub use service::{DeliveriesService, EventsQuery};
 
 use crate::Error;
-use crate::event::EventId;
+use crate::meta::EventId;
 use crate::tenant::TenantId;
 
 /// The idempotency key of an event's forward record.

@@ -12,9 +12,9 @@ use tokio::sync::Semaphore;
 use super::{Forwarder, Outcome};
 use crate::Error;
 use crate::deliveries::DeliveryLog;
-use crate::event::{ClaimCheck, Event};
 use crate::health::EndpointHealth;
 use crate::mask;
+use crate::meta::{ClaimCheck, Event};
 use crate::metrics::{self, Metric};
 use crate::ports::{
     IdempotencyStore, MessageStore, TenantDirectory, UnroutableStore, WebhookSender,

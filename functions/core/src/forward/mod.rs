@@ -16,10 +16,10 @@ use breaker::Passage;
 
 use crate::Error;
 use crate::deliveries::{Attempt, AttemptNote, DeliveryLog, DeliveryState, event_key, replay_mark};
-use crate::event::Event;
 use crate::format::render;
 use crate::health::{EndpointHealth, Failure};
 use crate::mask;
+use crate::meta::Event;
 use crate::metrics::{self, Metric};
 use crate::ports::{
     Claim, Delivery, DeliveryResult, IdempotencyStore, MessageStore, TenantDirectory,

@@ -4,10 +4,10 @@
 use super::Forwarder;
 use crate::Error;
 use crate::deliveries::DeliveryLog;
-use crate::event::{Event, EventKind};
-use crate::fields::media_ids;
 use crate::health::EndpointHealth;
 use crate::mask;
+use crate::meta::media_ids;
+use crate::meta::{Event, EventKind};
 use crate::ports::{
     IdempotencyStore, MessageStore, OwnerKind, TenantDirectory, UnroutableStore, WebhookSender,
 };

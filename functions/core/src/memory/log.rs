@@ -11,8 +11,8 @@ use crate::deliveries::{
     Attempt, AttemptNote, DeliveryLog, DeliveryState, EventPage, EventRecord, Held, Reopen,
     Requeue, event_key, held, marked,
 };
-use crate::event::EventId;
 use crate::health::{EndpointHealth, Failure, Health, destination_key};
+use crate::meta::EventId;
 use crate::tenant::TenantId;
 
 fn record(id: &EventId, note: &AttemptNote, state: DeliveryState) -> EventRecord {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::Error;
-use crate::event::Event;
+use crate::meta::Event;
 use crate::ports::*;
 use crate::tenant::{Tenant, TenantId};
 

@@ -25,7 +25,7 @@ pub struct MemoryBatch {
 
 impl BatchQueue for MemoryBatch {
     async fn read(&self, body: &str) -> anyhow::Result<Event> {
-        let body = match crate::event::ClaimCheck::from_queue_body(body) {
+        let body = match crate::meta::ClaimCheck::from_queue_body(body) {
             Some(check) => self
                 .bucket
                 .lock()

@@ -24,9 +24,9 @@ pub use token::{
 };
 
 use crate::Error;
-use crate::event::{Event, EventKind};
 use crate::format::{ascii_escape, json_string, value_object};
 use crate::mask;
+use crate::meta::{Event, EventKind};
 use crate::signature::Secret;
 use crate::tenant::TenantId;
 

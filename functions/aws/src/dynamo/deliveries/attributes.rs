@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_core::deliveries::{Attempt, AttemptNote, DeliveryState, EventRecord, REPLAY_HOLD_MS};
-use gateway_core::event::EventId;
+use gateway_core::meta::EventId;
 use gateway_core::tenant::TenantId;
 
 use super::{STATE_AT_MS, TENANT_STATE};

@@ -20,7 +20,7 @@ use gateway_core::Error;
 use gateway_core::deliveries::{
     AttemptNote, DeliveryLog, DeliveryState, EventPage, EventRecord, Held, Reopen, event_key, held,
 };
-use gateway_core::event::EventId;
+use gateway_core::meta::EventId;
 use gateway_core::tenant::TenantId;
 
 use super::*;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_core::deliveries::{AttemptNote, DeliveryState, REPLAY_HOLD_MS, event_key};
-use gateway_core::event::EventId;
+use gateway_core::meta::EventId;
 use gateway_core::tenant::TenantId;
 
 use super::attributes::{REOPENED_AT_MS, REPLAY_MARK, attempt_value, note_values, tenant_state};

@@ -8,9 +8,9 @@ use time::format_description::well_known::Rfc3339;
 use super::DeliveriesService;
 use crate::Error;
 use crate::deliveries::{Attempt, DeliveryLog, DeliveryState, EventRecord, Requeue};
-use crate::event::EventId;
 use crate::health::EndpointHealth;
 use crate::http::ApiResponse;
+use crate::meta::EventId;
 use crate::query::Query;
 use crate::tenant::Tenant;
 

@@ -16,9 +16,9 @@ use serde_json::json;
 
 use super::{DeliveryLog, EventRecord, Requeue};
 use crate::Error;
-use crate::event::EventId;
 use crate::health::EndpointHealth;
 use crate::http::ApiResponse;
+use crate::meta::EventId;
 use crate::tenant::Tenant;
 
 pub use listing::EventsQuery;

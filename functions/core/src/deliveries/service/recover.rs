@@ -10,9 +10,9 @@ use super::listing::{MAX_LIMIT, check_window, parse_time};
 use super::replay::Requeued;
 use crate::Error;
 use crate::deliveries::{DeliveryLog, DeliveryState, EventRecord, Requeue, held};
-use crate::event::EventId;
 use crate::health::EndpointHealth;
 use crate::http::ApiResponse;
+use crate::meta::EventId;
 use crate::tenant::Tenant;
 
 /// Events one recovery call reads at most, whatever becomes of them (queued, skipped, not

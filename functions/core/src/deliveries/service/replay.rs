@@ -7,9 +7,9 @@ use super::DeliveriesService;
 use super::listing::event_id;
 use crate::Error;
 use crate::deliveries::{DeliveryLog, DeliveryState, Held, Reopen, Requeue, held, new_replay_mark};
-use crate::event::EventId;
 use crate::health::EndpointHealth;
 use crate::http::ApiResponse;
+use crate::meta::EventId;
 use crate::tenant::Tenant;
 
 /// Calls per tenant per minute (a fixed window, counted in the log so every instance shares

@@ -10,13 +10,13 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::*;
-use crate::event::Event;
 use crate::forward::{ForwardConfig, ForwardPorts, Forwarder};
 use crate::memory::*;
+use crate::meta::Event;
+use crate::meta::split::split_events;
 use crate::ports::DeliveryResult;
 use crate::retry::FailureKind;
 use crate::signature::Secret;
-use crate::split::split_events;
 use crate::tenant::{Tenant, WebhookSecret};
 
 fn tenant(id: &str) -> Tenant {

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::deliveries::service::MAX_RECOVER;
-use crate::event::EventId;
 use crate::forward::Outcome;
+use crate::meta::EventId;
 
 /// Forwards `event`, each attempt when it is due, until its schedule is spent: it is in the
 /// dead-letter queue.

@@ -4,11 +4,11 @@ use super::*;
 use crate::format::DeliveryFormat;
 use crate::health::BreakerPolicy;
 use crate::memory::*;
+use crate::meta::split::split_events;
 use crate::ports::MessageRecord;
 use crate::ports::OwnerKind;
 use crate::retry::FailureKind;
 use crate::signature::{Secret, verify_hub_signature};
-use crate::split::split_events;
 use crate::tenant::{Tenant, TenantId, WebhookSecret};
 
 const STATUS: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"P"},"statuses":[{"id":"wamid.1","status":"read","timestamp":"50","recipient_id":"1"}]},"field":"messages"}]}]}"#;

@@ -14,10 +14,10 @@ use super::*;
 use crate::format::DeliveryFormat;
 use crate::forward::{ForwardConfig, ForwardPorts, Forwarder, Outcome};
 use crate::memory::*;
+use crate::meta::split::split_events;
 use crate::ports::{DeliveryResult, TenantDirectory};
 use crate::retry::FailureKind;
 use crate::signature::Secret;
-use crate::split::split_events;
 use crate::tenant::{Tenant, WebhookSecret};
 
 const MESSAGE: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"P"},"contacts":[{"profile":{"name":"J\u00fcrgen"},"wa_id":"491"}],"messages":[{"from":"491","id":"wamid.M1","timestamp":"1700000000","type":"text","text":{"body":"Gr\u00fc\u00dfe \/ hi"}}]},"field":"messages"}]}]}"#;

@@ -7,10 +7,10 @@
 use serde_json::value::RawValue;
 
 use crate::Error;
-use crate::event::{Event, UNKNOWN_FIELD, WHATSAPP_OBJECT};
+use crate::meta::{Event, UNKNOWN_FIELD, WHATSAPP_OBJECT};
 use assemble::{Parts, items_of};
 use lenient::{Loose, RawList, list, parse, text};
-use shape::{Change, Entries, Entry, Itemised, Notification, Repeated};
+use shape::{Change, Entries, Itemised, Notification, RawEntry, Repeated};
 
 /// What a POST held.
 #[derive(Debug, Default)]
@@ -46,12 +46,14 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
     let mut out = Split::default();
     // Entries and changes in one pass; anything else (not JSON, an entry that is not an object,
     // `entry` not a list, an odd `changes`) is read again part by part, below.
-    let fast = serde_json::from_str::<Entries<'_>>(json).ok().filter(|e| {
-        !e.entry
-            .iter()
-            .flatten()
-            .any(|e| matches!(e.changes, Some(RawList::NotAList)))
-    });
+    let fast = serde_json::from_str::<Entries<'_, RawEntry<'_>>>(json)
+        .ok()
+        .filter(|e| {
+            !e.entry
+                .iter()
+                .flatten()
+                .any(|e| matches!(e.changes, Some(RawList::NotAList)))
+        });
     if let Some(Entries { object, entry }) = fast {
         check_object(object)?;
         for entry in entry.into_iter().flatten() {
@@ -79,7 +81,7 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
             match list(Some(entry)) {
                 Some(raws) => {
                     for raw in raws {
-                        match parse::<Entry<'_>>(raw) {
+                        match parse::<RawEntry<'_>>(raw) {
                             Some(parsed) => split_entry(parsed, Some(raw), &mut out),
                             None => {
                                 out.whole(&Origin::default(), UNKNOWN_FIELD, None, raw, raw, true)
@@ -99,7 +101,7 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
 /// each in one more; `None` when any part must be kept whole, which the part-by-part read does
 /// with the raw bytes its id is hashed by.
 fn split_itemised(text_body: &str) -> Option<(Option<Loose<'_>>, Split)> {
-    let Itemised { object, entry } = serde_json::from_str(text_body).ok()?;
+    let Entries { object, entry } = serde_json::from_str::<Itemised<'_>>(text_body).ok()?;
     let mut out = Split::default();
     for entry in entry.into_iter().flatten() {
         out.parts += 1;
@@ -154,7 +156,7 @@ impl Origin {
     }
 }
 
-fn split_entry(entry: Entry<'_>, raw: Option<&RawValue>, out: &mut Split) {
+fn split_entry(entry: RawEntry<'_>, raw: Option<&RawValue>, out: &mut Split) {
     out.parts += 1;
     let origin = Origin::of(entry.id, entry.time);
     let changes = match entry.changes {

@@ -9,8 +9,8 @@ use super::item_id::item_id;
 use super::lenient::{Loose, RawList, parse, text};
 use super::shape::{ContactKey, ItemKey, Metadata, ValueHead};
 use super::{Origin, Split};
-use crate::event::{Event, EventId, EventKind};
-use crate::fields::{Collection, ItemId, collections_of};
+use crate::meta::{Collection, ItemId, collections_of};
+use crate::meta::{Event, EventId, EventKind};
 
 impl Split {
     /// One event for a whole change (or a part that could not be split).

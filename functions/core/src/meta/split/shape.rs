@@ -17,24 +17,26 @@ pub(super) struct Notification<'a> {
     pub(super) entry: Option<&'a RawValue>,
 }
 
-/// The usual shape, read in one pass: every entry an object.
+/// A notification read in one pass, every entry an object read as `E`.
 #[derive(Deserialize)]
-pub(super) struct Entries<'a> {
+pub(super) struct Entries<'a, E> {
     #[serde(borrow)]
     pub(super) object: Option<Loose<'a>>,
-    #[serde(borrow)]
-    pub(super) entry: Option<Vec<Entry<'a>>>,
+    pub(super) entry: Option<Vec<E>>,
 }
 
+/// An entry, its changes read as `C`.
 #[derive(Deserialize)]
-pub(super) struct Entry<'a> {
+pub(super) struct Entry<'a, C> {
     #[serde(borrow)]
     pub(super) id: Option<Loose<'a>>,
     #[serde(borrow)]
     pub(super) time: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub(super) changes: Option<RawList<'a>>,
+    pub(super) changes: Option<C>,
 }
+
+/// An entry whose changes stay raw (each is read on its own, its bytes hashed if kept whole).
+pub(super) type RawEntry<'a> = Entry<'a, RawList<'a>>;
 
 #[derive(Deserialize)]
 pub(super) struct Change<'a> {
@@ -64,7 +66,7 @@ pub(super) struct ValueHead<'a> {
 }
 
 impl<'a> ValueHead<'a> {
-    /// One of the collections `fields` names, taken out of the value.
+    /// One of the collections `field_table` names, taken out of the value.
     pub(super) fn take(&mut self, name: &str) -> Option<RawList<'a>> {
         match name {
             "messages" => self.messages.take(),
@@ -113,23 +115,7 @@ pub(super) struct ContactKey<'a> {
 /// The usual shape of a notification of messages, statuses, calls or echoes, read in one pass
 /// down to the items (kept raw): every entry, change and value an object. A body of any other
 /// shape is read part by part instead, so its whole parts keep the raw bytes they are hashed by.
-#[derive(Deserialize)]
-pub(super) struct Itemised<'a> {
-    #[serde(borrow)]
-    pub(super) object: Option<Loose<'a>>,
-    #[serde(borrow)]
-    pub(super) entry: Option<Vec<ItemisedEntry<'a>>>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct ItemisedEntry<'a> {
-    #[serde(borrow)]
-    pub(super) id: Option<Loose<'a>>,
-    #[serde(borrow)]
-    pub(super) time: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub(super) changes: Option<Vec<ItemisedChange<'a>>>,
-}
+pub(super) type Itemised<'a> = Entries<'a, Entry<'a, Vec<ItemisedChange<'a>>>>;
 
 #[derive(Deserialize)]
 pub(super) struct ItemisedChange<'a> {

@@ -2,8 +2,8 @@
 
 use super::lenient::Loose;
 use super::shape::ItemKey;
-use crate::event::EventId;
-use crate::fields::ItemId;
+use crate::meta::EventId;
+use crate::meta::ItemId;
 
 /// The event id of one item by its collection's scheme; `None` when the item has no id.
 pub(super) fn item_id(scheme: ItemId, key: &ItemKey) -> Option<EventId> {

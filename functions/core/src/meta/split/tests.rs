@@ -1,8 +1,8 @@
 //! The splitter: one event per message, status and change, in Meta's own bytes.
 
 use super::*;
-use crate::event::EventKind;
-use crate::fields::collections_of;
+use crate::meta::EventKind;
+use crate::meta::collections_of;
 use shape::ValueHead;
 
 fn notification(changes: &str) -> String {
