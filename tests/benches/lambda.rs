@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gateway_core::admin::TenantWriter;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::signature::Secret;
 use gateway_local::fake_graph::FakeGraph;

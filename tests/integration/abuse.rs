@@ -1,6 +1,7 @@
 //! A table of bad inputs to every route: each gets its status and nothing is queued, sent to
 //! Meta or stored.
 
+use gateway_core::admin::TenantWriter;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::meta::MAX_WEBHOOK_BYTES;
 use gateway_core::signature::Secret;
@@ -102,9 +103,7 @@ async fn bad_input_to_every_route_gets_its_status_and_leaves_nothing_behind() {
     // The SSRF rows' hosts are on the tenant's callback list, so only the address check can
     // refuse them (a row refused by the list would pass with the address check deleted).
     let tenants = stack.tenants();
-    let mut record = gateway_aws::admin::existing_tenant(&tenants, &tenant.tenant_id)
-        .await
-        .unwrap();
+    let mut record = stack.admin().existing(&tenant.tenant_id).await.unwrap();
     record.callback_domains = ["localhost", "169.254.169.254", "0.0.0.0", "10.0.0.1"]
         .map(String::from)
         .to_vec();

@@ -8,6 +8,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::{DynamoTenants, OwnershipError};
 use gateway_aws::queue::SqsEventQueue;
+use gateway_core::admin::TenantWriter;
 use gateway_core::meta::ClaimCheck;
 use gateway_core::meta::split::split_events;
 use gateway_core::ports::{EventQueue, OwnerKind};

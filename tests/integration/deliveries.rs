@@ -2,6 +2,7 @@
 //! `/v1/endpoint`, against the stack and the emulator's tables and queue; tenant B never sees,
 //! replays or recovers tenant A's events, whichever way it asks.
 
+use gateway_core::admin::{DestinationChanges, NewTenant};
 use std::time::Duration;
 
 use gateway_core::format::DeliveryFormat;
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Tenant A, owning the fixtures' number, with a receiver answering `status`.
-async fn tenant_a(stack: &Stack, status: u16) -> (Receiver, gateway_aws::admin::NewTenant) {
+async fn tenant_a(stack: &Stack, status: u16) -> (Receiver, NewTenant) {
     let receiver = Receiver::start(vec![status]).await;
     let url = format!("{}/hook", receiver.url);
     let a = tenant_for_fixtures(stack, &url, DeliveryFormat::Meta).await;
@@ -414,12 +415,15 @@ async fn the_endpoint_route_shows_each_destination_and_its_breaker() {
     .await;
     receiver.set_secret(&a.webhook_secret);
     statuses.set_secret(&a.webhook_secret);
-    let tenants = stack.tenants();
-    let mut tenant = gateway_aws::admin::existing_tenant(&tenants, &a.tenant_id)
+    let changes = DestinationChanges {
+        statuses: Some(Some(format!("{}/statuses", statuses.url))),
+        ..Default::default()
+    };
+    stack
+        .admin()
+        .set_destinations(&a.tenant_id, changes)
         .await
         .unwrap();
-    tenant.destinations.statuses = Some(format!("{}/statuses", statuses.url));
-    tenants.put_tenant(&tenant).await.unwrap();
 
     for n in 0..6 {
         assert_eq!(

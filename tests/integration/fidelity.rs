@@ -8,6 +8,7 @@ use std::time::Duration;
 use gateway_aws::admin::{ParkedFilter, unroutable_list, unroutable_replay};
 use gateway_aws::blob::EventsBucket;
 use gateway_aws::queue::SqsEventQueue;
+use gateway_core::admin::TenantWriter;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{OwnerKind, TenantDirectory};
 use gateway_core::tenant::TenantId;
@@ -30,7 +31,7 @@ async fn two_tenants(name: &str) -> (Stack, Receiver, Receiver, String, String) 
     let b = Receiver::start(vec![200]).await;
     let ta = tenant_for_fixtures(&stack, &a.url, DeliveryFormat::Meta).await;
     let tb = tenant_owning(
-        &stack.tenants(),
+        &stack.admin(),
         OTHER_PHONE,
         OTHER_WABA,
         &b.url,

@@ -253,7 +253,7 @@ async fn an_event_no_tenant_owns_is_parked_and_acknowledged_not_retried_or_misde
     // A tenant that owns another number and WABA: the event must not reach it.
     let receiver = Receiver::start(vec![200]).await;
     let other = tenant_owning(
-        &stack.tenants(),
+        &stack.admin(),
         "106540352240001",
         "102290129340001",
         &receiver.url,

@@ -3,6 +3,7 @@
 //! copy, which the tenant fetches without the API key (its SDK drops it on the cross-origin
 //! redirect). Against the emulator's S3 over the real protocol.
 
+use gateway_core::admin::TenantWriter;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::OwnerKind;
 use gateway_core::send::INLINE_MEDIA_BYTES;

@@ -107,7 +107,7 @@ async fn a_hanging_tenant_does_not_delay_another_tenants_deliveries() {
     a_receiver.set_secret(&a.webhook_secret);
     let b_receiver = Receiver::start(vec![200]).await;
     let b = tenant_owning(
-        &stack.tenants(),
+        &stack.admin(),
         OTHER_PHONE,
         OTHER_WABA,
         &format!("{}/hook", b_receiver.url),
@@ -206,7 +206,7 @@ async fn callback_urls_on_one_hanging_host_share_its_breaker_and_spare_the_neigh
     let port = hanging.url.rsplit(':').next().unwrap().to_owned();
     let b_receiver = Receiver::start(vec![200]).await;
     let b = tenant_owning(
-        &stack.tenants(),
+        &stack.admin(),
         OTHER_PHONE,
         OTHER_WABA,
         &format!("{}/hook", b_receiver.url),

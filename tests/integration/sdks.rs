@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gateway_core::admin::TenantWriter;
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::OwnerKind;
 use gateway_core::tenant::TenantId;

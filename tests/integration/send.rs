@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use gateway_aws::admin::NewTenant;
+use gateway_core::admin::{NewTenant, TenantChanges};
 use gateway_core::format::DeliveryFormat;
-use gateway_core::tenant::TargetPolicy;
 use gateway_local::fake_graph::FakeGraph;
 use gateway_tests::*;
 use serde_json::{Value, json};
@@ -229,20 +228,13 @@ async fn missing_or_unknown_api_keys_are_refused_in_metas_error_shape() {
 async fn a_suspended_tenants_key_is_refused_on_every_route_until_it_is_resumed() {
     let w = world("suspended").await;
     let key = &w.tenant.api_key;
-    let suspend = |active| gateway_aws::admin::TenantChanges {
+    let suspend = |active| TenantChanges {
         active: Some(active),
         ..Default::default()
     };
-    let tenants = w.stack.tenants();
+    let admin = w.stack.admin();
     let id = &w.tenant.tenant_id;
-    gateway_aws::admin::update_tenant(
-        &tenants,
-        id,
-        suspend(false),
-        TargetPolicy::AllowLoopbackHttp,
-    )
-    .await
-    .unwrap();
+    admin.update(id, suspend(false)).await.unwrap();
     let templates = format!("/v23.0/{WABA_ID}/message_templates");
     let simple = json!({"recipient": "4915112345678", "type": "text", "text": {"body": "x"}});
     assert_eq!(
@@ -258,9 +250,7 @@ async fn a_suspended_tenants_key_is_refused_on_every_route_until_it_is_resumed()
     assert_eq!(w.post("/v1/messages", key, &simple).await.0, 401);
     assert_eq!(w.get(&templates, key).await.0, 401);
     assert!(w.graph.seen().is_empty(), "a suspended tenant reached Meta");
-    gateway_aws::admin::update_tenant(&tenants, id, suspend(true), TargetPolicy::AllowLoopbackHttp)
-        .await
-        .unwrap();
+    admin.update(id, suspend(true)).await.unwrap();
     assert_eq!(w.get(&templates, key).await.0, 200);
 }
 

@@ -171,9 +171,8 @@ async fn under_faults_and_a_restart_every_accepted_event_is_delivered_or_dead_le
     }));
     let dead = Receiver::start(vec![500]).await;
 
-    let tenants = stack.tenants();
     let flaky_tenant = tenant_owning(
-        &tenants,
+        &stack.admin(),
         PHONE_NUMBER_ID,
         WABA_ID,
         &receiver_url,
@@ -183,7 +182,7 @@ async fn under_faults_and_a_restart_every_accepted_event_is_delivered_or_dead_le
     *secret.lock().unwrap() = Secret::new(flaky_tenant.webhook_secret);
     let dead_url = format!("{}/hook", dead.url);
     let dead_tenant = tenant_owning(
-        &tenants,
+        &stack.admin(),
         DEAD_PHONE,
         DEAD_WABA,
         &dead_url,

@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use gateway_aws::Clients;
-use gateway_aws::admin::{NewTenant, TenantSpec, create_tenant};
+use gateway_aws::admin::{Admin, OsEntropy};
 use gateway_aws::dynamo::DynamoTenants;
+use gateway_core::admin::{NewTenant, TenantAdmin, TenantSpec};
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::OwnerKind;
 use gateway_core::signature::{Secret, sign_hub};
-use gateway_core::tenant::{TargetPolicy, TenantId};
+use gateway_core::tenant::TargetPolicy;
+use gateway_core::time::SystemClock;
 use gateway_local::provision::Resources;
 use gateway_local::{LocalStack, StackOptions, emulator};
 
@@ -121,6 +123,16 @@ impl Stack {
         DynamoTenants::new(self.clients.dynamodb.clone(), &self.resources.tenants_table)
     }
 
+    /// The tenant use cases on this stack's table; receivers on loopback are allowed.
+    pub fn admin(&self) -> Admin {
+        TenantAdmin::new(
+            self.tenants(),
+            TargetPolicy::AllowLoopbackHttp,
+            SystemClock,
+            OsEntropy,
+        )
+    }
+
     /// The CloudFormation stack `sam deploy` created (`GATEWAY_E2E_TARGET=sam`).
     pub fn stack_name(&self) -> Option<String> {
         match &self._running {
@@ -221,26 +233,22 @@ pub async fn stack_with_fake_graph(name: &str) -> (Stack, gateway_local::fake_gr
 
 /// A second tenant owning [`OTHER_PHONE`] and [`OTHER_WABA`], with a webhook nobody serves.
 pub async fn other_tenant(stack: &Stack) -> NewTenant {
-    let tenants = stack.tenants();
-    let other = create_tenant(
-        &tenants,
-        TenantSpec {
+    let admin = stack.admin();
+    let other = admin
+        .create(TenantSpec {
             name: "other".into(),
             webhook_url: "https://other.example/hook".into(),
             format: DeliveryFormat::Meta,
             callback_domains: vec![],
-        },
-        TargetPolicy::AllowLoopbackHttp,
-    )
-    .await
-    .expect("the other tenant is created");
-    let id = TenantId(other.tenant_id.clone());
+        })
+        .await
+        .expect("the other tenant is created");
     for (kind, owned) in [
         (OwnerKind::Phone, OTHER_PHONE),
         (OwnerKind::Waba, OTHER_WABA),
     ] {
-        tenants
-            .add_owner(kind, owned, &id)
+        admin
+            .assign(kind, owned, &other.tenant_id)
             .await
             .expect("the other tenant's account is recorded");
     }
@@ -301,35 +309,29 @@ pub async fn post_webhook(stack: &Stack, body: &[u8]) -> reqwest::Response {
 
 /// Creates a tenant owning the fixtures' phone number and WABA, delivering to `url`.
 pub async fn tenant_for_fixtures(stack: &Stack, url: &str, format: DeliveryFormat) -> NewTenant {
-    tenant_owning(&stack.tenants(), PHONE_NUMBER_ID, WABA_ID, url, format).await
+    tenant_owning(&stack.admin(), PHONE_NUMBER_ID, WABA_ID, url, format).await
 }
 
 /// Creates a tenant owning `phone` and `waba`, delivering to `url`.
 pub async fn tenant_owning(
-    tenants: &DynamoTenants,
+    admin: &Admin,
     phone: &str,
     waba: &str,
     url: &str,
     format: DeliveryFormat,
 ) -> NewTenant {
-    let created = create_tenant(
-        tenants,
-        TenantSpec {
+    let created = admin
+        .create(TenantSpec {
             name: "acme".into(),
             webhook_url: url.into(),
             format,
             callback_domains: vec!["localhost".into()],
-        },
-        TargetPolicy::AllowLoopbackHttp,
-    )
-    .await
-    .unwrap();
-    let id = TenantId(created.tenant_id.clone());
-    tenants
-        .add_owner(OwnerKind::Phone, phone, &id)
+        })
         .await
         .unwrap();
-    tenants.add_owner(OwnerKind::Waba, waba, &id).await.unwrap();
+    let id = &created.tenant_id;
+    admin.assign(OwnerKind::Phone, phone, id).await.unwrap();
+    admin.assign(OwnerKind::Waba, waba, id).await.unwrap();
     created
 }
 

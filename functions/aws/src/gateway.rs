@@ -6,13 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use gateway_core::admin::TenantAdmin;
 use gateway_core::bundle::{AppConfig, Ports};
 use gateway_core::cache::CachedTenants;
 use gateway_core::forward::ForwardConfig;
 use gateway_core::realtime::{Closer, Fanout, Limits, Poster, Publish};
 use gateway_core::retry::RetrySchedule;
 use gateway_core::signature::Secret;
+use gateway_core::time::SystemClock;
 
+use crate::admin::{Admin, OsEntropy};
 use crate::blob::EventsBucket;
 use crate::config::{Clients, Settings, sdk_config};
 use crate::dynamo::{
@@ -105,7 +108,27 @@ impl<Po> Gateway<Po> {
         self.clients.secrets(name).await
     }
 
-    fn bucket(&self) -> EventsBucket {
+    /// The tenant use cases, over the Tenants table itself: an operator reads and writes what
+    /// is stored, not a function's cache of it.
+    pub fn admin(&self) -> Admin {
+        TenantAdmin::new(
+            self.tenant_store(),
+            self.settings.target_policy,
+            SystemClock,
+            OsEntropy,
+        )
+    }
+
+    /// The Tenants table, uncached.
+    pub fn tenant_store(&self) -> DynamoTenants {
+        DynamoTenants::new(
+            self.clients.dynamodb.clone(),
+            &self.settings.resources.tenants_table,
+        )
+    }
+
+    /// The events bucket: claim checks and parked events.
+    pub fn events_bucket(&self) -> EventsBucket {
         EventsBucket::new(
             self.clients.s3.clone(),
             &self.settings.resources.events_bucket,
@@ -113,7 +136,7 @@ impl<Po> Gateway<Po> {
     }
 
     fn sqs_queue(&self, url: &str) -> SqsEventQueue {
-        SqsEventQueue::new(self.clients.sqs.clone(), url, self.bucket())
+        SqsEventQueue::new(self.clients.sqs.clone(), url, self.events_bucket())
     }
 
     /// Bounded twice: each table call and the whole of one event's posts.
@@ -158,13 +181,7 @@ impl<Po: Poster + Closer + Clone + 'static> Ports for Gateway<Po> {
     }
 
     fn tenants(&self) -> CachedTenants<DynamoTenants> {
-        CachedTenants::new(
-            DynamoTenants::new(
-                self.clients.dynamodb.clone(),
-                &self.settings.resources.tenants_table,
-            ),
-            self.settings.tenant_cache,
-        )
+        CachedTenants::new(self.tenant_store(), self.settings.tenant_cache)
     }
 
     fn messages(&self) -> DynamoMessages {
@@ -207,7 +224,7 @@ impl<Po: Poster + Closer + Clone + 'static> Ports for Gateway<Po> {
     }
 
     fn parking(&self) -> EventsBucket {
-        self.bucket()
+        self.events_bucket()
     }
 
     fn connections(&self) -> DynamoConnections {

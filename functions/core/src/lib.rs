@@ -2,6 +2,7 @@
 //! signatures, event splitting, routing, delivery formats, the retry policy and the ports
 //! (traits) the adapters implement. No AWS SDK, no Lambda, no network here.
 
+pub mod admin;
 pub mod bundle;
 pub mod cache;
 pub mod deliveries;
@@ -23,6 +24,7 @@ pub mod send;
 pub mod signature;
 pub mod ssrf;
 pub mod tenant;
+pub mod time;
 
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;

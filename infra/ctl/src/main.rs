@@ -6,13 +6,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gateway_aws::admin::{
-    ParkedFilter, dlq_list, dlq_redrive, rotate_api_key, rotate_webhook_secret, unroutable_list,
-    unroutable_replay,
-};
-use gateway_aws::blob::EventsBucket;
-use gateway_aws::dynamo::{DynamoHealth, DynamoMessages, DynamoTenants};
-use gateway_aws::queue::SqsEventQueue;
+use gateway_aws::Gateway;
+use gateway_aws::admin::{ParkedFilter, dlq_list, dlq_redrive, unroutable_list, unroutable_replay};
+use gateway_core::bundle::Ports;
 use gateway_core::ports::{MessageStore, OwnerKind};
 use gateway_core::tenant::TargetPolicy;
 use serde_json::json;
@@ -26,7 +22,7 @@ mod tenant;
 
 use tenant::TenantCommand;
 
-use owned::{OwnedCommand, owned};
+use owned::{Flags, OwnedCommand, owned};
 
 use names::{Names, StackArgs};
 
@@ -175,9 +171,7 @@ impl From<ParkedArgs> for ParkedFilter {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let sdk = gateway_aws::config::sdk_config().await;
-    let clients = gateway_aws::Clients::new(&sdk);
     let names = names::resolve(cli.names, &sdk).await?;
-    let tenants = DynamoTenants::new(clients.dynamodb.clone(), &names.tenants_table);
     anyhow::ensure!(
         !cli.allow_loopback_http || names.local,
         "loopback webhook URLs are for the local emulator only, never a stack in AWS"
@@ -187,17 +181,17 @@ async fn main() -> anyhow::Result<()> {
     } else {
         TargetPolicy::PublicHttpsOnly
     };
+    // The composition root the functions use, over the resources the names give.
+    let gateway = Gateway::new(sdk, names.settings(policy));
+    let (sdk, clients, admin) = (&gateway.sdk, &gateway.clients, gateway.admin());
     match cli.command {
-        Command::Tenant { command } => {
-            let health = DynamoHealth::new(clients.dynamodb.clone(), &names.tenants_table);
-            tenant::run(&tenants, &health, command, policy).await?
-        }
-        Command::Phone { command } => owned(&tenants, OwnerKind::Phone, command).await?,
-        Command::Waba { command } => owned(&tenants, OwnerKind::Waba, command).await?,
+        Command::Tenant { command } => tenant::run(&admin, &gateway.health(), command).await?,
+        Command::Phone { command } => owned(&admin, OwnerKind::Phone, command).await?,
+        Command::Waba { command } => owned(&admin, OwnerKind::Waba, command).await?,
         Command::Key {
             command: RotateCommand::Rotate { tenant, revoke_now },
         } => {
-            let key = rotate_api_key(&tenants, &tenant, revoke_now).await?;
+            let key = admin.rotate_api_key(&tenant, revoke_now).await.flags()?;
             let old = if revoke_now {
                 "stop working within the stack's TenantCacheSeconds (60 s by default)"
             } else {
@@ -212,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
             command: RotateCommand::Rotate { tenant, revoke_now },
         } => {
             anyhow::ensure!(!revoke_now, "--revoke-now applies to API keys only");
-            let secret = rotate_webhook_secret(&tenants, &tenant).await?;
+            let secret = admin.rotate_webhook_secret(&tenant).await.flags()?;
             println!(
                 "{}",
                 json!({"tenant_id": tenant, "webhook_secret": secret, "note": "deliveries carry the old secret's signatures too for 24 hours"})
@@ -221,8 +215,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Message {
             command: MessageCommand::Show { wamid },
         } => {
-            let messages = DynamoMessages::new(clients.dynamodb.clone(), &names.messages_table);
-            let record = messages
+            let record = gateway
+                .messages()
                 .get(&wamid)
                 .await?
                 .with_context(|| format!("no message record for `{wamid}`"))?;
@@ -237,22 +231,16 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
                 DlqCommand::Redrive => {
-                    let queue = Names::required(&names.events_queue_url, "EVENTS_QUEUE_URL")?;
-                    let bucket = EventsBucket::new(
-                        clients.s3.clone(),
-                        Names::required(&names.events_bucket, "EVENTS_BUCKET")?,
-                    );
-                    let queue = SqsEventQueue::new(clients.sqs.clone(), queue, bucket);
-                    let moved = dlq_redrive(&clients.sqs, dlq, &queue).await?;
+                    Names::required(&names.events_queue_url, "EVENTS_QUEUE_URL")?;
+                    Names::required(&names.events_bucket, "EVENTS_BUCKET")?;
+                    let moved = dlq_redrive(&clients.sqs, dlq, &gateway.queue()).await?;
                     println!("{}", json!({"moved": moved}));
                 }
             }
         }
         Command::Unroutable { command } => {
-            let bucket = EventsBucket::new(
-                clients.s3.clone(),
-                Names::required(&names.events_bucket, "EVENTS_BUCKET")?,
-            );
+            Names::required(&names.events_bucket, "EVENTS_BUCKET")?;
+            let bucket = gateway.events_bucket();
             match command {
                 UnroutableCommand::List { filter } => {
                     for parked in unroutable_list(&bucket, &filter.into()).await? {
@@ -260,24 +248,21 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
                 UnroutableCommand::Replay { filter } => {
-                    let queue = SqsEventQueue::new(
-                        clients.sqs.clone(),
-                        Names::required(&names.events_queue_url, "EVENTS_QUEUE_URL")?,
-                        bucket.clone(),
-                    );
-                    let replayed = unroutable_replay(&bucket, &queue, &filter.into()).await?;
+                    Names::required(&names.events_queue_url, "EVENTS_QUEUE_URL")?;
+                    let replayed =
+                        unroutable_replay(&bucket, &gateway.queue(), &filter.into()).await?;
                     println!("{}", json!({"replayed": replayed}));
                 }
             }
         }
         Command::Realtime { command } => {
-            realtime::run(&sdk, &clients, &names, &tenants, command).await?
+            realtime::run(sdk, clients, &names, &admin, command).await?
         }
-        Command::Meta { command } => meta::run(&clients, &names, command).await?,
+        Command::Meta { command } => meta::run(clients, &names, command).await?,
         Command::Doctor { webhook_url } => {
             let mut names = names;
             names.webhook_url = webhook_url.or(names.webhook_url);
-            doctor::run(&sdk, &clients, &names).await?
+            doctor::run(sdk, clients, &names).await?
         }
     }
     Ok(())

@@ -7,6 +7,9 @@ use std::collections::HashMap;
 
 use anyhow::{Context, anyhow};
 use aws_config::SdkConfig;
+use gateway_aws::Settings;
+use gateway_aws::config::Resources;
+use gateway_core::tenant::TargetPolicy;
 
 /// The local stack's name prefix (`gateway-local`).
 const LOCAL_PREFIX: &str = "local";
@@ -92,6 +95,25 @@ impl Names {
             "the Graph API base URL `{base}` must be https (tokens are sent there)"
         );
         Ok((base.trim_end_matches('/').to_owned(), version))
+    }
+}
+
+impl Names {
+    /// The settings gatewayctl builds its [`gateway_aws::Gateway`] from: the resources it
+    /// knows (a resource it does not know is empty; the commands that need one check it
+    /// with [`Names::required`] first), and where URLs may point.
+    pub fn settings(&self, policy: TargetPolicy) -> Settings {
+        let mut settings = Settings::new(Resources {
+            tenants_table: self.tenants_table.clone(),
+            messages_table: self.messages_table.clone(),
+            idempotency_table: String::new(),
+            connections_table: String::new(),
+            events_queue_url: self.events_queue_url.clone().unwrap_or_default(),
+            dead_letter_queue_url: self.dead_letter_queue_url.clone().unwrap_or_default(),
+            events_bucket: self.events_bucket.clone().unwrap_or_default(),
+        });
+        settings.target_policy = policy;
+        settings
     }
 }
 

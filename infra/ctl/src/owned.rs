@@ -1,8 +1,8 @@
 //! Phone numbers and WABAs assigned to tenants, and how a tenant is shown.
 
 use clap::Subcommand;
-use gateway_aws::admin::existing_tenant;
-use gateway_aws::dynamo::DynamoTenants;
+use gateway_aws::admin::Admin;
+use gateway_core::admin::AdminError;
 use gateway_core::ports::OwnerKind;
 use gateway_core::tenant::Tenant;
 use serde_json::json;
@@ -23,6 +23,27 @@ pub enum OwnedCommand {
     },
 }
 
+/// The tenant use cases' refusals as gatewayctl's options name them (`webhook_url` is
+/// `--webhook-url`), with where to look next.
+pub trait Flags<T> {
+    fn flags(self) -> anyhow::Result<T>;
+}
+
+impl<T> Flags<T> for Result<T, AdminError> {
+    fn flags(self) -> anyhow::Result<T> {
+        self.map_err(|e| match e {
+            AdminError::Invalid { field, message } => {
+                let hint = match field {
+                    "phone" if message.contains("not one of") => " (gatewayctl phone add)",
+                    _ => "",
+                };
+                anyhow::anyhow!("--{} {message}{hint}", field.replace('_', "-"))
+            }
+            other => other.into(),
+        })
+    }
+}
+
 pub fn tenant_json(tenant: &Tenant) -> serde_json::Value {
     json!({
         "tenant_id": tenant.id.as_str(),
@@ -36,11 +57,7 @@ pub fn tenant_json(tenant: &Tenant) -> serde_json::Value {
     })
 }
 
-pub async fn owned(
-    tenants: &DynamoTenants,
-    kind: OwnerKind,
-    command: OwnedCommand,
-) -> anyhow::Result<()> {
+pub async fn owned(admin: &Admin, kind: OwnerKind, command: OwnedCommand) -> anyhow::Result<()> {
     let name = match kind {
         OwnerKind::Phone => "phone number",
         _ => "WABA",
@@ -51,14 +68,13 @@ pub async fn owned(
                 !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_digit()),
                 "{name} id `{id}` must be digits"
             );
-            let tenant = existing_tenant(tenants, &tenant).await?;
-            tenants.add_owner(kind, &id, &tenant.id).await?;
+            let tenant = admin.assign(kind, &id, &tenant).await.flags()?;
             println!("{name} {id} -> tenant {}", tenant.id.as_str());
         }
         OwnedCommand::Remove { id, tenant } => {
-            let tenant = existing_tenant(tenants, &tenant).await?;
+            let (tenant, removed) = admin.unassign(kind, &id, &tenant).await.flags()?;
             anyhow::ensure!(
-                tenants.remove_owner(kind, &id, &tenant.id).await?,
+                removed,
                 "{name} {id} does not belong to tenant {}",
                 tenant.id.as_str()
             );

@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use anyhow::{Context, anyhow};
 use aws_config::SdkConfig;
 use gateway_aws::Clients;
-use gateway_aws::admin::existing_tenant;
-use gateway_aws::dynamo::{DynamoConnections, DynamoTenants};
+use gateway_aws::admin::Admin;
+use gateway_aws::dynamo::DynamoConnections;
 use gateway_aws::realtime::ApiGatewayPoster;
 use serde_json::json;
 
 use crate::names::{Names, is_loopback};
+use crate::owned::Flags;
 
 /// The local stack's Connections table (`make run` names it with the prefix `local`).
 const LOCAL_CONNECTIONS_TABLE: &str = "local-ConnectionsTable";
@@ -120,7 +121,7 @@ pub async fn run(
     sdk: &SdkConfig,
     clients: &Clients,
     names: &Names,
-    tenants: &DynamoTenants,
+    admin: &Admin,
     command: RealtimeCommand,
 ) -> anyhow::Result<()> {
     match command {
@@ -129,7 +130,7 @@ pub async fn run(
             connections_table,
             realtime_endpoint,
         } => {
-            let tenant = existing_tenant(tenants, &tenant).await?;
+            let tenant = admin.existing(&tenant).await.flags()?;
             let (table, endpoint) =
                 resolve(sdk, names, connections_table, realtime_endpoint).await?;
             let store = DynamoConnections::new(clients.dynamodb.clone(), table);

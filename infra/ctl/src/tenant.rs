@@ -2,17 +2,15 @@
 //! destinations. `show` reads each destination's circuit breaker.
 
 use clap::Subcommand;
-use gateway_aws::admin::{
-    DestinationChanges, TenantChanges, TenantSpec, create_tenant, existing_tenant,
-    set_destinations, update_tenant,
-};
-use gateway_aws::dynamo::{DynamoHealth, DynamoTenants};
+use gateway_aws::admin::Admin;
+use gateway_aws::dynamo::DynamoHealth;
+use gateway_core::admin::{DestinationChanges, TenantChanges, TenantSpec};
 use gateway_core::format::DeliveryFormat;
 use gateway_core::health::EndpointHealth;
-use gateway_core::tenant::{TargetPolicy, Tenant};
+use gateway_core::tenant::Tenant;
 use serde_json::{Value, json};
 
-use crate::owned::tenant_json;
+use crate::owned::{Flags, tenant_json};
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
@@ -97,10 +95,9 @@ async fn destinations_json(tenant: &Tenant, health: &DynamoHealth) -> anyhow::Re
 }
 
 pub async fn run(
-    tenants: &DynamoTenants,
+    admin: &Admin,
     health: &DynamoHealth,
     command: TenantCommand,
-    policy: TargetPolicy,
 ) -> anyhow::Result<()> {
     match command {
         TenantCommand::Create {
@@ -116,7 +113,7 @@ pub async fn run(
                 format,
                 callback_domains,
             };
-            let created = create_tenant(tenants, spec, policy).await?;
+            let created = admin.create(spec).await.flags()?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {
@@ -147,11 +144,11 @@ pub async fn run(
                 callback_domains,
                 active,
             };
-            let tenant = update_tenant(tenants, &tenant_id, changes, policy).await?;
+            let tenant = admin.update(&tenant_id, changes).await.flags()?;
             println!("{}", tenant_json(&tenant));
         }
         TenantCommand::Show { tenant_id } => {
-            let tenant = existing_tenant(tenants, &tenant_id).await?;
+            let tenant = admin.existing(&tenant_id).await.flags()?;
             let mut shown = tenant_json(&tenant);
             shown["destinations"] = destinations_json(&tenant, health).await?;
             println!("{shown}");
@@ -191,13 +188,13 @@ pub async fn run(
                     (None, false) => None,
                 },
             };
-            let tenant = set_destinations(tenants, &tenant_id, changes, policy).await?;
+            let tenant = admin.set_destinations(&tenant_id, changes).await.flags()?;
             let mut shown = tenant_json(&tenant);
             shown["destinations"] = destinations_json(&tenant, health).await?;
             println!("{shown}");
         }
         TenantCommand::List => {
-            for tenant in tenants.list_tenants().await? {
+            for tenant in admin.tenants().list_tenants().await? {
                 println!("{}", tenant_json(&tenant));
             }
         }

@@ -224,7 +224,10 @@ async fn rotation_issues_new_credentials_and_keeps_the_old_for_a_day() {
         let tenants = tenants.clone();
         async move {
             tenants
-                .owner(OwnerKind::ApiKey, &gateway_aws::admin::api_key_hash(&key))
+                .owner(
+                    OwnerKind::ApiKey,
+                    gateway_core::ids::ApiKey::new(&key).hash().as_str(),
+                )
                 .await
                 .unwrap()
         }

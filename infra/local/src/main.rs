@@ -5,12 +5,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use gateway_aws::admin::{TenantSpec, create_tenant};
-use gateway_aws::dynamo::OwnershipError;
+use gateway_core::admin::{AdminError, OwnershipError, TenantSpec};
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::OwnerKind;
 use gateway_core::signature::Secret;
-use gateway_core::tenant::{TargetPolicy, TenantId};
 use gateway_local::fake_graph::FakeGraph;
 use gateway_local::{LocalStack, StackOptions, demo_client, demo_receiver, emulator, http_server};
 
@@ -82,25 +80,21 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let receiver_listener = http_server::bind(receiver_port).await?;
-    let tenants = stack.tenants();
-    let demo = create_tenant(
-        &tenants,
-        TenantSpec {
+    let admin = stack.admin();
+    let demo = admin
+        .create(TenantSpec {
             name: "demo".to_owned(),
             webhook_url: format!("http://127.0.0.1:{receiver_port}/webhook"),
             format: DeliveryFormat::Meta,
             callback_domains: vec!["localhost".to_owned()],
-        },
-        TargetPolicy::AllowLoopbackHttp,
-    )
-    .await?;
-    let demo_id = TenantId(demo.tenant_id.clone());
+        })
+        .await?;
     for (kind, id) in [
         (OwnerKind::Phone, phone_number_id.as_str()),
         (OwnerKind::Waba, waba_id.as_str()),
     ] {
-        match tenants.add_owner(kind, id, &demo_id).await {
-            Ok(()) | Err(OwnershipError::Taken { .. }) => {}
+        match admin.assign(kind, id, &demo.tenant_id).await {
+            Ok(_) | Err(AdminError::Ownership(OwnershipError::Taken { .. })) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gateway_aws::admin::Admin;
 use gateway_aws::dynamo::DynamoTenants;
 use gateway_aws::realtime::ApiGatewayPoster;
 use gateway_aws::{Clients, Gateway, Settings};
@@ -107,6 +108,8 @@ pub struct LocalStack {
     pub resources: Resources,
     pub clients: Clients,
     pub settings: Settings,
+    /// The composition root the apps were built from; gives the tenant use cases too.
+    gateway: Gateway<LocalPoster>,
     /// Serving and polling; dropping the stack aborts them.
     tasks: JoinSet<()>,
 }
@@ -188,6 +191,7 @@ impl LocalStack {
             resources,
             clients,
             settings,
+            gateway,
             tasks,
         })
     }
@@ -197,7 +201,12 @@ impl LocalStack {
     }
 
     pub fn tenants(&self) -> DynamoTenants {
-        DynamoTenants::new(self.clients.dynamodb.clone(), &self.resources.tenants_table)
+        self.gateway.tenant_store()
+    }
+
+    /// The tenant use cases, with the stack's URL policy (loopback receivers allowed).
+    pub fn admin(&self) -> Admin {
+        self.gateway.admin()
     }
 
     /// Stops serving and polling.

@@ -110,8 +110,8 @@ pub(super) async fn arrange(
 ) -> (
     Stack,
     gateway_local::fake_graph::FakeGraph,
-    gateway_aws::admin::NewTenant,
-    gateway_aws::admin::NewTenant,
+    gateway_core::admin::NewTenant,
+    gateway_core::admin::NewTenant,
     Owned,
 ) {
     let (stack, graph) = stack_with_fake_graph(name).await;

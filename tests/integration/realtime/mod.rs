@@ -59,7 +59,7 @@ fn message(n: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn tenant(stack: &Stack) -> (Receiver, gateway_aws::admin::NewTenant) {
+async fn tenant(stack: &Stack) -> (Receiver, gateway_core::admin::NewTenant) {
     let receiver = Receiver::start(vec![200]).await;
     let a = tenant_for_fixtures(
         stack,

@@ -11,10 +11,11 @@ mod token_key;
 
 pub use connections::{BY_CONNECTION, CONNECTION_ID, DynamoConnections, TENANT};
 pub use deliveries::{BY_TENANT_STATE, STATE_AT_MS, TENANT_STATE};
+pub use gateway_core::admin::OwnershipError;
 pub use health::DynamoHealth;
 pub use idempotency::DynamoIdempotency;
 pub use messages::{DynamoMessages, MESSAGE_TTL_SECS};
-pub use tenants::{DynamoTenants, OwnershipError};
+pub use tenants::DynamoTenants;
 pub use token_key::{DynamoTokenKey, TOKEN_KEY_PK};
 
 use std::collections::HashMap;

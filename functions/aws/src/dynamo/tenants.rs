@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use gateway_core::Error;
+use gateway_core::admin::{OwnershipError, TenantWriter};
 use gateway_core::format::DeliveryFormat;
 use gateway_core::ports::{OwnerKind, TenantDirectory};
 use gateway_core::signature::Secret;
@@ -37,15 +38,6 @@ fn tenant_key(id: &TenantId) -> String {
     format!("TENANT#{}", id.as_str())
 }
 
-/// What `add_owner` refuses: the id already belongs to a tenant.
-#[derive(Debug, thiserror::Error)]
-pub enum OwnershipError {
-    #[error("{kind} {id} already belongs to a tenant")]
-    Taken { kind: &'static str, id: String },
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
-
 impl DynamoTenants {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoTenants {
@@ -72,51 +64,6 @@ impl DynamoTenants {
             .map(TenantId))
     }
 
-    /// Writes a tenant's own fields (create or update); the lists of its phone numbers and API
-    /// keys are kept by `add_owner` and `remove_owner`.
-    pub async fn put_tenant(&self, tenant: &Tenant) -> anyhow::Result<()> {
-        let secrets = tenant
-            .webhook_secrets
-            .iter()
-            .map(|ws| {
-                let mut m = HashMap::from([("secret".to_owned(), s(ws.secret.expose()))]);
-                if let Some(at) = ws.expires_at {
-                    m.insert("expires_at".to_owned(), n(at));
-                }
-                AttributeValue::M(m)
-            })
-            .collect();
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(tenant_key(&tenant.id)))
-            .update_expression(
-                "SET tenant_id = :id, #name = :name, webhook_url = :url, webhook_secrets = :secrets, \
-                 #format = :format, callback_domains = :domains, active = :active, \
-                 destinations = :destinations",
-            )
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_names("#format", "format")
-            .expression_attribute_values(":id", s(tenant.id.as_str()))
-            .expression_attribute_values(":name", s(&tenant.name))
-            .expression_attribute_values(":url", s(&tenant.webhook_url))
-            .expression_attribute_values(":secrets", AttributeValue::L(secrets))
-            .expression_attribute_values(":format", s(tenant.format.as_str()))
-            .expression_attribute_values(
-                ":domains",
-                AttributeValue::L(tenant.callback_domains.iter().map(s).collect()),
-            )
-            .expression_attribute_values(":active", AttributeValue::Bool(tenant.active))
-            .expression_attribute_values(
-                ":destinations",
-                s(serde_json::to_string(&tenant.destinations).context("destinations")?),
-            )
-            .send()
-            .await
-            .context("writing tenant")?;
-        Ok(())
-    }
-
     /// Every tenant (an operator's listing: a scan, not for request paths).
     pub async fn list_tenants(&self) -> anyhow::Result<Vec<Tenant>> {
         let mut tenants = Vec::new();
@@ -140,80 +87,6 @@ impl DynamoTenants {
         }
         tenants.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.0.cmp(&b.id.0)));
         Ok(tenants)
-    }
-
-    /// The SHA-256 hashes of the tenant's API keys.
-    pub async fn api_key_hashes(&self, tenant: &TenantId) -> anyhow::Result<Vec<String>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(tenant_key(tenant)))
-            .consistent_read(true)
-            .send()
-            .await
-            .context("reading tenant")?;
-        Ok(out
-            .item
-            .and_then(|item| {
-                item.get("api_key_hashes")
-                    .and_then(|v| v.as_ss().ok())
-                    .cloned()
-            })
-            .unwrap_or_default())
-    }
-
-    /// Makes a mapping (a rotated-out API key) stop working at `at`, and vanish by TTL.
-    pub async fn expire_owner(&self, kind: OwnerKind, id: &str, at: i64) -> anyhow::Result<()> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(owner_key(kind, id)))
-            .update_expression("SET expires_at = :at")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at > :at)",
-            )
-            .expression_attribute_values(":at", n(at))
-            .send()
-            .await;
-        match out {
-            // Already expiring sooner, or gone: nothing to do.
-            Err(e) if !is_conditional_failure(&e) => {
-                Err(anyhow::Error::new(e).context(format!("expiring {} {id}", kind.prefix())))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Assigns `id` to `tenant`; an id that already has an owner is refused. A phone number is
-    /// also listed on the tenant's record.
-    pub async fn add_owner(
-        &self,
-        kind: OwnerKind,
-        id: &str,
-        tenant: &TenantId,
-    ) -> Result<(), OwnershipError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .item(PK, s(owner_key(kind, id)))
-            .item("tenant_id", s(tenant.as_str()))
-            .item("created_at", n(crate::now()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .context("building the ownership put")?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        items.extend(self.list_update(kind, tenant, id, "ADD")?);
-        match self.transact(items).await {
-            Ok(()) => Ok(()),
-            Err(Transact::ConditionFailed) => Err(OwnershipError::Taken {
-                kind: kind.prefix(),
-                id: id.to_owned(),
-            }),
-            Err(Transact::Failed(e)) => {
-                Err(e.context(format!("adding {} {id}", kind.prefix())).into())
-            }
-        }
     }
 
     /// The update that keeps a list on the tenant record in step with its `PHONE#`/`KEY#`
@@ -265,29 +138,6 @@ impl DynamoTenants {
                     false => Err(Transact::Failed(anyhow::Error::new(e))),
                 }
             }
-        }
-    }
-
-    /// Removes `id` from `tenant`; `Ok(false)` when it is not the tenant's.
-    pub async fn remove_owner(
-        &self,
-        kind: OwnerKind,
-        id: &str,
-        tenant: &TenantId,
-    ) -> anyhow::Result<bool> {
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .key(PK, s(owner_key(kind, id)))
-            .condition_expression("tenant_id = :t")
-            .expression_attribute_values(":t", s(tenant.as_str()))
-            .build()
-            .context("building the ownership delete")?;
-        let mut items = vec![TransactWriteItem::builder().delete(delete).build()];
-        items.extend(self.list_update(kind, tenant, id, "DELETE")?);
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(Transact::ConditionFailed) => Ok(false),
-            Err(Transact::Failed(e)) => Err(e.context(format!("removing {} {id}", kind.prefix()))),
         }
     }
 }
@@ -346,6 +196,150 @@ fn tenant_from_item(item: &Item) -> Option<Tenant> {
             .and_then(|d| serde_json::from_str(&d).ok())
             .unwrap_or_default(),
     })
+}
+
+impl TenantWriter for DynamoTenants {
+    /// Writes a tenant's own fields (create or update); the lists of its phone numbers and API
+    /// keys are kept by `add_owner` and `remove_owner`.
+    async fn put_tenant(&self, tenant: &Tenant) -> anyhow::Result<()> {
+        let secrets = tenant
+            .webhook_secrets
+            .iter()
+            .map(|ws| {
+                let mut m = HashMap::from([("secret".to_owned(), s(ws.secret.expose()))]);
+                if let Some(at) = ws.expires_at {
+                    m.insert("expires_at".to_owned(), n(at));
+                }
+                AttributeValue::M(m)
+            })
+            .collect();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(tenant_key(&tenant.id)))
+            .update_expression(
+                "SET tenant_id = :id, #name = :name, webhook_url = :url, webhook_secrets = :secrets, \
+                 #format = :format, callback_domains = :domains, active = :active, \
+                 destinations = :destinations",
+            )
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#format", "format")
+            .expression_attribute_values(":id", s(tenant.id.as_str()))
+            .expression_attribute_values(":name", s(&tenant.name))
+            .expression_attribute_values(":url", s(&tenant.webhook_url))
+            .expression_attribute_values(":secrets", AttributeValue::L(secrets))
+            .expression_attribute_values(":format", s(tenant.format.as_str()))
+            .expression_attribute_values(
+                ":domains",
+                AttributeValue::L(tenant.callback_domains.iter().map(s).collect()),
+            )
+            .expression_attribute_values(":active", AttributeValue::Bool(tenant.active))
+            .expression_attribute_values(
+                ":destinations",
+                s(serde_json::to_string(&tenant.destinations).context("destinations")?),
+            )
+            .send()
+            .await
+            .context("writing tenant")?;
+        Ok(())
+    }
+
+    /// The SHA-256 hashes of the tenant's API keys.
+    async fn api_key_hashes(&self, tenant: &TenantId) -> anyhow::Result<Vec<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(tenant_key(tenant)))
+            .consistent_read(true)
+            .send()
+            .await
+            .context("reading tenant")?;
+        Ok(out
+            .item
+            .and_then(|item| {
+                item.get("api_key_hashes")
+                    .and_then(|v| v.as_ss().ok())
+                    .cloned()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Makes a mapping (a rotated-out API key) stop working at `at`, and vanish by TTL.
+    async fn expire_owner(&self, kind: OwnerKind, id: &str, at: i64) -> anyhow::Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(owner_key(kind, id)))
+            .update_expression("SET expires_at = :at")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at > :at)",
+            )
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        match out {
+            // Already expiring sooner, or gone: nothing to do.
+            Err(e) if !is_conditional_failure(&e) => {
+                Err(anyhow::Error::new(e).context(format!("expiring {} {id}", kind.prefix())))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Assigns `id` to `tenant`; an id that already has an owner is refused. A phone number is
+    /// also listed on the tenant's record.
+    async fn add_owner(
+        &self,
+        kind: OwnerKind,
+        id: &str,
+        tenant: &TenantId,
+    ) -> Result<(), OwnershipError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item(PK, s(owner_key(kind, id)))
+            .item("tenant_id", s(tenant.as_str()))
+            .item("created_at", n(crate::now()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .context("building the ownership put")?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        items.extend(self.list_update(kind, tenant, id, "ADD")?);
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(Transact::ConditionFailed) => Err(OwnershipError::Taken {
+                kind: kind.prefix(),
+                id: id.to_owned(),
+            }),
+            Err(Transact::Failed(e)) => {
+                Err(e.context(format!("adding {} {id}", kind.prefix())).into())
+            }
+        }
+    }
+
+    /// Removes `id` from `tenant`; `Ok(false)` when it is not the tenant's.
+    async fn remove_owner(
+        &self,
+        kind: OwnerKind,
+        id: &str,
+        tenant: &TenantId,
+    ) -> anyhow::Result<bool> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key(PK, s(owner_key(kind, id)))
+            .condition_expression("tenant_id = :t")
+            .expression_attribute_values(":t", s(tenant.as_str()))
+            .build()
+            .context("building the ownership delete")?;
+        let mut items = vec![TransactWriteItem::builder().delete(delete).build()];
+        items.extend(self.list_update(kind, tenant, id, "DELETE")?);
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(Transact::ConditionFailed) => Ok(false),
+            Err(Transact::Failed(e)) => Err(e.context(format!("removing {} {id}", kind.prefix()))),
+        }
+    }
 }
 
 impl TenantDirectory for DynamoTenants {

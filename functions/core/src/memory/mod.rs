@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::Error;
+use crate::admin::{OwnershipError, TenantWriter};
 use crate::meta::Event;
 use crate::ports::*;
 use crate::tenant::{Tenant, TenantId};
@@ -56,6 +57,8 @@ impl EventQueue for MemoryQueue {
 pub struct MemoryTenants {
     tenants: Arc<Mutex<HashMap<TenantId, Tenant>>>,
     owners: Arc<Mutex<HashMap<String, TenantId>>>,
+    /// When a mapping stops working (a rotated-out API key), unix seconds.
+    expiries: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl MemoryTenants {
@@ -95,6 +98,87 @@ impl MemoryTenants {
             .lock()
             .unwrap()
             .remove(&format!("{}#{id}", kind.prefix()));
+    }
+}
+
+impl MemoryTenants {
+    /// When the mapping of `id` stops working, if it was set to.
+    pub fn expiry(&self, kind: OwnerKind, id: &str) -> Option<i64> {
+        let key = format!("{}#{id}", kind.prefix());
+        self.expiries.lock().unwrap().get(&key).copied()
+    }
+}
+
+impl TenantWriter for MemoryTenants {
+    async fn put_tenant(&self, tenant: &Tenant) -> anyhow::Result<()> {
+        MemoryTenants::put_tenant(self, tenant.clone());
+        Ok(())
+    }
+
+    async fn add_owner(
+        &self,
+        kind: OwnerKind,
+        id: &str,
+        tenant: &TenantId,
+    ) -> Result<(), OwnershipError> {
+        let mut owners = self.owners.lock().unwrap();
+        let key = format!("{}#{id}", kind.prefix());
+        if owners.contains_key(&key) {
+            return Err(OwnershipError::Taken {
+                kind: kind.prefix(),
+                id: id.to_owned(),
+            });
+        }
+        owners.insert(key, tenant.clone());
+        // A phone number is listed on its tenant's record in the same write, as in the table.
+        if kind == OwnerKind::Phone
+            && let Some(record) = self.tenants.lock().unwrap().get_mut(tenant)
+        {
+            record.phone_number_ids.push(id.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn remove_owner(
+        &self,
+        kind: OwnerKind,
+        id: &str,
+        tenant: &TenantId,
+    ) -> anyhow::Result<bool> {
+        let mut owners = self.owners.lock().unwrap();
+        let key = format!("{}#{id}", kind.prefix());
+        if owners.get(&key) != Some(tenant) {
+            return Ok(false);
+        }
+        owners.remove(&key);
+        if kind == OwnerKind::Phone
+            && let Some(record) = self.tenants.lock().unwrap().get_mut(tenant)
+        {
+            record.phone_number_ids.retain(|p| p != id);
+        }
+        Ok(true)
+    }
+
+    async fn expire_owner(&self, kind: OwnerKind, id: &str, at: i64) -> anyhow::Result<()> {
+        let key = format!("{}#{id}", kind.prefix());
+        if self.owners.lock().unwrap().contains_key(&key) {
+            let mut expiries = self.expiries.lock().unwrap();
+            let until = expiries.get(&key).map_or(at, |&sooner| sooner.min(at));
+            expiries.insert(key, until);
+        }
+        Ok(())
+    }
+
+    async fn api_key_hashes(&self, tenant: &TenantId) -> anyhow::Result<Vec<String>> {
+        let prefix = format!("{}#", OwnerKind::ApiKey.prefix());
+        let owners = self.owners.lock().unwrap();
+        let mut hashes: Vec<String> = owners
+            .iter()
+            .filter(|(_, owner)| *owner == tenant)
+            .filter_map(|(key, _)| key.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        hashes.sort();
+        Ok(hashes)
     }
 }
 
