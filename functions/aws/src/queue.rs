@@ -8,7 +8,7 @@ use anyhow::Context;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, SendMessageBatchRequestEntry};
 use futures::future::try_join_all;
 use gateway_core::Error;
-use gateway_core::meta::{ClaimCheck, Event};
+use gateway_core::meta::{ClaimCheck, Event, MAX_QUEUE_BODY_BYTES};
 use gateway_core::ports::EventQueue;
 
 use crate::blob::EventsBucket;
@@ -16,8 +16,6 @@ use crate::blob::EventsBucket;
 /// SQS allows 10 entries and 256 KiB per batch; stay under the size with room for overhead.
 const MAX_BATCH_ENTRIES: usize = 10;
 const MAX_BATCH_BYTES: usize = 240 * 1024;
-/// SQS refuses a message over 256 KiB; larger events go to the bucket.
-pub const MAX_MESSAGE_BYTES: usize = 250 * 1024;
 /// SQS caps a visibility timeout at 12 hours.
 const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
 
@@ -84,7 +82,7 @@ impl SqsEventQueue {
     /// The queue body for `event`: the event itself, or a claim check once its body is stored.
     async fn queue_body(&self, event: &Event) -> Result<String, Error> {
         let body = event.to_queue_body();
-        if body.len() <= MAX_MESSAGE_BYTES {
+        if body.len() <= MAX_QUEUE_BODY_BYTES {
             return Ok(body);
         }
         let check = ClaimCheck::for_body(event, &body);

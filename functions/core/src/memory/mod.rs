@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::Error;
 use crate::admin::{OwnershipError, TenantWriter};
-use crate::meta::Event;
+use crate::meta::{ClaimCheck, Event, MAX_QUEUE_BODY_BYTES};
 use crate::ports::*;
 use crate::tenant::{Tenant, TenantId};
 
@@ -24,19 +24,40 @@ pub use ports::{MemoryBatch, MemoryPorts};
 mod realtime;
 pub use realtime::{MemoryConnections, MemoryPoster, MemoryTokenKey};
 
+/// Ingest's queue in memory, as SQS and the bucket hold it: each event's queue body, or, for
+/// one longer than a queue message may be, a claim check and its body in `bucket` (which the
+/// bundle shares with [`MemoryBatch`]).
 #[derive(Clone, Default)]
 pub struct MemoryQueue {
-    events: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
+    pub(crate) bucket: Bucket,
     failing: Arc<Mutex<bool>>,
 }
+
+/// Object keys and the queue bodies stored under them.
+pub(crate) type Bucket = Arc<Mutex<HashMap<String, String>>>;
 
 impl MemoryQueue {
     pub fn fail(&self, on: bool) {
         *self.failing.lock().unwrap() = on;
     }
 
+    /// The queue bodies, in the order they were queued.
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    /// The ids of the events queued, in order.
     pub fn ids(&self) -> Vec<String> {
-        self.events.lock().unwrap().clone()
+        self.bodies()
+            .iter()
+            .map(|body| match ClaimCheck::from_queue_body(body) {
+                Some(check) => check.id.to_string(),
+                None => Event::from_queue_body(body)
+                    .map(|e| e.id.to_string())
+                    .unwrap_or_default(),
+            })
+            .collect()
     }
 }
 
@@ -45,10 +66,19 @@ impl EventQueue for MemoryQueue {
         if *self.failing.lock().unwrap() {
             return Err(Error::unavailable("queue down"));
         }
-        self.events
-            .lock()
-            .unwrap()
-            .extend(events.iter().map(|e| e.id.to_string()));
+        for event in events {
+            let body = event.to_queue_body();
+            let body = match body.len() <= MAX_QUEUE_BODY_BYTES {
+                true => body,
+                false => {
+                    let check = ClaimCheck::for_body(event, &body);
+                    let key = check.claim_check.clone();
+                    self.bucket.lock().unwrap().insert(key, body);
+                    check.to_queue_body()
+                }
+            };
+            self.bodies.lock().unwrap().push(body);
+        }
         Ok(())
     }
 }

@@ -1,11 +1,11 @@
 //! The memory fakes as one [`Ports`] bundle, for the handlers' offline tests. Every getter hands
 //! out a clone sharing the same state, so a test arranges and inspects through the fields.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
+use crate::meta::ClaimCheck;
 use crate::bundle::{AppConfig, Ports};
 use crate::forward::{BatchQueue, ForwardConfig};
 use crate::realtime::{Fanout, Limits, Publish};
@@ -17,7 +17,8 @@ use crate::tenant::TargetPolicy;
 #[derive(Clone, Default)]
 pub struct MemoryBatch {
     /// Claim-check object keys and the queue bodies stored under them.
-    pub bucket: Arc<Mutex<HashMap<String, String>>>,
+    pub bucket: Bucket,
+    /// The DLQ's bodies; a claim check is moved on a copy of its object, as the adapter does.
     pub dead_letters: Arc<Mutex<Vec<String>>>,
     /// (receipt, delay) of each redelivery delayed.
     pub delays: Arc<Mutex<Vec<(String, Duration)>>>,
@@ -25,7 +26,7 @@ pub struct MemoryBatch {
 
 impl BatchQueue for MemoryBatch {
     async fn read(&self, body: &str) -> anyhow::Result<Event> {
-        let body = match crate::meta::ClaimCheck::from_queue_body(body) {
+        let body = match ClaimCheck::from_queue_body(body) {
             Some(check) => self
                 .bucket
                 .lock()
@@ -39,7 +40,21 @@ impl BatchQueue for MemoryBatch {
     }
 
     async fn dead_letter(&self, body: &str) -> Result<(), Error> {
-        self.dead_letters.lock().unwrap().push(body.to_owned());
+        let moved = match ClaimCheck::from_queue_body(body) {
+            Some(check) => {
+                let mut bucket = self.bucket.lock().unwrap();
+                let stored = bucket
+                    .get(&check.claim_check)
+                    .cloned()
+                    .ok_or_else(|| Error::unavailable("no such object"))?;
+                // Renewed by a count, not the clock: each move gets its own object.
+                let renewed = check.renewed(bucket.len() as i64);
+                bucket.insert(renewed.claim_check.clone(), stored);
+                renewed.to_queue_body()
+            }
+            None => body.to_owned(),
+        };
+        self.dead_letters.lock().unwrap().push(moved);
         Ok(())
     }
 
@@ -74,9 +89,15 @@ pub struct MemoryPorts {
 impl Default for MemoryPorts {
     /// Every endpoint answers 200; real-time tokens name `wss://realtime.example/live`.
     fn default() -> Self {
+        let queue = MemoryQueue::default();
+        // One bucket: what ingest stores as a claim check, the forwarder reads.
+        let batch = MemoryBatch {
+            bucket: queue.bucket.clone(),
+            ..MemoryBatch::default()
+        };
         MemoryPorts {
-            queue: MemoryQueue::default(),
-            batch: MemoryBatch::default(),
+            queue,
+            batch,
             requeue: MemoryRequeue::default(),
             tenants: MemoryTenants::default(),
             messages: MemoryMessages::default(),

@@ -8,6 +8,10 @@ use sha2::{Digest, Sha256};
 use super::{Event, EventId};
 use crate::Error;
 
+/// The largest body queued as it is (SQS refuses a message over 256 KiB); a longer event's
+/// body is stored in the events bucket and a [`ClaimCheck`] queued for it.
+pub const MAX_QUEUE_BODY_BYTES: usize = 250 * 1024;
+
 impl Event {
     pub fn to_queue_body(&self) -> String {
         // Sized once: the raw parts, plus the escaped original body, plus the short fields.

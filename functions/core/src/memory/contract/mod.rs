@@ -6,6 +6,8 @@
 //! Time is passed in, as the services pass it, so the same steps hold on both sides without
 //! sleeping. Each contract takes the store and a key prefix of its own.
 //!
+//! The queue and its bucket: [`queue::round_trip`].
+//!
 //! Not covered, so the fakes may differ there: records expiring (the table's TTL: a key older
 //! than its `keep_for` is free again and its attempts start over; the fakes keep records for
 //! the test's life), and the time a failed delivery's retry is due (`DeliveryLog::failed`:
@@ -265,10 +267,12 @@ pub async fn forward_only_statuses<M: MessageStore>(messages: &M, prefix: &str) 
     );
 }
 
+pub mod queue;
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{MemoryIdempotency, MemoryMessages, MemoryTenants};
+    use crate::memory::{MemoryIdempotency, MemoryMessages, MemoryPorts, MemoryTenants};
 
     #[tokio::test]
     async fn the_memory_idempotency_store_keeps_the_contract() {
@@ -283,5 +287,19 @@ mod tests {
     async fn the_memory_tenants_and_messages_keep_the_contract() {
         one_owner(&MemoryTenants::default(), "").await;
         forward_only_statuses(&MemoryMessages::default(), "").await;
+    }
+
+    #[tokio::test]
+    async fn the_memory_queue_and_bucket_keep_the_contract() {
+        let ports = MemoryPorts::default();
+        let (queue, batch) = (ports.queue.clone(), ports.batch.clone());
+        queue::round_trip(
+            &ports.queue,
+            &ports.batch,
+            async || queue.bodies(),
+            async || batch.dead_letters.lock().unwrap().clone(),
+            "",
+        )
+        .await;
     }
 }
