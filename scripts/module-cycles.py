@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fails when gateway-core's top-level modules import each other in a circle.
 
-Each file under functions/core/src belongs to its top-level module (`send/graph.rs` to
+Each file under functions/core/src belongs to its top-level module (`send/passthrough.rs` to
 `send`); every `crate::<module>` it names (in a `use` or a path; comments skipped) is an
 edge. Test files (`tests.rs`, `tests/`) are left out: tests may reach anything. Inline
 `#[cfg(test)] mod tests` blocks are cut off at their start. Strongly connected components of more than one module are printed and fail the run.

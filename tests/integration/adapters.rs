@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::{DynamoTenants, OwnershipError};
+use gateway_aws::events_bucket::EventsBucket;
 use gateway_aws::queue::SqsEventQueue;
 use gateway_core::admin::TenantWriter;
 use gateway_core::meta::ClaimCheck;
@@ -209,10 +209,10 @@ async fn a_message_goes_to_the_dead_letter_queue_after_max_receive_count() {
     assert!(dead[0].body().unwrap().contains("wamid.0"));
 }
 
-mod webhook_client {
+mod webhook_sender {
     use std::time::Duration;
 
-    use gateway_aws::webhook_client::HttpWebhookSender;
+    use gateway_aws::webhook_sender::HttpWebhookSender;
     use gateway_core::ports::{Delivery, DeliveryResult, WebhookSender};
     use gateway_core::retry::FailureKind;
     use gateway_core::signature::{Secret, sign_delivery};

@@ -2,8 +2,8 @@
 //! emulator over the real AWS protocol (DynamoDB, SQS and S3): the same steps core's unit tests run against the memory
 //! fakes, so a fake that passes behaves as its adapter does.
 
-use gateway_aws::blob::EventsBucket;
 use gateway_aws::dynamo::{DynamoIdempotency, DynamoMessages, DynamoTenants};
+use gateway_aws::events_bucket::EventsBucket;
 use gateway_aws::queue::{SqsBatch, SqsEventQueue};
 use gateway_core::memory::contract;
 use gateway_tests::provisioned;

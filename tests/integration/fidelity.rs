@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use gateway_aws::admin::{ParkedFilter, unroutable_list, unroutable_replay};
-use gateway_aws::blob::EventsBucket;
+use gateway_aws::events_bucket::EventsBucket;
 use gateway_aws::queue::SqsEventQueue;
 use gateway_core::admin::TenantWriter;
 use gateway_core::format::DeliveryFormat;

@@ -276,7 +276,7 @@ async fn an_event_no_tenant_owns_is_parked_and_acknowledged_not_retried_or_misde
         0,
         "an unroutable event is parked, not dead-lettered"
     );
-    let bucket = gateway_aws::blob::EventsBucket::new(
+    let bucket = gateway_aws::events_bucket::EventsBucket::new(
         stack.clients.s3.clone(),
         &stack.resources.events_bucket,
     );

@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use gateway_aws::dynamo::DynamoHealth;
+use gateway_core::endpoint_health::{BreakerState, Endpoint, EndpointHealth};
 use gateway_core::format::DeliveryFormat;
-use gateway_core::health::{BreakerState, Endpoint, EndpointHealth};
 use gateway_core::signature::Secret;
 use gateway_core::tenant::TenantId;
 use gateway_local::fake_graph::FakeGraph;

@@ -75,7 +75,7 @@ pub fn stack_options(name: &str) -> StackOptions {
 
 /// The breaker as deployed (5 failures) with a probe every `probe_every`.
 pub fn with_breaker(options: &mut StackOptions, probe_every: Duration) {
-    options.breaker = gateway_core::health::BreakerPolicy {
+    options.breaker = gateway_core::endpoint_health::BreakerPolicy {
         threshold: 5,
         probe_every,
     };

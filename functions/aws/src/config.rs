@@ -3,7 +3,7 @@
 
 use anyhow::{Context, anyhow};
 use aws_config::{BehaviorVersion, SdkConfig};
-use gateway_core::health::BreakerPolicy;
+use gateway_core::endpoint_health::BreakerPolicy;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::TargetPolicy;
 use std::time::Duration;

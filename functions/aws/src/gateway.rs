@@ -16,16 +16,16 @@ use gateway_core::signature::Secret;
 use gateway_core::time::SystemClock;
 
 use crate::admin::{Admin, OsEntropy};
-use crate::blob::EventsBucket;
 use crate::config::{Clients, Settings, sdk_config};
 use crate::dynamo::{
     DynamoConnections, DynamoHealth, DynamoIdempotency, DynamoMessages, DynamoTenants,
     DynamoTokenKey,
 };
+use crate::events_bucket::EventsBucket;
 use crate::graph::HttpGraphApi;
 use crate::queue::{SqsBatch, SqsEventQueue};
 use crate::realtime::{ApiGatewayPoster, Bounded, PUBLISH_BUDGET, quick_dynamodb};
-use crate::webhook_client::HttpWebhookSender;
+use crate::webhook_sender::HttpWebhookSender;
 
 /// Calls to Meta stay well inside the send function's 29 s.
 const GRAPH_TIMEOUT: Duration = Duration::from_secs(10);

@@ -12,7 +12,7 @@ use gateway_core::send::is_retryable_meta_throttle;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::{TargetPolicy, TargetUrl};
 
-use crate::webhook_client::guarded_client;
+use crate::webhook_sender::guarded_client;
 
 #[derive(Clone, Debug)]
 pub struct HttpGraphApi {

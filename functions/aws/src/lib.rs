@@ -3,16 +3,16 @@
 //! configuration loaded once per cold start.
 
 pub mod admin;
-pub mod blob;
 pub mod config;
 pub mod dynamo;
+pub mod events_bucket;
 pub mod gateway;
 pub mod graph;
 pub mod lambda;
 pub mod media;
 pub mod queue;
 pub mod realtime;
-pub mod webhook_client;
+pub mod webhook_sender;
 
 pub use config::{Clients, Settings};
 pub use gateway::Gateway;

@@ -11,7 +11,7 @@ use gateway_core::Error;
 use gateway_core::meta::{ClaimCheck, Event, MAX_QUEUE_BODY_BYTES};
 use gateway_core::ports::EventQueue;
 
-use crate::blob::EventsBucket;
+use crate::events_bucket::EventsBucket;
 
 /// SQS allows 10 entries and 256 KiB per batch; stay under the size with room for overhead.
 const MAX_BATCH_ENTRIES: usize = 10;

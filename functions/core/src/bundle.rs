@@ -5,14 +5,14 @@
 //! bootstraps stay as small and as quick to start as before.
 //!
 //! The traits themselves stay next to the records they speak of (`ports`, `deliveries`,
-//! `health`, `realtime`, `forward::batch`); this module only points at them, so the module
+//! `endpoint_health`, `realtime`, `forward::batch`); this module only points at them, so the module
 //! graph keeps no circle.
 
 use std::sync::Arc;
 
 use crate::deliveries::{DeliveriesService, DeliveryLog, Requeue};
+use crate::endpoint_health::EndpointHealth;
 use crate::forward::{BatchQueue, ForwardConfig, Forwarder};
-use crate::health::EndpointHealth;
 use crate::ports::{
     EventQueue, GraphApi, IdempotencyStore, MessageStore, TenantDirectory, UnroutableStore,
     WebhookSender,

@@ -5,8 +5,8 @@ use clap::Subcommand;
 use gateway_aws::admin::Admin;
 use gateway_aws::dynamo::DynamoHealth;
 use gateway_core::admin::{DestinationChanges, TenantChanges, TenantSpec};
+use gateway_core::endpoint_health::EndpointHealth;
 use gateway_core::format::DeliveryFormat;
-use gateway_core::health::EndpointHealth;
 use gateway_core::tenant::Tenant;
 use serde_json::{Value, json};
 

@@ -281,7 +281,10 @@ async fn dead_letters_are_listed_and_redriven_with_a_count() {
     let dlq = gateway_aws::queue::SqsEventQueue::new(
         ctl.clients.sqs.clone(),
         &ctl.resources.dead_letter_queue_url,
-        gateway_aws::blob::EventsBucket::new(ctl.clients.s3.clone(), &ctl.resources.events_bucket),
+        gateway_aws::events_bucket::EventsBucket::new(
+            ctl.clients.s3.clone(),
+            &ctl.resources.events_bucket,
+        ),
     );
     dlq.enqueue(&split_events(body).unwrap()).await.unwrap();
 
@@ -338,8 +341,10 @@ async fn dead_letters_are_listed_and_redriven_with_a_count() {
 async fn parked_unroutable_events_are_listed_and_replayed_by_phone_number() {
     use gateway_core::ports::UnroutableStore;
     let ctl = Ctl::new("ctl-unroutable").await;
-    let bucket =
-        gateway_aws::blob::EventsBucket::new(ctl.clients.s3.clone(), &ctl.resources.events_bucket);
+    let bucket = gateway_aws::events_bucket::EventsBucket::new(
+        ctl.clients.s3.clone(),
+        &ctl.resources.events_bucket,
+    );
     let change = |phone: &str, id: &str| {
         format!(
             r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"{phone}"}},"messages":[{{"from":"1","id":"{id}"}}]}},"field":"messages"}}]}}]}}"#

@@ -2,7 +2,7 @@
 //! the emulator's Tenants table.
 
 use gateway_aws::dynamo::DynamoHealth;
-use gateway_core::health::{EndpointHealth, Failure};
+use gateway_core::endpoint_health::{EndpointHealth, Failure};
 use gateway_core::tenant::TenantId;
 
 mod common;

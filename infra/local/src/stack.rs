@@ -11,7 +11,7 @@ use gateway_aws::admin::Admin;
 use gateway_aws::dynamo::DynamoTenants;
 use gateway_aws::realtime::ApiGatewayPoster;
 use gateway_aws::{Clients, Gateway, Settings};
-use gateway_core::health::BreakerPolicy;
+use gateway_core::endpoint_health::BreakerPolicy;
 use gateway_core::realtime::Limits;
 use gateway_core::signature::Secret;
 use gateway_core::tenant::TargetPolicy;

@@ -130,7 +130,10 @@ fn the_events_bucket_is_encrypted_private_and_expires_what_it_keeps() {
     };
     // Claim checks outlive the DLQ's 14 days; parked events are kept 14 days.
     assert!(days("events/").is_some_and(|d| d > 14));
-    assert_eq!(days(gateway_aws::blob::UNROUTABLE_PREFIX), Some(14));
+    assert_eq!(
+        days(gateway_aws::events_bucket::UNROUTABLE_PREFIX),
+        Some(14)
+    );
 }
 
 #[test]

@@ -138,11 +138,11 @@ impl ParkedFilter {
 
 /// The parked events the filter keeps, with their stored bodies.
 async fn parked(
-    bucket: &crate::blob::EventsBucket,
+    bucket: &crate::events_bucket::EventsBucket,
     filter: &ParkedFilter,
 ) -> anyhow::Result<Vec<(Parked, String)>> {
     let mut out = Vec::new();
-    for key in bucket.list(crate::blob::UNROUTABLE_PREFIX).await? {
+    for key in bucket.list(crate::events_bucket::UNROUTABLE_PREFIX).await? {
         let body = bucket.get(&key).await?;
         let event = gateway_core::meta::Event::from_queue_body(&body).ok();
         if event.as_ref().is_some_and(|e| !filter.keeps(e))
@@ -168,7 +168,7 @@ async fn parked(
 }
 
 pub async fn unroutable_list(
-    bucket: &crate::blob::EventsBucket,
+    bucket: &crate::events_bucket::EventsBucket,
     filter: &ParkedFilter,
 ) -> anyhow::Result<Vec<Parked>> {
     Ok(parked(bucket, filter)
@@ -181,7 +181,7 @@ pub async fn unroutable_list(
 /// Queues the parked events the filter keeps again (queued first, then deleted: a failure
 /// halfway duplicates at worst, and the forwarder's dedupe absorbs that). Returns how many.
 pub async fn unroutable_replay(
-    bucket: &crate::blob::EventsBucket,
+    bucket: &crate::events_bucket::EventsBucket,
     queue: &crate::queue::SqsEventQueue,
     filter: &ParkedFilter,
 ) -> anyhow::Result<usize> {

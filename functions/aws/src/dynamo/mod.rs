@@ -3,7 +3,7 @@
 
 mod connections;
 mod deliveries;
-mod health;
+mod endpoint_health;
 mod idempotency;
 mod messages;
 mod tenants;
@@ -11,8 +11,8 @@ mod token_key;
 
 pub use connections::{BY_CONNECTION, CONNECTION_ID, DynamoConnections, TENANT};
 pub use deliveries::{BY_TENANT_STATE, STATE_AT_MS, TENANT_STATE};
+pub use endpoint_health::DynamoHealth;
 pub use gateway_core::admin::OwnershipError;
-pub use health::DynamoHealth;
 pub use idempotency::DynamoIdempotency;
 pub use messages::{DynamoMessages, MESSAGE_TTL_SECS};
 pub use tenants::DynamoTenants;

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use super::{Forwarder, Outcome};
 use crate::Error;
 use crate::deliveries::DeliveryLog;
-use crate::health::EndpointHealth;
+use crate::endpoint_health::EndpointHealth;
 use crate::mask;
 use crate::meta::{ClaimCheck, Event};
 use crate::metrics::{self, Metric};

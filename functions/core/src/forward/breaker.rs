@@ -1,4 +1,4 @@
-//! The forwarder's side of the circuit breaker (`health`): read the gate before a delivery,
+//! The forwarder's side of the circuit breaker (`endpoint_health`): read the gate before a delivery,
 //! record the result after it. A failure to read the state is a dependency down (retry
 //! later); a failure to record one is logged and the delivery's outcome stands.
 //!
@@ -27,7 +27,7 @@ use futures::channel::oneshot;
 use super::Forwarder;
 use crate::Error;
 use crate::deliveries::DeliveryLog;
-use crate::health::{Endpoint, EndpointHealth, Failure, Gate, destination_key, gate};
+use crate::endpoint_health::{Endpoint, EndpointHealth, Failure, Gate, destination_key, gate};
 use crate::ports::{
     IdempotencyStore, MessageStore, TenantDirectory, UnroutableStore, WebhookSender,
 };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::health::BreakerPolicy;
+use crate::endpoint_health::BreakerPolicy;
 use crate::retry::RetrySchedule;
 
 #[derive(Debug, Clone)]

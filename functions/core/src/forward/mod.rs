@@ -16,8 +16,8 @@ use breaker::Passage;
 
 use crate::Error;
 use crate::deliveries::{Attempt, AttemptNote, DeliveryLog, DeliveryState, event_key, replay_mark};
+use crate::endpoint_health::{EndpointHealth, Failure};
 use crate::format::render;
-use crate::health::{EndpointHealth, Failure};
 use crate::mask;
 use crate::meta::Event;
 use crate::metrics::{self, Metric};

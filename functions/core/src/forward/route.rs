@@ -4,7 +4,7 @@
 use super::Forwarder;
 use crate::Error;
 use crate::deliveries::DeliveryLog;
-use crate::health::EndpointHealth;
+use crate::endpoint_health::EndpointHealth;
 use crate::mask;
 use crate::meta::media_ids;
 use crate::meta::{Event, EventKind};

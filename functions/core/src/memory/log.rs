@@ -11,7 +11,7 @@ use crate::deliveries::{
     Attempt, AttemptNote, DeliveryLog, DeliveryState, EventPage, EventRecord, Held, Reopen,
     Requeue, event_key, held, marked,
 };
-use crate::health::{EndpointHealth, Failure, Health, destination_key};
+use crate::endpoint_health::{EndpointHealth, Failure, Health, destination_key};
 use crate::meta::EventId;
 use crate::tenant::TenantId;
 
@@ -268,7 +268,7 @@ pub struct MemoryHealth {
 }
 
 impl MemoryHealth {
-    /// The state of the endpoint `name` ([`crate::health::Endpoint::name`]).
+    /// The state of the endpoint `name` ([`crate::endpoint_health::Endpoint::name`]).
     pub fn get(&self, tenant: &TenantId, name: &str) -> Health {
         let key = destination_key(tenant, name);
         self.states

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::meta::ClaimCheck;
 use crate::bundle::{AppConfig, Ports};
 use crate::forward::{BatchQueue, ForwardConfig};
+use crate::meta::ClaimCheck;
 use crate::realtime::{Fanout, Limits, Publish};
 use crate::signature::Secret;
 use crate::tenant::TargetPolicy;

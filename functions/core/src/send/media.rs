@@ -10,7 +10,7 @@ use crate::query::Query;
 use crate::tenant::Tenant;
 
 use super::SendService;
-use super::graph::is_media_description;
+use super::passthrough::is_media_description;
 use super::response::{is_success, meta_error_v1};
 use super::route::numeric_id;
 use crate::http::{ApiResponse, header_safe_content_type as content_type};

@@ -5,9 +5,9 @@
 
 mod auth;
 mod body;
-mod graph;
 mod idempotency;
 mod media;
+mod passthrough;
 mod response;
 mod route;
 mod simple;
@@ -16,9 +16,9 @@ mod tests;
 
 pub use crate::http::ApiResponse;
 pub use auth::api_key;
-pub use graph::GraphCall;
 pub use idempotency::IDEMPOTENCY_WINDOW;
 pub use media::{INLINE_MEDIA_BYTES, MAX_MEDIA_BYTES};
+pub use passthrough::GraphCall;
 pub use response::is_retryable_meta_throttle;
 pub(crate) use response::parse_json_object;
 pub use route::{Action, GraphRoute, ROUTES, Rule};

@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use super::DeliveriesService;
 use crate::Error;
 use crate::deliveries::{Attempt, DeliveryLog, DeliveryState, EventRecord, Requeue};
-use crate::health::EndpointHealth;
+use crate::endpoint_health::EndpointHealth;
 use crate::http::ApiResponse;
 use crate::meta::EventId;
 use crate::query::Query;

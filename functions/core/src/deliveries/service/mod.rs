@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::{DeliveryLog, EventRecord, Requeue};
 use crate::Error;
-use crate::health::EndpointHealth;
+use crate::endpoint_health::EndpointHealth;
 use crate::http::ApiResponse;
 use crate::meta::EventId;
 use crate::tenant::Tenant;

@@ -10,7 +10,7 @@ use super::listing::{MAX_LIMIT, check_window, parse_time};
 use super::replay::Requeued;
 use crate::Error;
 use crate::deliveries::{DeliveryLog, DeliveryState, EventRecord, Requeue, held};
-use crate::health::EndpointHealth;
+use crate::endpoint_health::EndpointHealth;
 use crate::http::ApiResponse;
 use crate::meta::EventId;
 use crate::tenant::Tenant;

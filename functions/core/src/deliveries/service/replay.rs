@@ -7,7 +7,7 @@ use super::DeliveriesService;
 use super::listing::event_id;
 use crate::Error;
 use crate::deliveries::{DeliveryLog, DeliveryState, Held, Reopen, Requeue, held, new_replay_mark};
-use crate::health::EndpointHealth;
+use crate::endpoint_health::EndpointHealth;
 use crate::http::ApiResponse;
 use crate::meta::EventId;
 use crate::tenant::Tenant;

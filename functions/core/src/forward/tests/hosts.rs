@@ -8,7 +8,7 @@ use futures::channel::oneshot;
 use futures::future::join_all;
 
 use super::*;
-use crate::health::Endpoint;
+use crate::endpoint_health::Endpoint;
 
 /// A webhook sender by URL (compared in lowercase): a URL containing `failing` fails (as a
 /// timeout), any other is answered 200; one containing `hanging` is answered only once
@@ -140,7 +140,7 @@ async fn sent_with_callback(
     status(wamid, "P", "W")
 }
 
-fn host(tenant: &str, site: &str, health: &MemoryHealth) -> crate::health::Health {
+fn host(tenant: &str, site: &str, health: &MemoryHealth) -> crate::endpoint_health::Health {
     let name = Endpoint::Host(site.into()).name();
     health.get(&TenantId(tenant.into()), &name)
 }
@@ -340,7 +340,7 @@ async fn one_tenants_failing_host_opens_no_breaker_for_another_tenant_on_that_ho
     assert!(host("acme", origin, &health).open_until_ms.is_some());
     assert_eq!(
         host("globex", origin, &health),
-        crate::health::Health::default()
+        crate::endpoint_health::Health::default()
     );
 }
 
@@ -371,5 +371,5 @@ async fn a_configured_url_keeps_its_own_breaker_beside_callbacks_to_its_host() {
         &TenantId("acme".into()),
         &Endpoint::Configured("https://acme.example/hook".into()).name(),
     );
-    assert_eq!(hook, crate::health::Health::default());
+    assert_eq!(hook, crate::endpoint_health::Health::default());
 }

@@ -1,8 +1,8 @@
 //! The forwarder over in-memory ports.
 
 use super::*;
+use crate::endpoint_health::BreakerPolicy;
 use crate::format::DeliveryFormat;
-use crate::health::BreakerPolicy;
 use crate::memory::*;
 use crate::meta::split::split_events;
 use crate::ports::MessageRecord;

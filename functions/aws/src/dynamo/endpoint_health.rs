@@ -1,6 +1,6 @@
 //! Endpoint health on the Tenants table: one `HEALTH#<tenant>#<hash>` item per endpoint that
 //! has failed, shared by every forwarder. The hash is of the endpoint's name
-//! (`gateway_core::health::Endpoint::name`): a configured URL as it is, or `host <origin>` for
+//! (`gateway_core::endpoint_health::Endpoint::name`): a configured URL as it is, or `host <origin>` for
 //! every callback URL on one scheme, host and port. Reads are eventually consistent and a warm
 //! function keeps what it read for a second (`KEPT_FOR`): a breaker seen a moment late costs
 //! one more call, never a lost event, and a busy endpoint costs one read a second, not one
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ReturnValue;
 use gateway_core::Error;
-use gateway_core::health::{EndpointHealth, Failure, Health, destination_key};
+use gateway_core::endpoint_health::{EndpointHealth, Failure, Health, destination_key};
 use gateway_core::tenant::TenantId;
 
 use super::*;
