@@ -15,6 +15,37 @@ pub fn media_ids(item: &str) -> Vec<String> {
     out
 }
 
+/// Every media id a body to send names: the `id` of any object under a media type's name
+/// (`image`, a template parameter's `document`, an interactive header's `video`...), whatever
+/// the `type` beside it says, as text or a whole number. What Meta could read as a media id.
+pub fn named_media_ids(body: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_named_in(body, &mut out);
+    out
+}
+
+fn collect_named_in(map: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<String>) {
+    for kind in MEDIA_TYPES {
+        let id = match map.get(kind).and_then(|m| m.get("id")) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    map.values().for_each(|v| collect_named(v, out));
+}
+
+fn collect_named(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => collect_named_in(map, out),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_named(v, out)),
+        _ => {}
+    }
+}
+
 fn collect_media(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
         serde_json::Value::Object(map) => {
@@ -38,6 +69,21 @@ fn collect_media(value: &serde_json::Value, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_send_body_names_media_wherever_meta_could_read_an_id() {
+        let body = serde_json::json!({
+            "type": "text",
+            "image": {"id": "1"},
+            "template": {"components": [{"type": "header", "parameters": [
+                {"type": "document", "document": {"id": 2}},
+                {"type": "video", "video": {"link": "https://x.example/v.mp4"}}
+            ]}]},
+            "interactive": {"header": {"type": "image", "image": {"id": "1"}}},
+            "sticker": "3"
+        });
+        assert_eq!(named_media_ids(body.as_object().unwrap()), ["1", "2"]);
+    }
 
     #[test]
     fn media_ids_are_found_at_any_depth_for_media_types_only() {

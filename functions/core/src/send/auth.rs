@@ -2,6 +2,7 @@
 
 use crate::Error;
 use crate::ids::ApiKey;
+use crate::meta::named_media_ids;
 use crate::ports::{GraphApi, IdempotencyStore, MessageStore, OwnerKind, TenantDirectory};
 use crate::tenant::Tenant;
 
@@ -68,6 +69,25 @@ where
             Some(owner) if owner == tenant.id => Ok(()),
             _ => Err(Error::Forbidden("this API key may not use that id")),
         }
+    }
+
+    /// A send may name media the tenant uploaded or received, or media the gateway has never
+    /// seen, but not another tenant's: Meta holds every tenant's media under one token, so
+    /// its own scoping would not stop it.
+    pub(super) async fn refuse_foreign_media(
+        &self,
+        tenant: &Tenant,
+        body: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Error> {
+        for id in named_media_ids(body) {
+            match self.tenants.owner(OwnerKind::Media, &id).await? {
+                Some(owner) if owner != tenant.id => {
+                    return Err(Error::Forbidden("this API key may not use that id"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn remember_owned(

@@ -268,6 +268,7 @@ where
         mut request: GraphRequest,
         now: i64,
     ) -> Result<ApiResponse, Error> {
+        self.refuse_foreign_media(tenant, &map).await?;
         let callback = match map.remove("callback_url") {
             None | Some(Value::Null) => None,
             Some(Value::String(url)) => self.parse_callback(tenant, Some(&url))?,

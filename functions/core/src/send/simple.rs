@@ -210,11 +210,15 @@ where
             },
         };
         let callback = self.parse_callback(tenant, message.callback_url.as_deref())?;
+        let cloud_body = message.to_cloud_body();
+        if let Some(map) = cloud_body.as_object() {
+            self.refuse_foreign_media(tenant, map).await?;
+        }
         let request = GraphRequest {
             method: HttpMethod::Post,
             path_and_query: format!("/{}/{phone_number_id}/messages", self.graph_version),
             content_type: Some("application/json".to_owned()),
-            body: message.to_cloud_body().to_string().into_bytes(),
+            body: cloud_body.to_string().into_bytes(),
         };
         let response = self.graph.call(request).await?;
         if !is_success(response.status) {

@@ -151,3 +151,51 @@ async fn a_v1_send_without_phone_number_id_needs_exactly_one_number() {
     assert_eq!(err.status(), 403);
     assert_eq!(w.calls(), 0);
 }
+
+#[tokio::test]
+async fn a_send_naming_another_tenants_media_is_refused_before_meta_sees_it() {
+    let w = world().await;
+    // 9001 is B's (uploaded or received by B), 9002 is A's, 9003 nobody's the gateway knows.
+    w.tenants
+        .record_owner(OwnerKind::Media, "9001", &w.b.id)
+        .await
+        .unwrap();
+    w.tenants
+        .record_owner(OwnerKind::Media, "9002", &w.a.id)
+        .await
+        .unwrap();
+    let bodies = [
+        json!({"to": "49151", "type": "document", "document": {"id": "9001"}}),
+        json!({"to": "49151", "type": "text", "text": {"body": "x"}, "image": {"id": 9001}}),
+        json!({"to": "49151", "type": "template", "template": {"name": "t", "language": {"code": "de"},
+            "components": [{"type": "header", "parameters": [{"type": "video", "video": {"id": "9001"}}]}]}}),
+        json!({"to": "49151", "type": "interactive", "interactive": {"type": "button",
+            "header": {"type": "image", "image": {"id": "9001"}}, "body": {"text": "x"}}}),
+    ];
+    for body in &bodies {
+        let err = w
+            .graph(&w.a, HttpMethod::Post, "/v23.0/111/messages", None, body)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 403, "{body}");
+    }
+    let simple = r#"{"recipient":"49151","type":"image","image":{"id":"9001"}}"#;
+    let err = w
+        .service
+        .send_simple(&w.a, simple.as_bytes(), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert_eq!(w.calls(), 0, "Meta saw none of them");
+    // The tenant's own media, and media the gateway never saw, still go to Meta.
+    for id in ["9002", "9003"] {
+        w.graph.answer(sent(&format!("wamid.{id}"), None));
+        let body = json!({"to": "49151", "type": "document", "document": {"id": id}});
+        let r = w
+            .graph(&w.a, HttpMethod::Post, "/v23.0/111/messages", None, &body)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{id}");
+    }
+    assert_eq!(w.calls(), 2);
+}
