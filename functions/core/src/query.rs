@@ -116,6 +116,15 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `key` in any case (`PHONE_NUMBER_ID` too): for ids the gateway checks,
+    /// since it cannot know how Meta reads a key's case.
+    pub fn values_any_case<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// `path` with the query rebuilt from the checked pairs (nothing added when empty).
     pub fn append_to(&self, path: String) -> String {
         if self.pairs.is_empty() {

@@ -35,7 +35,7 @@ where
         tenant: &Tenant,
         query: &Query,
     ) -> Result<usize, Error> {
-        let phones: Vec<&str> = query.values("phone_number_id").collect();
+        let phones: Vec<&str> = query.values_any_case("phone_number_id").collect();
         for phone in &phones {
             self.require_owner(
                 tenant,
@@ -80,7 +80,7 @@ where
         let query = Query::for_meta(query)?;
         let owned = self.require_media(tenant, &media_id, &query).await?;
         // Only the number goes to Meta: nothing else of the tenant's query.
-        let path = match query.values("phone_number_id").next() {
+        let path = match query.values_any_case("phone_number_id").next() {
             Some(phone) => format!("/{}/{media_id}?phone_number_id={phone}", self.graph_version),
             None => format!("/{}/{media_id}", self.graph_version),
         };

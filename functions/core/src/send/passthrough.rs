@@ -115,7 +115,10 @@ where
         let (subject, probed) = match self.resolve(tenant, route, &query).await? {
             Resolved::Owned(kind) => (kind, None),
             Resolved::UnseenMedia => {
-                let phone = query.values("phone_number_id").next().unwrap_or_default();
+                let phone = query
+                    .values_any_case("phone_number_id")
+                    .next()
+                    .unwrap_or_default();
                 let description = self.probe_media(tenant, route, phone).await?;
                 (OwnerKind::Media, Some(description))
             }

@@ -22,7 +22,7 @@ async fn media_is_the_uploaders_and_otherwise_needs_one_of_the_tenants_numbers()
     w.graph(&w.a, Get, "/v23.0/7001", None, &json!({}))
         .await
         .unwrap();
-    let refused: [(&Tenant, &str, Option<&str>, u16); 8] = [
+    let refused: [(&Tenant, &str, Option<&str>, u16); 10] = [
         (&w.b, "/v23.0/7001", None, 403),
         // B's own number does not make A's media B's.
         (&w.b, "/v23.0/7001", Some("phone_number_id=222"), 403),
@@ -42,6 +42,9 @@ async fn media_is_the_uploaders_and_otherwise_needs_one_of_the_tenants_numbers()
             400,
         ),
         (&w.a, "/v23.0/7002", None, 403),
+        // A's own media, but another tenant's number in any spelling of the key.
+        (&w.a, "/v23.0/7001", Some("PHONE_NUMBER_ID=222"), 403),
+        (&w.a, "/v23.0/7001", Some("Phone_Number_Id=222"), 403),
     ];
     for (t, path, query, status) in refused {
         for method in [Get, Delete] {
