@@ -174,9 +174,9 @@ async fn statuses_of_a_message_with_a_callback_url_go_there_and_the_rest_to_the_
     let wamid = "wamid.HBgLMTY1MDU1NTAxMjYVAgARGBI3ODk3OEUwOEQ5RDFBNDBEQTgA";
     messages
         .put(&MessageRecord {
-            wamid: wamid.into(),
+            wamid: gateway_core::ids::Wamid::from_meta(wamid),
             tenant_id: TenantId(tenant_id),
-            phone_number_id: PHONE_NUMBER_ID.into(),
+            phone_number_id: gateway_core::ids::PhoneNumberId::from_meta(PHONE_NUMBER_ID),
             recipient: "16505550126".into(),
             callback_url: Some(format!("{}/status-callback", callback.url)),
             created_at: gateway_aws::now(),
@@ -205,7 +205,10 @@ async fn statuses_of_a_message_with_a_callback_url_go_there_and_the_rest_to_the_
     assert!(others.iter().all(|r| !r.webhook_id.starts_with(wamid)));
     statuses.iter().chain(others.iter()).for_each(assert_signed);
     let record = messages.get(wamid).await.unwrap().unwrap();
-    assert_eq!(record.last_status.as_deref(), Some("read"));
+    assert_eq!(
+        record.last_status.as_ref().map(|s| s.as_str()),
+        Some("read")
+    );
     assert_eq!(record.statuses.len(), 3);
 }
 

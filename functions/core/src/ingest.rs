@@ -67,7 +67,9 @@ impl<Q: EventQueue> Ingest<Q> {
         Ok(IngestReport {
             events: events.len(),
             malformed: split.malformed,
-            phone_number_id: events.iter().find_map(|e| e.phone_number_id.clone()),
+            phone_number_id: events
+                .iter()
+                .find_map(|e| e.phone_number_id.as_deref().map(str::to_owned)),
         })
     }
 }

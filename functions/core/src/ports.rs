@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+pub use crate::ids::{MessageStatus, PhoneNumberId, WabaId, Wamid};
 use crate::meta::Event;
 use crate::retry::FailureKind;
 use crate::signature::DeliverySignatures;
@@ -150,29 +151,18 @@ pub trait TenantDirectory: Send + Sync {
 /// A message the gateway sent, and what Meta has said of it since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
-    pub wamid: String,
+    pub wamid: Wamid,
     pub tenant_id: TenantId,
-    pub phone_number_id: String,
+    pub phone_number_id: PhoneNumberId,
     pub recipient: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
     pub created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_status: Option<String>,
+    pub last_status: Option<MessageStatus>,
     /// Status name -> unix seconds it was first reported.
     #[serde(default)]
     pub statuses: std::collections::BTreeMap<String, i64>,
-}
-
-/// The order statuses move in; a status never moves a record backwards.
-pub fn status_rank(status: &str) -> u8 {
-    match status {
-        "sent" => 1,
-        "delivered" | "failed" => 2,
-        "read" => 3,
-        "played" => 4,
-        _ => 0,
-    }
 }
 
 pub trait MessageStore: Send + Sync {
@@ -180,11 +170,12 @@ pub trait MessageStore: Send + Sync {
     fn get(&self, wamid: &str)
     -> impl Future<Output = Result<Option<MessageRecord>, Error>> + Send;
     /// Records `status` at `timestamp` (first report wins) and moves `last_status` forward
-    /// only; returns the record, or `None` when the gateway never sent this wamid.
+    /// only ([`MessageStatus::moves_on_from`]); returns the record, or `None` when the gateway
+    /// never sent this wamid.
     fn record_status(
         &self,
         wamid: &str,
-        status: &str,
+        status: &MessageStatus,
         timestamp: i64,
     ) -> impl Future<Output = Result<Option<MessageRecord>, Error>> + Send;
 }
@@ -274,9 +265,15 @@ mod tests {
     #[test]
     fn statuses_rank_in_the_order_meta_sends_them() {
         let order = ["whatever", "sent", "delivered", "read", "played"];
-        let ranks: Vec<u8> = order.iter().map(|s| status_rank(s)).collect();
+        let ranks: Vec<u8> = order
+            .iter()
+            .map(|s| MessageStatus::from_meta(s).rank())
+            .collect();
         assert_eq!(ranks, [0, 1, 2, 3, 4]);
-        assert_eq!(status_rank("failed"), status_rank("delivered"));
+        assert_eq!(
+            MessageStatus::Failed.rank(),
+            MessageStatus::Delivered.rank()
+        );
     }
 
     #[test]

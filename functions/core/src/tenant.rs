@@ -74,7 +74,7 @@ impl Tenant {
         let phone = event
             .phone_number_id
             .as_ref()
-            .and_then(|p| self.destinations.phones.get(p));
+            .and_then(|p| self.destinations.phones.get(p.as_str()));
         Some(statuses.or(phone).unwrap_or(&self.webhook_url).clone())
     }
 

@@ -147,7 +147,11 @@ fn two_participants_reading_a_group_message_are_two_events() {
     let ids: HashSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(events.len(), 2);
     assert_eq!(ids.len(), 2);
-    assert!(events.iter().all(|e| e.status.as_deref() == Some("read")));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.status.as_ref().map(|s| s.as_str()) == Some("read"))
+    );
 }
 
 #[test]

@@ -158,8 +158,10 @@ async fn parked(
                     .as_ref()
                     .map(|e| gateway_core::mask::reference(e.id.as_str())),
                 field: event.as_ref().map(|e| e.field.clone()),
-                waba_id: event.as_ref().map(|e| e.waba_id.clone()),
-                phone_number_id: event.as_ref().and_then(|e| e.phone_number_id.clone()),
+                waba_id: event.as_ref().map(|e| e.waba_id.to_string()),
+                phone_number_id: event
+                    .as_ref()
+                    .and_then(|e| e.phone_number_id.as_deref().map(str::to_owned)),
             },
             body,
         ));

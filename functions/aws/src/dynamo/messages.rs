@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_core::Error;
-use gateway_core::ports::{MessageRecord, MessageStore, status_rank};
+use gateway_core::ports::{MessageRecord, MessageStatus, MessageStore, PhoneNumberId, Wamid};
 use gateway_core::tenant::TenantId;
 
 use super::*;
@@ -30,13 +30,15 @@ impl DynamoMessages {
 
 fn record_from_item(item: &Item) -> Option<MessageRecord> {
     Some(MessageRecord {
-        wamid: get_s(item, WAMID)?,
+        wamid: Wamid::from_meta(get_s(item, WAMID)?),
         tenant_id: TenantId(get_s(item, "tenant_id")?),
-        phone_number_id: get_s(item, "phone_number_id").unwrap_or_default(),
+        phone_number_id: PhoneNumberId::from_meta(
+            get_s(item, "phone_number_id").unwrap_or_default(),
+        ),
         recipient: get_s(item, "recipient").unwrap_or_default(),
         callback_url: get_s(item, "callback_url"),
         created_at: get_n(item, "created_at").unwrap_or_default(),
-        last_status: get_s(item, "last_status"),
+        last_status: get_s(item, "last_status").map(|s| MessageStatus::from_meta(&s)),
         statuses: item
             .get("statuses")
             .and_then(|v| v.as_m().ok())
@@ -55,9 +57,9 @@ impl MessageStore for DynamoMessages {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(WAMID, s(&record.wamid))
+            .item(WAMID, s(record.wamid.as_str()))
             .item("tenant_id", s(record.tenant_id.as_str()))
-            .item("phone_number_id", s(&record.phone_number_id))
+            .item("phone_number_id", s(record.phone_number_id.as_str()))
             .item("recipient", s(&record.recipient))
             .item("created_at", n(record.created_at))
             .item("statuses", AttributeValue::M(HashMap::new()))
@@ -85,7 +87,7 @@ impl MessageStore for DynamoMessages {
     async fn record_status(
         &self,
         wamid: &str,
-        status: &str,
+        status: &MessageStatus,
         timestamp: i64,
     ) -> Result<Option<MessageRecord>, Error> {
         let first_report = self
@@ -95,7 +97,7 @@ impl MessageStore for DynamoMessages {
             .key(WAMID, s(wamid))
             .update_expression("SET statuses.#s = if_not_exists(statuses.#s, :at)")
             .condition_expression("attribute_exists(wamid)")
-            .expression_attribute_names("#s", status)
+            .expression_attribute_names("#s", status.as_str())
             .expression_attribute_values(":at", n(timestamp))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
@@ -109,9 +111,8 @@ impl MessageStore for DynamoMessages {
             Err(e) if is_conditional_failure(&e) => return Ok(None),
             Err(e) => return Err(unavailable("message status update")(e)),
         };
-        let rank = status_rank(status);
-        let current = record.last_status.as_deref().map(status_rank).unwrap_or(0);
-        if rank > current {
+        let rank = status.rank();
+        if status.moves_on_from(record.last_status.as_ref()) {
             let forward = self
                 .client
                 .update_item()
@@ -121,12 +122,12 @@ impl MessageStore for DynamoMessages {
                 .condition_expression(
                     "attribute_not_exists(last_status_rank) OR last_status_rank < :r",
                 )
-                .expression_attribute_values(":s", s(status))
+                .expression_attribute_values(":s", s(status.as_str()))
                 .expression_attribute_values(":r", n(i64::from(rank)))
                 .send()
                 .await;
             match forward {
-                Ok(_) => record.last_status = Some(status.to_owned()),
+                Ok(_) => record.last_status = Some(status.clone()),
                 // A later status landed first: the record stays where it is.
                 Err(e) if is_conditional_failure(&e) => {}
                 Err(e) => return Err(unavailable("message status update")(e)),

@@ -277,7 +277,7 @@ where
             destination: url.clone(),
             format: tenant.format.as_str(),
             field: event.field.clone(),
-            phone_number_id: event.phone_number_id.clone(),
+            phone_number_id: event.phone_number_id.as_deref().map(str::to_owned),
             attempt: attempt_record,
         };
         let now_ms = now * 1000;

@@ -252,7 +252,7 @@ impl MessageStore for MemoryMessages {
         self.records
             .lock()
             .unwrap()
-            .insert(record.wamid.clone(), record.clone());
+            .insert(record.wamid.to_string(), record.clone());
         Ok(())
     }
     async fn get(&self, wamid: &str) -> Result<Option<MessageRecord>, Error> {
@@ -261,17 +261,16 @@ impl MessageStore for MemoryMessages {
     async fn record_status(
         &self,
         wamid: &str,
-        status: &str,
+        status: &MessageStatus,
         at: i64,
     ) -> Result<Option<MessageRecord>, Error> {
         let mut records = self.records.lock().unwrap();
         let Some(record) = records.get_mut(wamid) else {
             return Ok(None);
         };
-        record.statuses.entry(status.to_owned()).or_insert(at);
-        let current = record.last_status.as_deref().map(status_rank).unwrap_or(0);
-        if status_rank(status) > current {
-            record.last_status = Some(status.to_owned());
+        record.statuses.entry(status.to_string()).or_insert(at);
+        if status.moves_on_from(record.last_status.as_ref()) {
+            record.last_status = Some(status.clone());
         }
         Ok(Some(record.clone()))
     }

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 use super::UNKNOWN_FIELD;
+use crate::ids::{MessageStatus, PhoneNumberId, WabaId, Wamid};
 
 /// Stable across Meta's retries and the gateway's redeliveries, unique per genuine event: the
 /// dedupe key, and the `webhook-id` a tenant sees. Messages and echoes `<wamid>`, statuses
@@ -98,20 +99,20 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
     /// The entry id: the WABA id.
-    pub waba_id: String,
+    pub waba_id: WabaId,
     /// The entry's `time` as Meta wrote it (JSON text), rebuilt into envelopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_time: Option<String>,
     /// The change's `field` (`messages`, `message_template_status_update`, ...).
     pub field: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone_number_id: Option<String>,
+    pub phone_number_id: Option<PhoneNumberId>,
     /// For messages and statuses: the wamid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wamid: Option<String>,
+    pub wamid: Option<Wamid>,
     /// For statuses: sent, delivered, read, played, failed...
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<MessageStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -60,7 +60,13 @@ fn each_message_keeps_its_exact_bytes_and_its_own_contact() {
             .contains(r#""wa_id":"111""#)
     );
     assert!(events[2].contact.is_none());
-    assert_eq!(events[3].status.as_deref(), Some("delivered"));
+    assert_eq!(
+        events[3]
+            .status
+            .as_ref()
+            .map(crate::ids::MessageStatus::as_str),
+        Some("delivered")
+    );
     assert_eq!(events[3].status_timestamp.as_deref(), Some("4"));
 }
 

@@ -25,6 +25,7 @@ pub use route::{Action, GraphRoute, ROUTES, Rule};
 pub use simple::SimpleMessage;
 
 use crate::Error;
+use crate::ids::{PhoneNumberId, Wamid};
 use crate::mask;
 use crate::ports::{
     GraphApi, GraphResponse, IdempotencyStore, MessageRecord, MessageStore, TenantDirectory,
@@ -86,9 +87,10 @@ where
     ) -> Option<String> {
         let (wamid, wa_id) = sent_wamid(response)?;
         let record = MessageRecord {
-            wamid: wamid.clone(),
+            wamid: Wamid::from_meta(wamid.clone()),
             tenant_id: tenant.id.clone(),
-            phone_number_id: phone_number_id.to_owned(),
+            // Checked as the tenant's on the way in.
+            phone_number_id: PhoneNumberId::from_meta(phone_number_id),
             recipient: wa_id.unwrap_or_else(|| to.to_owned()),
             callback_url: callback_url.map(|c| c.as_str().to_owned()),
             created_at: now,

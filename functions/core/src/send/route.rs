@@ -3,22 +3,9 @@
 use crate::Error;
 use crate::ports::{HttpMethod, OwnerKind};
 
-/// Digits only, no leading zero: Meta's ids are numeric, and nothing else may reach a path or
-/// a table key (`0123` would miss the owner of `123`).
-pub(crate) fn numeric_id(id: &str, what: &str) -> Result<String, Error> {
-    if !id.is_empty()
-        && id.len() <= 32
-        && !id.starts_with('0')
-        && id.bytes().all(|b| b.is_ascii_digit())
-    {
-        Ok(id.to_owned())
-    } else {
-        Err(Error::invalid(
-            "invalid_id",
-            what,
-            format!("`{what}` must be a numeric id"),
-        ))
-    }
+/// A Graph object's id as a tenant names it (`ids::numeric`: digits, no leading zero).
+pub(crate) fn numeric_id(id: &str, what: &'static str) -> Result<String, Error> {
+    Ok(crate::ids::numeric(id, what)?)
 }
 
 /// What a rule does once the tenant's ownership of the path's object is proven.

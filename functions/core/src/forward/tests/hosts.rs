@@ -126,9 +126,9 @@ async fn sent_with_callback(
 ) -> Event {
     messages
         .put(&MessageRecord {
-            wamid: wamid.into(),
+            wamid: crate::ids::Wamid::from_meta(wamid),
             tenant_id: TenantId(tenant.into()),
-            phone_number_id: "P".into(),
+            phone_number_id: crate::ids::PhoneNumberId::from_meta("P"),
             recipient: "1".into(),
             callback_url: Some(callback_url.into()),
             created_at: 1,

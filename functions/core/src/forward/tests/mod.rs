@@ -266,9 +266,9 @@ async fn a_status_goes_to_the_messages_callback_url_and_updates_its_record() {
     let (f, sender, messages) = forwarder(vec![ok()]);
     messages
         .put(&MessageRecord {
-            wamid: "wamid.1".into(),
+            wamid: crate::ids::Wamid::from_meta("wamid.1"),
             tenant_id: TenantId("acme".into()),
-            phone_number_id: "P".into(),
+            phone_number_id: crate::ids::PhoneNumberId::from_meta("P"),
             recipient: "1".into(),
             callback_url: Some("https://cb.acme.example/s".into()),
             created_at: 1,
@@ -287,7 +287,13 @@ async fn a_status_goes_to_the_messages_callback_url_and_updates_its_record() {
         "https://cb.acme.example/s"
     );
     let record = messages.get("wamid.1").await.unwrap().unwrap();
-    assert_eq!(record.last_status.as_deref(), Some("read"));
+    assert_eq!(
+        record
+            .last_status
+            .as_ref()
+            .map(crate::ids::MessageStatus::as_str),
+        Some("read")
+    );
     assert_eq!(record.statuses["read"], 50);
 }
 

@@ -15,6 +15,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::ids::{MessageStatus, PhoneNumberId, Wamid};
 use crate::ports::{
     Claim, IdempotencyStore, MessageRecord, MessageStore, OwnerKind, TenantDirectory,
 };
@@ -226,19 +227,20 @@ pub async fn one_owner<T: TenantDirectory>(tenants: &T, prefix: &str) {
 /// A message's status never moves back, every status keeps its first report, and a wamid the
 /// gateway never sent has no record.
 pub async fn forward_only_statuses<M: MessageStore>(messages: &M, prefix: &str) {
+    use MessageStatus::{Delivered, Read, Sent};
     let wamid = format!("wamid.{prefix}1");
     assert_eq!(
         messages
-            .record_status(&format!("wamid.{prefix}unknown"), "sent", 1)
+            .record_status(&format!("wamid.{prefix}unknown"), &Sent, 1)
             .await
             .unwrap(),
         None
     );
     messages
         .put(&MessageRecord {
-            wamid: wamid.clone(),
+            wamid: Wamid::from_meta(wamid.clone()),
             tenant_id: TenantId("t".into()),
-            phone_number_id: "P".into(),
+            phone_number_id: PhoneNumberId::from_meta("P"),
             recipient: "4915112345678".into(),
             callback_url: Some("https://cb.example.com/x".into()),
             created_at: 100,
@@ -247,17 +249,17 @@ pub async fn forward_only_statuses<M: MessageStore>(messages: &M, prefix: &str) 
         })
         .await
         .unwrap();
-    messages.record_status(&wamid, "sent", 101).await.unwrap();
-    messages.record_status(&wamid, "read", 103).await.unwrap();
+    messages.record_status(&wamid, &Sent, 101).await.unwrap();
+    messages.record_status(&wamid, &Read, 103).await.unwrap();
     let after_late = messages
-        .record_status(&wamid, "delivered", 102)
+        .record_status(&wamid, &Delivered, 102)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(after_late.last_status.as_deref(), Some("read"));
-    messages.record_status(&wamid, "sent", 999).await.unwrap();
+    assert_eq!(after_late.last_status, Some(Read));
+    messages.record_status(&wamid, &Sent, 999).await.unwrap();
     let record = messages.get(&wamid).await.unwrap().unwrap();
-    assert_eq!(record.last_status.as_deref(), Some("read"));
+    assert_eq!(record.last_status, Some(Read));
     assert_eq!(record.statuses.get("sent"), Some(&101));
     assert_eq!(record.statuses.get("delivered"), Some(&102));
     assert_eq!(record.statuses.get("read"), Some(&103));

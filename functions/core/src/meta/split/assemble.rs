@@ -9,6 +9,7 @@ use super::item_id::item_id;
 use super::lenient::{Loose, RawList, parse, text};
 use super::shape::{ContactKey, ItemKey, Metadata, ValueHead};
 use super::{Origin, Split};
+use crate::ids::{MessageStatus, PhoneNumberId, Wamid};
 use crate::meta::{Collection, ItemId, collections_of};
 use crate::meta::{Event, EventId, EventKind};
 
@@ -24,7 +25,7 @@ impl Split {
         malformed: bool,
     ) {
         self.malformed += usize::from(malformed);
-        let phone_number_id = head.and_then(phone_number_id);
+        let phone_number_id = head.and_then(phone_number_id).map(PhoneNumberId::from_meta);
         self.events.push(Event {
             id: EventId::field(
                 field,
@@ -128,9 +129,9 @@ impl Split {
             waba_id: origin.waba_id.clone(),
             entry_time: origin.time.clone(),
             field: field.to_owned(),
-            phone_number_id: phone.map(str::to_owned),
-            status: text(key.status),
-            wamid,
+            phone_number_id: phone.map(PhoneNumberId::from_meta),
+            status: text(key.status).map(|s| MessageStatus::from_meta(&s)),
+            wamid: wamid.map(Wamid::from_meta),
             status_timestamp: text(key.timestamp),
             messaging_product: head
                 .messaging_product

@@ -7,6 +7,7 @@
 use serde_json::value::RawValue;
 
 use crate::Error;
+use crate::ids::WabaId;
 use crate::meta::{Event, UNKNOWN_FIELD, WHATSAPP_OBJECT};
 use assemble::{Parts, items_of};
 use lenient::{Loose, RawList, list, parse, text};
@@ -142,7 +143,7 @@ fn check_object(object: Option<Loose<'_>>) -> Result<(), Error> {
 /// Where a part came from: what its id and route are computed from.
 #[derive(Default)]
 struct Origin {
-    waba_id: String,
+    waba_id: WabaId,
     /// The entry's `time` as Meta wrote it (JSON text: a number, or a string).
     time: Option<String>,
 }
@@ -150,7 +151,7 @@ struct Origin {
 impl Origin {
     fn of(id: Option<Loose<'_>>, time: Option<&RawValue>) -> Self {
         Origin {
-            waba_id: text(id).unwrap_or_default(),
+            waba_id: WabaId::from_meta(text(id).unwrap_or_default()),
             time: time.map(|t| t.get().to_owned()),
         }
     }
