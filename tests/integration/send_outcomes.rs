@@ -7,7 +7,7 @@ use gateway_core::format::DeliveryFormat;
 use gateway_tests::*;
 use serde_json::json;
 
-use crate::send::{JsonBody, messages_path, status_and_json, text_to, world};
+use crate::send::{JsonBody, messages_path, text_to, world};
 
 #[tokio::test]
 async fn an_idempotency_key_replays_conflicts_and_refuses_a_different_body() {

@@ -21,9 +21,11 @@ mod proxy;
 mod receiver;
 pub mod sam;
 pub mod websocket;
+mod world;
 
 pub use receiver::{Received, Receiver};
 pub use websocket::{Socket, connect, refused};
+pub use world::{TenantClient, World, status_and_json};
 
 pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";

@@ -15,30 +15,45 @@ pub fn media_ids(item: &str) -> Vec<String> {
     out
 }
 
-/// Every media id a body to send names: the `id` of any object under a media type's name
-/// (`image`, a template parameter's `document`, an interactive header's `video`...), whatever
-/// the `type` beside it says, as text or a whole number. What Meta could read as a media id.
-pub fn named_media_ids(body: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+/// A media id as a send names it: text or a whole number, exactly as written (a float, a
+/// list... is `Odd`, kept so the caller can refuse it rather than miss it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedMedia {
+    Id(String),
+    Odd,
+}
+
+/// Every media id a body to send names: the `id` of any object under a media type's name, in
+/// any case (`image`, a template parameter's `document`, an interactive header's `Video`...),
+/// whatever the `type` beside it says. What Meta could read as a media id.
+pub fn named_media_ids(body: &serde_json::Map<String, serde_json::Value>) -> Vec<NamedMedia> {
     let mut out = Vec::new();
     collect_named_in(body, &mut out);
     out
 }
 
-fn collect_named_in(map: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<String>) {
-    for kind in MEDIA_TYPES {
-        let id = match map.get(kind).and_then(|m| m.get("id")) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => continue,
+fn collect_named_in(map: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<NamedMedia>) {
+    for (key, value) in map {
+        if !MEDIA_TYPES.iter().any(|t| key.eq_ignore_ascii_case(t)) {
+            continue;
+        }
+        let named = match value.get("id") {
+            None => continue,
+            Some(serde_json::Value::String(s)) => NamedMedia::Id(s.clone()),
+            Some(serde_json::Value::Number(n)) => match n.as_u64() {
+                Some(n) => NamedMedia::Id(n.to_string()),
+                None => NamedMedia::Odd,
+            },
+            Some(_) => NamedMedia::Odd,
         };
-        if !out.contains(&id) {
-            out.push(id);
+        if !out.contains(&named) {
+            out.push(named);
         }
     }
     map.values().for_each(|v| collect_named(v, out));
 }
 
-fn collect_named(value: &serde_json::Value, out: &mut Vec<String>) {
+fn collect_named(value: &serde_json::Value, out: &mut Vec<NamedMedia>) {
     match value {
         serde_json::Value::Object(map) => collect_named_in(map, out),
         serde_json::Value::Array(items) => items.iter().for_each(|v| collect_named(v, out)),
@@ -82,7 +97,16 @@ mod tests {
             "interactive": {"header": {"type": "image", "image": {"id": "1"}}},
             "sticker": "3"
         });
-        assert_eq!(named_media_ids(body.as_object().unwrap()), ["1", "2"]);
+        let id = |s: &str| NamedMedia::Id(s.to_owned());
+        assert_eq!(
+            named_media_ids(body.as_object().unwrap()),
+            [id("1"), id("2")]
+        );
+        let odd = serde_json::json!({"Image": {"id": 1.5e15}, "x": [{"STICKER": {"id": "7"}}]});
+        assert_eq!(
+            named_media_ids(odd.as_object().unwrap()),
+            [NamedMedia::Odd, id("7")]
+        );
     }
 
     #[test]

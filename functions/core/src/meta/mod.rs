@@ -10,7 +10,7 @@ pub mod split;
 
 pub use event::{Event, EventId, EventKind};
 pub use field_table::{Collection, ItemId, collections_of};
-pub use media::{MEDIA_TYPES, media_ids, named_media_ids};
+pub use media::{MEDIA_TYPES, NamedMedia, media_ids, named_media_ids};
 pub use queue_body::{ClaimCheck, MAX_QUEUE_BODY_BYTES};
 
 /// Meta's payloads reach 3 MB; anything larger is refused before any work.

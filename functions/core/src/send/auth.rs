@@ -2,7 +2,11 @@
 
 use crate::Error;
 use crate::ids::ApiKey;
-use crate::meta::named_media_ids;
+use crate::meta::{NamedMedia, named_media_ids};
+
+/// More media than any message carries (a carousel of ten cards, each with a header, and a
+/// header of its own): a body naming more is refused before any lookup.
+const MAX_MEDIA_PER_SEND: usize = 20;
 use crate::ports::{GraphApi, IdempotencyStore, MessageStore, OwnerKind, TenantDirectory};
 use crate::tenant::Tenant;
 
@@ -73,13 +77,30 @@ where
 
     /// A send may name media the tenant uploaded or received, or media the gateway has never
     /// seen, but not another tenant's: Meta holds every tenant's media under one token, so
-    /// its own scoping would not stop it.
+    /// its own scoping would not stop it. Each id must be written as Meta writes them (digits),
+    /// so no spelling of another tenant's id slips past the lookup.
     pub(super) async fn refuse_foreign_media(
         &self,
         tenant: &Tenant,
         body: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Error> {
-        for id in named_media_ids(body) {
+        let named = named_media_ids(body);
+        if named.len() > MAX_MEDIA_PER_SEND {
+            return Err(Error::invalid(
+                "invalid_id",
+                "id",
+                format!("a message names at most {MAX_MEDIA_PER_SEND} media ids"),
+            ));
+        }
+        for media in named {
+            let NamedMedia::Id(id) = media else {
+                return Err(Error::invalid(
+                    "invalid_id",
+                    "id",
+                    "a media `id` must be one numeric id",
+                ));
+            };
+            let id = numeric_id(&id, "id")?;
             match self.tenants.owner(OwnerKind::Media, &id).await? {
                 Some(owner) if owner != tenant.id => {
                     return Err(Error::Forbidden("this API key may not use that id"));

@@ -130,6 +130,7 @@ where
             body: call.body.to_vec(),
         };
         if route.rule.action == Action::Send {
+            self.refuse_foreign_media_in_query(tenant, &query).await?;
             let Some(json) = body.into_json() else {
                 return Err(Error::invalid_body(
                     "invalid_body",
@@ -263,6 +264,24 @@ where
 
     /// A send on `POST /{phone}/messages`: the gateway's `callback_url` taken out, the message
     /// recorded when Meta accepts it.
+    /// Meta may read a send's parameters from its query too (`?image={"id":..}`): each value
+    /// that is JSON is checked as the body is.
+    async fn refuse_foreign_media_in_query(
+        &self,
+        tenant: &Tenant,
+        query: &Query,
+    ) -> Result<(), Error> {
+        for key in query.keys() {
+            for value in query.values(key) {
+                let parsed =
+                    serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+                let one = serde_json::Map::from_iter([(key.to_owned(), parsed)]);
+                self.refuse_foreign_media(tenant, &one).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn forward_send(
         &self,
         tenant: &Tenant,

@@ -199,3 +199,66 @@ async fn a_send_naming_another_tenants_media_is_refused_before_meta_sees_it() {
     }
     assert_eq!(w.calls(), 2);
 }
+
+#[tokio::test]
+async fn media_ids_in_any_spelling_or_in_the_query_are_checked_and_odd_ones_refused() {
+    let w = world().await;
+    w.tenants
+        .record_owner(OwnerKind::Media, "1234567890123456", &w.b.id)
+        .await
+        .unwrap();
+    let send = |query: Option<&'static str>, body: Value| {
+        let w = &w;
+        async move {
+            w.graph(&w.a, HttpMethod::Post, "/v23.0/111/messages", query, &body)
+                .await
+                .unwrap_err()
+                .status()
+        }
+    };
+    let text = json!({"to": "49151", "type": "text", "text": {"body": "x"}});
+    // Another case of the key, and the id in the query rather than the body.
+    assert_eq!(
+        send(
+            None,
+            json!({"to": "49151", "type": "image", "Image": {"id": "1234567890123456"}})
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        send(
+            Some("image=%7B%22id%22%3A%221234567890123456%22%7D"),
+            text.clone()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        send(
+            Some("template=%7B%22components%22%3A%5B%7B%22parameters%22%3A%5B%7B%22type%22%3A%22image%22%2C%22image%22%3A%7B%22id%22%3A1234567890123456%7D%7D%5D%7D%5D%7D"),
+            text.clone()
+        )
+        .await,
+        403
+    );
+    // Spellings that could read as that id are not ids: refused, not looked up and passed.
+    for odd in [
+        json!(1.234567890123456e15),
+        json!(" 1234567890123456"),
+        json!("01234567890123456"),
+        json!(["1"]),
+    ] {
+        let body = json!({"to": "49151", "type": "image", "image": {"id": odd}});
+        assert_eq!(send(None, body).await, 400, "{odd}");
+    }
+    // More media than a message can carry is refused before any lookup.
+    let many: Vec<Value> = (1..=21)
+        .map(|i| json!({"image": {"id": i.to_string()}}))
+        .collect();
+    assert_eq!(
+        send(None, json!({"to": "49151", "type": "text", "x": many})).await,
+        400
+    );
+    assert_eq!(w.calls(), 0, "Meta saw none of them");
+}

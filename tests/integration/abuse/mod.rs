@@ -8,69 +8,10 @@ use gateway_core::signature::Secret;
 use gateway_local::fake_graph::FakeGraph;
 use gateway_tests::*;
 
-struct Case {
-    name: &'static str,
-    method: &'static str,
-    path: String,
-    content_type: &'static str,
-    body: Vec<u8>,
-    /// Sign the body as Meta would (webhook) / send the tenant's API key (other routes).
-    credentials: bool,
-    status: u16,
-    /// What the error body must say (empty: anything).
-    needle: &'static str,
-}
+mod cases;
+mod meta_values;
 
-fn case(
-    name: &'static str,
-    method: &'static str,
-    path: &str,
-    body: impl Into<Vec<u8>>,
-    status: u16,
-) -> Case {
-    Case {
-        name,
-        method,
-        path: path.to_owned(),
-        content_type: "application/json",
-        body: body.into(),
-        credentials: true,
-        status,
-        needle: "",
-    }
-}
-
-/// A case whose error body must name `needle`.
-fn saying(needle: &'static str, case: Case) -> Case {
-    Case { needle, ..case }
-}
-
-/// Rows the emulator's function URLs answer differently from API Gateway, and why. The request
-/// is still refused (nothing queued, stored or sent: checked below); only the status differs.
-const EMULATOR_FUNCTION_URL_DIFFERENCES: [(&str, (u16, &str)); 4] = [
-    (
-        "webhook invalid UTF-8",
-        (
-            403,
-            "the body reaches the function re-encoded, so the signature no longer matches",
-        ),
-    ),
-    (
-        "graph path traversal",
-        (
-            404,
-            "the path reaches the function percent-decoded, so it is another route",
-        ),
-    ),
-    (
-        "status with traversal",
-        (404, "the path reaches the function percent-decoded"),
-    ),
-    (
-        "media with traversal",
-        (404, "the path reaches the function percent-decoded"),
-    ),
-];
+use cases::*;
 
 async fn messages_stored(stack: &Stack) -> usize {
     stack
@@ -402,34 +343,4 @@ async fn bad_input_to_every_route_gets_its_status_and_leaves_nothing_behind() {
         0,
         "a message record was stored"
     );
-}
-
-#[tokio::test]
-async fn unknown_fields_and_huge_numbers_from_meta_pass_through_untouched() {
-    let mut options = stack_options("passthrough");
-    options.forward = false;
-    let stack = spawn_stack(options).await;
-    let body = format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{WABA_ID}","future_field":{{"a":[1,2]}},"changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"{PHONE_NUMBER_ID}"}},"messages":[{{"from":"1","id":"wamid.huge","type":"order","order":{{"total":123456789012345678901234567890.123456789,"new_thing":true}}}}]}},"field":"messages"}}]}}]}}"#
-    );
-    assert_eq!(post_webhook(&stack, body.as_bytes()).await.status(), 200);
-    let got = stack
-        .clients
-        .sqs
-        .receive_message()
-        .queue_url(&stack.resources.events_queue_url)
-        .wait_time_seconds(2)
-        .send()
-        .await
-        .unwrap();
-    let event =
-        gateway_core::meta::Event::from_queue_body(got.messages.unwrap()[0].body().unwrap())
-            .unwrap();
-    assert!(
-        event
-            .item
-            .get()
-            .contains("123456789012345678901234567890.123456789")
-    );
-    assert_eq!(event.original_body.as_deref(), Some(body.as_str()));
 }
