@@ -23,6 +23,7 @@ async fn the_dynamodb_tenants_and_messages_keep_the_contract() {
     let (clients, r) = provisioned("contract-tables").await;
     let tenants = DynamoTenants::new(clients.dynamodb.clone(), &r.tenants_table);
     contract::one_owner(&tenants, "").await;
+    contract::expiring_owners(&tenants, "").await;
     let messages = DynamoMessages::new(clients.dynamodb.clone(), &r.messages_table);
     contract::forward_only_statuses(&messages, "").await;
 }

@@ -9,6 +9,7 @@ use crate::admin::{OwnershipError, TenantWriter};
 use crate::meta::{ClaimCheck, Event, MAX_QUEUE_BODY_BYTES};
 use crate::ports::*;
 use crate::tenant::{Tenant, TenantId};
+use crate::time::{Clock, SystemClock};
 
 pub mod contract;
 mod idempotency;
@@ -217,12 +218,13 @@ impl TenantDirectory for MemoryTenants {
         Ok(self.tenants.lock().unwrap().get(id).cloned())
     }
     async fn owner(&self, kind: OwnerKind, id: &str) -> Result<Option<TenantId>, Error> {
-        Ok(self
-            .owners
-            .lock()
-            .unwrap()
-            .get(&format!("{}#{id}", kind.prefix()))
-            .cloned())
+        let key = format!("{}#{id}", kind.prefix());
+        // A mapping set to expire stops working then, by the wall clock, as in the table.
+        let expired = self.expiries.lock().unwrap().get(&key).copied();
+        if expired.is_some_and(|at| at <= SystemClock.now_secs()) {
+            return Ok(None);
+        }
+        Ok(self.owners.lock().unwrap().get(&key).cloned())
     }
     async fn record_owner(
         &self,

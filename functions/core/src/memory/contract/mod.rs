@@ -8,13 +8,17 @@
 //!
 //! The queue and its bucket: [`queue::round_trip`].
 //!
-//! Not covered, so the fakes may differ there: records expiring (the table's TTL: a key older
-//! than its `keep_for` is free again and its attempts start over; the fakes keep records for
-//! the test's life), and the time a failed delivery's retry is due (`DeliveryLog::failed`:
-//! the table takes the wall clock at the write, the fake the attempt's own time).
+//! Not covered, so the fakes may differ there: idempotency records expiring by the table's
+//! TTL (a key older than its `keep_for` is free again and its attempts start over; the fakes
+//! keep records for the test's life); the time a failed delivery's retry is due
+//! (`DeliveryLog::failed`: the table takes the wall clock at the write, the fake the attempt's
+//! own time); a requeue (replay, recover) of a claim check, which the adapter moves on a copy
+//! of its object and the fake passes as it is; and a queue batch failing partway, which SQS
+//! can do and the fake cannot.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::admin::TenantWriter;
 use crate::ids::{MessageStatus, PhoneNumberId, Wamid};
 use crate::ports::{
     Claim, IdempotencyStore, MessageRecord, MessageStore, OwnerKind, TenantDirectory,
@@ -186,6 +190,33 @@ pub async fn lapsed_claims<S: IdempotencyStore>(store: &S, prefix: &str) {
     );
 }
 
+/// A mapping set to expire (a rotated-out API key) works until then and is no one's after;
+/// an expiry is only ever brought forward.
+pub async fn expiring_owners<T: TenantWriter>(tenants: &T, prefix: &str) {
+    let (a, now) = (TenantId(format!("{prefix}a")), wall_ms() / 1000);
+    let key = format!("{prefix}hash-1");
+    tenants
+        .add_owner(OwnerKind::ApiKey, &key, &a)
+        .await
+        .unwrap();
+    let owner = async || tenants.owner(OwnerKind::ApiKey, &key).await.unwrap();
+    tenants
+        .expire_owner(OwnerKind::ApiKey, &key, now + 3600)
+        .await
+        .unwrap();
+    assert_eq!(owner().await, Some(a.clone()), "works until it expires");
+    tenants
+        .expire_owner(OwnerKind::ApiKey, &key, now - 1)
+        .await
+        .unwrap();
+    assert_eq!(owner().await, None, "no one's once expired");
+    tenants
+        .expire_owner(OwnerKind::ApiKey, &key, now + 7200)
+        .await
+        .unwrap();
+    assert_eq!(owner().await, None, "an expiry is never pushed back");
+}
+
 /// One owner per phone number: the first to record it keeps it.
 pub async fn one_owner<T: TenantDirectory>(tenants: &T, prefix: &str) {
     let phone = format!("{prefix}123");
@@ -288,6 +319,7 @@ mod tests {
     #[tokio::test]
     async fn the_memory_tenants_and_messages_keep_the_contract() {
         one_owner(&MemoryTenants::default(), "").await;
+        expiring_owners(&MemoryTenants::default(), "").await;
         forward_only_statuses(&MemoryMessages::default(), "").await;
     }
 

@@ -22,6 +22,8 @@ pub struct Split {
     /// Entries seen (each change gives at least one event), so an original body is kept only
     /// when it holds nothing but its one event.
     parts: usize,
+    /// The body repeats a top-level key: its bytes are never forwarded as they are.
+    repeated: bool,
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -61,11 +63,16 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
             split_entry(entry, None, &mut out);
         }
     } else {
-        let (object, entries) = match serde_json::from_str::<Notification<'_>>(json) {
-            Ok(n) => (n.object, Vec::from_iter(n.entry)),
-            // Valid JSON that repeats a key is read key by key; anything else is refused.
+        let (objects, entries) = match serde_json::from_str::<Notification<'_>>(json) {
+            Ok(n) => (vec![n.object], Vec::from_iter(n.entry)),
+            // Valid JSON that repeats a key is read key by key; anything else is refused. A
+            // tenant's parser would keep one of the repeated values, so Meta's bytes are not
+            // forwarded as they are: each event goes in a notification of its own.
             Err(e) => match serde_json::from_str::<Repeated<'_>>(json) {
-                Ok(r) => (r.object, r.entries),
+                Ok(r) => {
+                    out.repeated = true;
+                    (r.objects, r.entries)
+                }
                 Err(_) => {
                     return Err(invalid(format!(
                         "body is not valid JSON (line {}, column {})",
@@ -75,7 +82,12 @@ pub fn split(body: &[u8]) -> Result<Split, Error> {
                 }
             },
         };
-        check_object(object)?;
+        if objects.is_empty() {
+            check_object(None)?;
+        }
+        for object in objects {
+            check_object(object)?;
+        }
         // A notification without entries carries nothing to deliver.
         for entry in entries {
             // An entry that is not an object, or `entry` not a list: each part on its own.
@@ -123,7 +135,7 @@ fn split_itemised(text_body: &str) -> Option<(Option<Loose<'_>>, Split)> {
 impl Split {
     /// Meta's bytes go to the tenant unchanged only when they hold nothing but this event.
     fn keep_original(&mut self, text_body: &str) {
-        if self.events.len() == 1 && self.parts == 1 {
+        if self.events.len() == 1 && self.parts == 1 && !self.repeated {
             self.events[0].original_body = Some(text_body.to_owned());
         }
     }

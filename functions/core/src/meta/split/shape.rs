@@ -125,10 +125,11 @@ pub(super) struct ItemisedChange<'a> {
     pub(super) value: Option<ValueHead<'a>>,
 }
 
-/// A notification that names a key twice (valid JSON, which the derived readers refuse): the
-/// first `object`, and every `entry`, so nothing in a signed POST is lost to a repeated key.
+/// A notification that names a key twice (valid JSON, which the derived readers refuse): every
+/// `object` (each must be the WhatsApp one) and every `entry`, so nothing in a signed POST is
+/// lost to a repeated key.
 pub(super) struct Repeated<'a> {
-    pub(super) object: Option<Loose<'a>>,
+    pub(super) objects: Vec<Option<Loose<'a>>>,
     pub(super) entries: Vec<&'a RawValue>,
 }
 
@@ -145,12 +146,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for Repeated<'a> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = Repeated {
-                    object: None,
+                    objects: Vec::new(),
                     entries: Vec::new(),
                 };
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     match key.as_ref() {
-                        "object" if out.object.is_none() => out.object = map.next_value()?,
+                        "object" => out.objects.push(map.next_value()?),
                         "entry" => out.entries.push(map.next_value()?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;

@@ -272,3 +272,24 @@ fn a_repeated_top_level_key_or_a_byte_order_mark_never_refuses_a_signed_post() {
     let err = split(br#"{"object":"page","object":"page","entry":[]}"#).unwrap_err();
     assert_eq!(err.status(), 400);
 }
+
+#[test]
+fn a_repeated_key_never_forwards_metas_bytes_and_every_object_must_be_whatsapp() {
+    let entry = r#"[{"id":"W","changes":[{"value":{"metadata":{"phone_number_id":"P"},"messages":[{"from":"1","id":"wamid.R"}]},"field":"messages"}]}]"#;
+    // A tenant's parser keeping the last `entry` would see none: the event goes on its own.
+    let body = format!(r#"{{"object":"whatsapp_business_account","entry":{entry},"entry":[]}}"#);
+    let events = split(body.as_bytes()).unwrap().events;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].original_body, None);
+    for objects in [
+        r#""object":"whatsapp_business_account","object":"page""#,
+        r#""object":null,"object":"whatsapp_business_account""#,
+    ] {
+        let body = format!(r#"{{{objects},"entry":{entry}}}"#);
+        assert_eq!(
+            split(body.as_bytes()).unwrap_err().status(),
+            400,
+            "{objects}"
+        );
+    }
+}
