@@ -7,9 +7,7 @@ use std::time::Duration;
 use gateway_aws::Clients;
 use gateway_aws::admin::{Admin, OsEntropy};
 use gateway_aws::dynamo::DynamoTenants;
-use gateway_core::admin::{NewTenant, TenantAdmin, TenantSpec};
-use gateway_core::format::DeliveryFormat;
-use gateway_core::ports::OwnerKind;
+use gateway_core::admin::TenantAdmin;
 use gateway_core::signature::{Secret, sign_hub};
 use gateway_core::tenant::TargetPolicy;
 use gateway_core::time::SystemClock;
@@ -20,10 +18,12 @@ pub mod lambda;
 mod proxy;
 mod receiver;
 pub mod sam;
+mod tenants;
 pub mod websocket;
 mod world;
 
 pub use receiver::{Received, Receiver};
+pub use tenants::{other_tenant, tenant_for_fixtures, tenant_owning};
 pub use websocket::{Socket, connect, refused};
 pub use world::{TenantClient, World, status_and_json};
 
@@ -233,30 +233,6 @@ pub async fn stack_with_fake_graph(name: &str) -> (Stack, gateway_local::fake_gr
     (stack, graph)
 }
 
-/// A second tenant owning [`OTHER_PHONE`] and [`OTHER_WABA`], with a webhook nobody serves.
-pub async fn other_tenant(stack: &Stack) -> NewTenant {
-    let admin = stack.admin();
-    let other = admin
-        .create(TenantSpec {
-            name: "other".into(),
-            webhook_url: "https://other.example/hook".into(),
-            format: DeliveryFormat::Meta,
-            callback_domains: vec![],
-        })
-        .await
-        .expect("the other tenant is created");
-    for (kind, owned) in [
-        (OwnerKind::Phone, OTHER_PHONE),
-        (OwnerKind::Waba, OTHER_WABA),
-    ] {
-        admin
-            .assign(kind, owned, &other.tenant_id)
-            .await
-            .expect("the other tenant's account is recorded");
-    }
-    other
-}
-
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/fixtures/meta/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
@@ -307,34 +283,6 @@ pub async fn post_webhook(stack: &Stack, body: &[u8]) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// Creates a tenant owning the fixtures' phone number and WABA, delivering to `url`.
-pub async fn tenant_for_fixtures(stack: &Stack, url: &str, format: DeliveryFormat) -> NewTenant {
-    tenant_owning(&stack.admin(), PHONE_NUMBER_ID, WABA_ID, url, format).await
-}
-
-/// Creates a tenant owning `phone` and `waba`, delivering to `url`.
-pub async fn tenant_owning(
-    admin: &Admin,
-    phone: &str,
-    waba: &str,
-    url: &str,
-    format: DeliveryFormat,
-) -> NewTenant {
-    let created = admin
-        .create(TenantSpec {
-            name: "acme".into(),
-            webhook_url: url.into(),
-            format,
-            callback_domains: vec!["localhost".into()],
-        })
-        .await
-        .unwrap();
-    let id = &created.tenant_id;
-    admin.assign(OwnerKind::Phone, phone, id).await.unwrap();
-    admin.assign(OwnerKind::Waba, waba, id).await.unwrap();
-    created
 }
 
 /// Messages in the queue, visible or in flight.

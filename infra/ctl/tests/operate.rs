@@ -6,8 +6,6 @@
 //! stack and the fake go on serving meanwhile. `--stack` and `doctor` need a stack that
 //! `sam deploy` created: they run in `make deploy-local` and say SKIPPED under `make test`.
 
-use std::process::Command;
-
 use aws_sdk_ssm::types::ParameterType;
 use gateway_core::ports::TenantDirectory;
 use gateway_local::fake_graph::APP_ID;
@@ -17,21 +15,10 @@ use gateway_tests::{
 };
 use serde_json::Value;
 
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
+#[path = "operate/run.rs"]
+mod run;
 
-impl Run {
-    /// Every stdout line as JSON.
-    fn lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-}
+use run::{Run, gatewayctl_only};
 
 /// gatewayctl against `stack`: by `--stack NAME` when sam deployed it, else by the variables
 /// the local stack is operated with.
@@ -348,22 +335,6 @@ async fn doctor_passes_a_healthy_stack_and_names_what_to_fix() {
             .contains("--type SecureString"),
         "{verify}"
     );
-}
-
-/// gatewayctl with exactly these variables (and PATH).
-fn gatewayctl_only(env: &[(&str, &str)], args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_gatewayctl"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 #[test]
