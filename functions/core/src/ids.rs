@@ -115,6 +115,24 @@ impl WabaId {
     }
 }
 
+impl Wamid {
+    /// A wamid a tenant sent: 1 to 256 of the characters Meta writes them with (`wamid.` and
+    /// base64: letters, digits, `._-=+`).
+    pub fn parse(id: &str, field: &'static str) -> Result<Self, IdError> {
+        let valid = (1..=256).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-=+".contains(&b));
+        match valid {
+            true => Ok(Wamid(id.to_owned())),
+            false => Err(IdError {
+                field,
+                reason: "is not a WhatsApp message id",
+            }),
+        }
+    }
+}
+
 /// A message status as Meta names it, in the order statuses move: `sent`, then `delivered` or
 /// `failed`, then `read`, then `played`. A status Meta adds later is `Other` and moves nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -9,10 +9,12 @@ use gateway_aws::lambda::respond;
 use gateway_core::Error;
 use gateway_core::bundle::{Ports, PortsDeliveries, PortsRealtime, PortsSend, realtime_service};
 use gateway_core::deliveries::DeliveriesService;
-use gateway_core::http::{Shape, render};
+use gateway_core::http::{
+    Route, Shape, TenantPath, TenantRoute, WEBHOOK_METHODS, graph_shaped, render,
+};
 use gateway_core::ports::HttpMethod;
 use gateway_core::realtime::TokenRequest;
-use gateway_core::send::{ApiResponse, GraphCall, GraphRoute, SendService, api_key};
+use gateway_core::send::{ApiResponse, GraphCall, SendService, api_key};
 use gateway_core::signature::Secret;
 use lambda_http::{Body, Request, Response};
 
@@ -91,41 +93,19 @@ fn error_response(err: &Error, graph_shape: bool) -> Response<Body> {
     respond(render(err, shape))
 }
 
-fn percent_decoded(segment: &str) -> Result<String, Error> {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8()
-        .map(|s| s.into_owned())
-        .map_err(|_| Error::invalid("invalid_id", "id", "the id is not valid UTF-8"))
-}
-
-/// A wamid as Meta writes them: `wamid.` and base64-ish characters.
-fn wamid(segment: &str) -> Result<String, Error> {
-    let id = percent_decoded(segment)?;
-    let valid = (1..=256).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-=+".contains(&b));
-    if valid {
-        Ok(id)
-    } else {
-        Err(Error::invalid(
-            "invalid_id",
-            "wamid",
-            "`wamid` is not a WhatsApp message id",
-        ))
-    }
-}
-
 pub async fn handle<P: Ports>(app: &SendApp<P>, req: Request) -> Response<Body> {
     let path = req.uri().path().to_owned();
-    // The HTTP API routes GET and POST /webhook to the webhook function; any other method on
-    // it reaches this catch-all route and gets the webhook function's own refusal.
-    if path == "/webhook" {
-        return error_response(&Error::MethodNotAllowed("use GET or POST"), false);
-    }
-    let graph_shape = !path.starts_with("/v1/");
-    match route(app, &req, &path).await {
-        Ok(response) if path.starts_with("/v1/media/") => {
+    let tenant_path = match Route::parse(req.method().as_str(), &path) {
+        Ok(Route::Tenant(tenant_path)) => tenant_path,
+        // The HTTP API routes GET and POST /webhook to the webhook function; any other method
+        // on it reaches this catch-all route and gets the webhook function's own refusal.
+        Ok(Route::Webhook(_)) => {
+            return error_response(&Error::MethodNotAllowed(WEBHOOK_METHODS), false);
+        }
+        Err(e) => return error_response(&e, graph_shaped(&path)),
+    };
+    match route(app, &req, tenant_path).await {
+        Ok((TenantRoute::Media(_), response)) => {
             // A customer's media is served from the API's origin: never rendered there.
             let mut answer = respond(response);
             let headers = answer.headers_mut();
@@ -139,22 +119,17 @@ pub async fn handle<P: Ports>(app: &SendApp<P>, req: Request) -> Response<Body> 
             );
             answer
         }
-        Ok(response) => respond(response),
-        Err(e) => error_response(&e, graph_shape),
+        Ok((_, response)) => respond(response),
+        Err(e) => error_response(&e, tenant_path.graph_shaped()),
     }
 }
 
+/// Checks the key, then reads the route's ids and serves it.
 async fn route<P: Ports>(
     app: &SendApp<P>,
     req: &Request,
-    path: &str,
-) -> Result<ApiResponse, Error> {
-    let method = match *req.method() {
-        http::Method::GET => HttpMethod::Get,
-        http::Method::POST => HttpMethod::Post,
-        http::Method::DELETE => HttpMethod::Delete,
-        _ => return Err(Error::NotFound("unknown route")),
-    };
+    tenant_path: TenantPath<'_>,
+) -> Result<(TenantRoute, ApiResponse), Error> {
     let service = &app.service;
     let tenant = service
         .authenticate(api_key(
@@ -162,6 +137,8 @@ async fn route<P: Ports>(
             header(req, "x-api-key"),
         ))
         .await?;
+    let route = tenant_path.resolve()?;
+    let TenantPath { method, path } = tenant_path;
     let body: &[u8] = req.body().as_ref();
     let query = req.uri().query();
     let now = gateway_aws::now();
@@ -177,84 +154,73 @@ async fn route<P: Ports>(
     ]
     .concat();
 
-    if let Some(rest) = path.strip_prefix("/v1/") {
-        let segments: Vec<&str> = rest.split('/').collect();
-        return match (method, segments.as_slice()) {
-            (HttpMethod::Post, ["messages"]) => {
+    let response = match &route {
+        TenantRoute::SendSimple => {
+            service
+                .idempotent(
+                    &tenant,
+                    idempotency_key,
+                    &fingerprint,
+                    now,
+                    service.send_simple(&tenant, body, now),
+                )
+                .await
+        }
+        TenantRoute::MessageStatus(wamid) => service.message_status(&tenant, wamid).await,
+        TenantRoute::Events => {
+            app.deliveries
+                .events(&tenant, query, gateway_aws::now_ms())
+                .await
+        }
+        TenantRoute::Recover => {
+            app.deliveries
+                .recover(&tenant, body, gateway_aws::now_ms())
+                .await
+        }
+        TenantRoute::Event(id) => app.deliveries.event(&tenant, id).await,
+        TenantRoute::Replay(id) => {
+            app.deliveries
+                .replay(&tenant, id, gateway_aws::now_ms())
+                .await
+        }
+        TenantRoute::Endpoint => {
+            app.deliveries
+                .endpoint(&tenant, gateway_aws::now_ms())
+                .await
+        }
+        TenantRoute::RealtimeToken => match &app.realtime {
+            Some(realtime) => {
+                let nonce = hex::encode(rand::random::<[u8; 12]>());
+                realtime
+                    .token(&tenant, &TokenRequest::parse(body)?, now, &nonce)
+                    .await
+            }
+            None => Err(Error::NotFound(
+                "real-time events are not enabled on this gateway (no REALTIME_URL)",
+            )),
+        },
+        TenantRoute::Media(id) => service.media_bytes(&tenant, id, query).await,
+        TenantRoute::Graph(graph_route) => {
+            let public_base = public_base(req);
+            let call = GraphCall {
+                method,
+                route: graph_route,
+                query,
+                content_type: header(req, "content-type"),
+                body,
+                public_base: &public_base,
+            };
+            let call = service.graph(&tenant, call, now);
+            if method == HttpMethod::Post {
                 service
-                    .idempotent(
-                        &tenant,
-                        idempotency_key,
-                        &fingerprint,
-                        now,
-                        service.send_simple(&tenant, body, now),
-                    )
+                    .idempotent(&tenant, idempotency_key, &fingerprint, now, call)
                     .await
+            } else {
+                call.await
             }
-            (HttpMethod::Get, ["messages", id]) => {
-                service.message_status(&tenant, &wamid(id)?).await
-            }
-            (HttpMethod::Get, ["events"]) => {
-                app.deliveries
-                    .events(&tenant, query, gateway_aws::now_ms())
-                    .await
-            }
-            (HttpMethod::Post, ["events", "recover"]) => {
-                app.deliveries
-                    .recover(&tenant, body, gateway_aws::now_ms())
-                    .await
-            }
-            (HttpMethod::Get, ["events", id]) => {
-                app.deliveries.event(&tenant, &percent_decoded(id)?).await
-            }
-            (HttpMethod::Post, ["events", id, "replay"]) => {
-                app.deliveries
-                    .replay(&tenant, &percent_decoded(id)?, gateway_aws::now_ms())
-                    .await
-            }
-            (HttpMethod::Get, ["endpoint"]) => {
-                app.deliveries
-                    .endpoint(&tenant, gateway_aws::now_ms())
-                    .await
-            }
-            (HttpMethod::Post, ["realtime", "tokens"]) => match &app.realtime {
-                Some(realtime) => {
-                    let nonce = hex::encode(rand::random::<[u8; 12]>());
-                    realtime
-                        .token(&tenant, &TokenRequest::parse(body)?, now, &nonce)
-                        .await
-                }
-                None => Err(Error::NotFound(
-                    "real-time events are not enabled on this gateway (no REALTIME_URL)",
-                )),
-            },
-            (HttpMethod::Get, ["media", id]) => {
-                service
-                    .media_bytes(&tenant, &percent_decoded(id)?, query)
-                    .await
-            }
-            _ => Err(Error::NotFound("unknown route")),
-        };
-    }
-
-    let graph_route = GraphRoute::parse(method, path)?;
-    let public_base = public_base(req);
-    let call = GraphCall {
-        method,
-        route: &graph_route,
-        query,
-        content_type: header(req, "content-type"),
-        body,
-        public_base: &public_base,
-    };
-    let call = service.graph(&tenant, call, now);
-    if method == HttpMethod::Post {
-        service
-            .idempotent(&tenant, idempotency_key, &fingerprint, now, call)
-            .await
-    } else {
-        call.await
-    }
+        }
+    }?;
+    Ok((route, response))
 }
 
 #[cfg(test)]

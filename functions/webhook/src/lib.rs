@@ -7,16 +7,15 @@ use gateway_aws::Gateway;
 use gateway_aws::lambda::respond;
 use gateway_core::Error;
 use gateway_core::bundle::Ports;
-use gateway_core::http::{ApiResponse, Shape, render};
+use gateway_core::http::{ApiResponse, Route, Shape, WebhookCall, render};
 use gateway_core::ingest::{Ingest, verify_subscription};
 use gateway_core::mask;
 use gateway_core::meta::MAX_WEBHOOK_BYTES;
+use gateway_core::query::Query;
 use gateway_core::signature::{HUB_SIGNATURE_HEADER, Secret};
 use lambda_http::{Body, Request, Response};
 
-pub const WEBHOOK_PATH: &str = "/webhook";
-/// The refusal of any other method on [`WEBHOOK_PATH`].
-pub const WEBHOOK_METHODS: &str = "use GET or POST";
+pub use gateway_core::http::{WEBHOOK_METHODS, WEBHOOK_PATH};
 
 /// Everything a request needs, built once per cold start.
 pub struct WebhookApp<P: Ports> {
@@ -46,13 +45,6 @@ impl WebhookApp<Gateway> {
     }
 }
 
-fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response<Body> {
     respond(ApiResponse::new(status, content_type, body))
 }
@@ -63,22 +55,24 @@ fn error_response(err: &Error, shape: Shape) -> Response<Body> {
 
 /// Routes on method and path, as API Gateway's `$default` route hands everything over.
 pub async fn handle<P: Ports>(app: &WebhookApp<P>, req: Request) -> Response<Body> {
-    if req.uri().path() != WEBHOOK_PATH {
-        return error_response(&Error::NotFound("no such route"), Shape::Gateway);
-    }
-    match *req.method() {
-        http::Method::GET => verify(app, &req),
-        http::Method::POST => ingest(app, req).await,
-        _ => error_response(&Error::MethodNotAllowed(WEBHOOK_METHODS), Shape::Gateway),
+    match Route::parse(req.method().as_str(), req.uri().path()) {
+        Ok(Route::Webhook(WebhookCall::Verify)) => verify(app, &req),
+        Ok(Route::Webhook(WebhookCall::Ingest)) => ingest(app, req).await,
+        Ok(Route::Webhook(WebhookCall::OtherMethod)) => {
+            error_response(&Error::MethodNotAllowed(WEBHOOK_METHODS), Shape::Gateway)
+        }
+        Ok(Route::Tenant(_)) | Err(_) => {
+            error_response(&Error::NotFound("no such route"), Shape::Gateway)
+        }
     }
 }
 
 fn verify<P: Ports>(app: &WebhookApp<P>, req: &Request) -> Response<Body> {
-    let pairs: Vec<(String, String)> = req.uri().query().map(url_pairs).unwrap_or_default();
+    let query = Query::parse(req.uri().query());
     match verify_subscription(
-        query_param(&pairs, "hub.mode"),
-        query_param(&pairs, "hub.verify_token"),
-        query_param(&pairs, "hub.challenge"),
+        query.get("hub.mode"),
+        query.get("hub.verify_token"),
+        query.get("hub.challenge"),
         &app.verify_token,
     ) {
         Ok(challenge) => text(200, "text/plain", challenge),
@@ -90,12 +84,6 @@ fn verify<P: Ports>(app: &WebhookApp<P>, req: &Request) -> Response<Body> {
             error_response(&e, Shape::Subscription)
         }
     }
-}
-
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
 }
 
 async fn ingest<P: Ports>(app: &WebhookApp<P>, req: Request) -> Response<Body> {

@@ -11,7 +11,7 @@ use crate::ports::{GraphApi, IdempotencyStore, MessageStore, OwnerKind, TenantDi
 use crate::tenant::Tenant;
 
 use super::SendService;
-use super::route::numeric_id;
+use crate::http::graph_route::numeric_id;
 
 /// The API key from `Authorization: Bearer <key>` or `x-api-key`.
 pub fn api_key<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -> Option<&'a str> {

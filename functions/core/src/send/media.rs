@@ -12,7 +12,7 @@ use crate::tenant::Tenant;
 use super::SendService;
 use super::passthrough::is_media_description;
 use super::response::{is_success, meta_error_v1};
-use super::route::numeric_id;
+use crate::http::graph_route::numeric_id;
 use crate::http::{ApiResponse, header_safe_content_type as content_type};
 
 /// Media up to this size is answered in the response (a function's response holds 6 MB, and

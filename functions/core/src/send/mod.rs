@@ -9,19 +9,18 @@ mod idempotency;
 mod media;
 mod passthrough;
 mod response;
-mod route;
 mod simple;
 #[cfg(test)]
 mod tests;
 
 pub use crate::http::ApiResponse;
+pub use crate::http::graph_route::{Action, GraphRoute, ROUTES, Rule};
 pub use auth::api_key;
 pub use idempotency::IDEMPOTENCY_WINDOW;
 pub use media::{INLINE_MEDIA_BYTES, MAX_MEDIA_BYTES};
 pub use passthrough::GraphCall;
 pub use response::is_retryable_meta_throttle;
 pub(crate) use response::parse_json_object;
-pub use route::{Action, GraphRoute, ROUTES, Rule};
 pub use simple::SimpleMessage;
 
 use crate::Error;

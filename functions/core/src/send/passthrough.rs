@@ -15,8 +15,8 @@ use crate::tenant::Tenant;
 use super::SendService;
 use super::body::{BodyParams, Param};
 use super::response::is_success;
-use super::route::{Action, GraphRoute, WEBHOOK_OVERRIDE_REFUSED};
 use crate::http::ApiResponse;
+use crate::http::graph_route::{Action, GraphRoute, WEBHOOK_OVERRIDE_REFUSED};
 
 /// One request on a Graph-compatible route.
 #[derive(Debug, Clone, Copy)]
@@ -203,7 +203,7 @@ where
                 .map(str::to_owned)
                 .collect::<Vec<_>>();
             for id in in_query.into_iter().chain(in_body) {
-                let id = super::route::numeric_id(&id, key)?;
+                let id = crate::http::graph_route::numeric_id(&id, key)?;
                 self.require_owner(tenant, kind, &id).await?;
             }
         }

@@ -11,8 +11,8 @@ use crate::tenant::Tenant;
 
 use super::SendService;
 use super::response::{is_success, meta_error_v1, parse_json_object};
-use super::route::numeric_id;
 use crate::http::ApiResponse;
+use crate::http::graph_route::numeric_id;
 
 const MESSAGE_TYPES: [&str; 11] = [
     "text",

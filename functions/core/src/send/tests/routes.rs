@@ -157,10 +157,10 @@ async fn calls_that_take_webhooks_away_or_are_app_level_are_refused_before_meta(
 
 #[tokio::test]
 async fn every_phone_and_waba_route_of_the_table_checks_the_owner_with_and_without_a_version() {
-    use super::super::route::ROUTES;
+    use crate::http::graph_route::ROUTES;
     let w = world().await;
     for rule in ROUTES {
-        if matches!(rule.action, super::super::route::Action::Refuse(_)) {
+        if matches!(rule.action, crate::http::graph_route::Action::Refuse(_)) {
             continue;
         }
         let (mine, theirs) = match rule.subjects.first() {

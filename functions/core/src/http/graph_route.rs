@@ -1,4 +1,5 @@
-//! The Graph-compatible routes: which path shapes the gateway serves and the id each acts on.
+//! The Graph-compatible routes: which path shapes the gateway serves and the id each acts on
+//! (the table the pass-through and the isolation tests walk).
 
 use crate::Error;
 use crate::ports::{HttpMethod, OwnerKind};
