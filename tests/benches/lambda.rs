@@ -326,7 +326,7 @@ async fn main() {
         .add_owner(
             gateway_core::ports::OwnerKind::Media,
             &media_id,
-            &gateway_core::tenant::TenantId(tenant.tenant_id.clone()),
+            &gateway_core::tenant::TenantId::new(tenant.tenant_id.clone()),
         )
         .await
         .unwrap();

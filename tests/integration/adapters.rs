@@ -49,23 +49,23 @@ async fn a_phone_number_cannot_belong_to_two_tenants() {
     let (clients, r) = provisioned("owner").await;
     let tenants = DynamoTenants::new(clients.dynamodb.clone(), &r.tenants_table);
     tenants
-        .add_owner(OwnerKind::Phone, "123", &TenantId("a".into()))
+        .add_owner(OwnerKind::Phone, "123", &TenantId::new("a"))
         .await
         .unwrap();
     let err = tenants
-        .add_owner(OwnerKind::Phone, "123", &TenantId("b".into()))
+        .add_owner(OwnerKind::Phone, "123", &TenantId::new("b"))
         .await
         .unwrap_err();
     assert!(matches!(err, OwnershipError::Taken { .. }), "{err}");
     assert!(
         !tenants
-            .remove_owner(OwnerKind::Phone, "123", &TenantId("b".into()))
+            .remove_owner(OwnerKind::Phone, "123", &TenantId::new("b"))
             .await
             .unwrap()
     );
     assert!(
         tenants
-            .remove_owner(OwnerKind::Phone, "123", &TenantId("a".into()))
+            .remove_owner(OwnerKind::Phone, "123", &TenantId::new("a"))
             .await
             .unwrap()
     );

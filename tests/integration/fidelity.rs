@@ -232,7 +232,7 @@ async fn every_field_fixture_reaches_its_tenant_once_with_the_manifests_ids() {
     for id in media {
         assert_eq!(
             tenants.owner(OwnerKind::Media, &id).await.unwrap(),
-            Some(TenantId(tenant_a.clone())),
+            Some(TenantId::new(tenant_a.clone())),
             "media {id}"
         );
     }
@@ -268,7 +268,11 @@ async fn an_unroutable_event_is_parked_and_delivered_once_its_phone_is_added() {
 
     stack
         .tenants()
-        .add_owner(OwnerKind::Phone, "106540352240000", &TenantId(tenant_b))
+        .add_owner(
+            OwnerKind::Phone,
+            "106540352240000",
+            &TenantId::new(tenant_b),
+        )
         .await
         .unwrap();
     let queue = SqsEventQueue::new(

@@ -162,10 +162,11 @@ async fn statuses_of_a_message_with_a_callback_url_go_there_and_the_rest_to_the_
         stack_with_tenant("callback", vec![200], DeliveryFormat::Meta).await;
     let callback = Receiver::start(vec![200]).await;
     let tenant = stack.tenants();
-    let full = gateway_core::ports::TenantDirectory::tenant(&tenant, &TenantId(tenant_id.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    let full =
+        gateway_core::ports::TenantDirectory::tenant(&tenant, &TenantId::new(tenant_id.clone()))
+            .await
+            .unwrap()
+            .unwrap();
     callback.set_secret(full.webhook_secrets[0].secret.expose());
     let messages = DynamoMessages::new(
         stack.clients.dynamodb.clone(),
@@ -175,7 +176,7 @@ async fn statuses_of_a_message_with_a_callback_url_go_there_and_the_rest_to_the_
     messages
         .put(&MessageRecord {
             wamid: gateway_core::ids::Wamid::from_meta(wamid),
-            tenant_id: TenantId(tenant_id),
+            tenant_id: TenantId::new(tenant_id),
             phone_number_id: gateway_core::ids::PhoneNumberId::from_meta(PHONE_NUMBER_ID),
             recipient: "16505550126".into(),
             callback_url: Some(format!("{}/status-callback", callback.url)),

@@ -19,7 +19,11 @@ async fn media_too_large_for_a_response_is_staged_in_the_bucket_and_redirected_t
     let id = graph.add_media(media.clone(), "video/mp4", PHONE_NUMBER_ID);
     stack
         .tenants()
-        .add_owner(OwnerKind::Media, &id, &TenantId(tenant.tenant_id.clone()))
+        .add_owner(
+            OwnerKind::Media,
+            &id,
+            &TenantId::new(tenant.tenant_id.clone()),
+        )
         .await
         .unwrap();
     let no_redirects = reqwest::Client::builder()
@@ -69,7 +73,7 @@ async fn media_too_large_for_a_response_is_staged_in_the_bucket_and_redirected_t
         .add_owner(
             OwnerKind::Media,
             &small,
-            &TenantId(tenant.tenant_id.clone()),
+            &TenantId::new(tenant.tenant_id.clone()),
         )
         .await
         .unwrap();

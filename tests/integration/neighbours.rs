@@ -236,7 +236,7 @@ async fn callback_urls_on_one_hanging_host_share_its_breaker_and_spare_the_neigh
         stack.clients.dynamodb.clone(),
         &stack.resources.tenants_table,
     );
-    let a_id = TenantId(a.tenant_id.clone());
+    let a_id = TenantId::new(a.tenant_id.clone());
     let host = Endpoint::Host("localhost".into()).name();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {

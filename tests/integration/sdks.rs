@@ -68,7 +68,7 @@ async fn run_sdk(name: &'static str) {
         .add_owner(
             OwnerKind::Media,
             &large_id,
-            &TenantId(tenant.tenant_id.clone()),
+            &TenantId::new(tenant.tenant_id.clone()),
         )
         .await
         .unwrap();

@@ -153,7 +153,7 @@ mod tests {
 
     fn tenant(id: &str, active: bool) -> Tenant {
         Tenant {
-            id: TenantId(id.into()),
+            id: TenantId::new(id),
             name: "acme".into(),
             webhook_url: "https://example.com/hook".into(),
             webhook_secrets: vec![],
@@ -168,7 +168,7 @@ mod tests {
     #[tokio::test]
     async fn a_change_takes_effect_once_the_ttl_has_passed_and_not_before() {
         let f = fixture(Duration::from_secs(60));
-        let id = TenantId("t1".into());
+        let id = TenantId::new("t1");
         f.store.put_tenant(tenant("t1", true));
         assert!(f.cached.tenant(&id).await.unwrap().unwrap().active);
         f.store.put_tenant(tenant("t1", false));
@@ -187,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_ids_and_learnt_ownership_are_read_every_time() {
         let f = fixture(Duration::from_secs(60));
-        let id = TenantId("t1".into());
+        let id = TenantId::new("t1");
         f.store.put_tenant(tenant("t1", true));
         assert_eq!(f.cached.owner(OwnerKind::Phone, "111").await.unwrap(), None);
         f.store.set_owner(OwnerKind::Phone, "111", &id);
@@ -212,7 +212,7 @@ mod tests {
     #[tokio::test]
     async fn a_revoked_key_works_until_the_ttl_passes() {
         let f = fixture(Duration::from_secs(30));
-        let id = TenantId("t1".into());
+        let id = TenantId::new("t1");
         f.store.set_owner(OwnerKind::ApiKey, "hash", &id);
         assert_eq!(
             f.cached.owner(OwnerKind::ApiKey, "hash").await.unwrap(),
@@ -233,7 +233,7 @@ mod tests {
     #[tokio::test]
     async fn a_zero_ttl_reads_every_time() {
         let f = fixture(Duration::ZERO);
-        let id = TenantId("t1".into());
+        let id = TenantId::new("t1");
         f.store.put_tenant(tenant("t1", true));
         f.cached.tenant(&id).await.unwrap();
         f.store.put_tenant(tenant("t1", false));
@@ -243,7 +243,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_cache_starts_again_and_keeps_answering() {
         let f = fixture(Duration::from_secs(60));
-        let id = TenantId("t1".into());
+        let id = TenantId::new("t1");
         for n in 0..=MAX_ENTRIES {
             let phone = n.to_string();
             f.store.set_owner(OwnerKind::Phone, &phone, &id);

@@ -262,8 +262,8 @@ mod tests {
 
     #[test]
     fn destinations_are_keyed_per_tenant_and_never_by_the_raw_url() {
-        let a = TenantId("a".into());
-        let b = TenantId("b".into());
+        let a = TenantId::new("a");
+        let b = TenantId::new("b");
         let url = "https://hooks.example.com/wa?token=secret";
         assert_ne!(destination_key(&a, url), destination_key(&b, url));
         assert_ne!(
@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn configured_urls_keep_their_own_breaker_and_any_other_url_shares_its_hosts() {
         let mut tenant = Tenant {
-            id: TenantId("acme".into()),
+            id: TenantId::new("acme"),
             name: "acme".into(),
             webhook_url: "https://acme.example/hook".into(),
             webhook_secrets: vec![],
@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(statuses.label(), "https://acme.example:443");
         assert_eq!(host.label(), "acme.example");
         // Per tenant: the same host of another tenant is another breaker.
-        let other = TenantId("other".into());
+        let other = TenantId::new("other");
         assert_ne!(
             destination_key(&tenant.id, &host.name()),
             destination_key(&other, &host.name())

@@ -15,11 +15,20 @@ pub const MAX_URL_LEN: usize = 2048;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct TenantId(pub String);
+pub struct TenantId(String);
 
 impl TenantId {
+    /// A tenant's id as the gateway issued it (gatewayctl's create) or stored it.
+    pub fn new(id: impl Into<String>) -> Self {
+        TenantId(id.into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 
@@ -232,7 +241,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(callback.as_str(), "https://hooks.acme.example/s");
-        assert_eq!(TenantId("t-1".into()).as_str(), "t-1");
+        assert_eq!(TenantId::new("t-1").as_str(), "t-1");
     }
 
     #[test]
@@ -290,7 +299,7 @@ mod tests {
     #[test]
     fn an_expired_secret_no_longer_signs() {
         let tenant = Tenant {
-            id: TenantId("t".into()),
+            id: TenantId::new("t"),
             name: "n".into(),
             webhook_url: "https://example.com".into(),
             webhook_secrets: vec![

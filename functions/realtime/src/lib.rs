@@ -43,10 +43,7 @@ fn status(code: u16) -> Value {
 /// One WebSocket API event (`requestContext.routeKey`, `.connectionId`, the query and body).
 pub async fn handle<P: Ports>(app: &RealtimeApp<P>, event: &Value) -> Value {
     let context = &event["requestContext"];
-    let Some(id) = context["connectionId"]
-        .as_str()
-        .map(|id| ConnectionId(id.to_owned()))
-    else {
+    let Some(id) = context["connectionId"].as_str().map(ConnectionId::new) else {
         tracing::warn!("a WebSocket event without a connection id");
         return status(400);
     };

@@ -248,7 +248,7 @@ async fn rotation_issues_new_credentials_and_keeps_the_old_for_a_day() {
 
     let secret = ctl.json(&["secret", "rotate", "--tenant", id]);
     let tenant = tenants
-        .tenant(&gateway_core::tenant::TenantId(id.to_owned()))
+        .tenant(&gateway_core::tenant::TenantId::new(id.to_owned()))
         .await
         .unwrap()
         .unwrap();

@@ -53,7 +53,7 @@ async fn destinations_are_set_checked_and_shown_with_their_breaker() {
         status: Some(502),
         error: "HTTP 502".into(),
     };
-    let tenant = TenantId(id.to_owned());
+    let tenant = TenantId::new(id);
     health
         .record_failure(&tenant, "https://acme.example/statuses", &failure)
         .await

@@ -200,7 +200,7 @@ async fn a_stack_name_is_all_gatewayctl_needs() {
     assert!(
         stack
             .tenants()
-            .tenant(&gateway_core::tenant::TenantId(tenant.clone()))
+            .tenant(&gateway_core::tenant::TenantId::new(tenant.clone()))
             .await
             .unwrap()
             .is_some()

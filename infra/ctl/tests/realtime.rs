@@ -69,7 +69,7 @@ async fn wait_live(stack: &Stack, tenant: &str, n: usize) {
     );
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let live = store.live(&TenantId(tenant.into())).await.unwrap().len();
+        let live = store.live(&TenantId::new(tenant)).await.unwrap().len();
         if live == n {
             return;
         }

@@ -139,7 +139,8 @@ fn connect_event(id: &ConnectionId, uri: &http::Uri) -> Value {
             .filter(|(k, _)| k == "token")
             .map(|(_, v)| v.into_owned())
             .collect();
-    let mut event = json!({"requestContext": {"routeKey": "$connect", "connectionId": id.0}});
+    let mut event =
+        json!({"requestContext": {"routeKey": "$connect", "connectionId": id.as_str()}});
     if let Some(last) = tokens.last() {
         event["queryStringParameters"] = json!({ "token": last });
         event["multiValueQueryStringParameters"] = json!({ "token": tokens });
@@ -150,7 +151,7 @@ fn connect_event(id: &ConnectionId, uri: &http::Uri) -> Value {
 /// Another route's event for connection `id` (`connected_at`: unix milliseconds).
 fn route_event(route: &str, id: &ConnectionId, connected_at: i64, body: Option<&str>) -> Value {
     json!({
-        "requestContext": {"routeKey": route, "connectionId": id.0, "connectedAt": connected_at},
+        "requestContext": {"routeKey": route, "connectionId": id.as_str(), "connectedAt": connected_at},
         "body": body,
     })
 }
@@ -174,7 +175,7 @@ impl Drop for Pending {
 /// `DELETE /ws/@connections/{id}`, as API Gateway's management API answers it: 204, or 410
 /// `GoneException` when the connection is not open.
 fn delete_connection(registry: &Registry, id: &str) -> hyper::Response<Full<Bytes>> {
-    if registry.close_socket(&ConnectionId(id.to_owned())) {
+    if registry.close_socket(&ConnectionId::new(id)) {
         return plain(http::StatusCode::NO_CONTENT, "");
     }
     let mut response = hyper::Response::new(Full::new(Bytes::from_static(
@@ -216,7 +217,7 @@ async fn upgrade(
             "WebSocket upgrades on /ws only",
         ));
     };
-    let id = ConnectionId(hex::encode(rand::random::<[u8; 10]>()));
+    let id = ConnectionId::new(hex::encode(rand::random::<[u8; 10]>()));
     // In the registry before it is recorded, so a post in between is queued, not `Gone`.
     let (to_socket, mut outgoing) = mpsc::unbounded_channel();
     registry.insert(id.clone(), to_socket);

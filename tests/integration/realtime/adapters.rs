@@ -67,9 +67,9 @@ async fn the_token_key_is_made_once_shared_and_read_again_when_replaced() {
 async fn a_connection_found_gone_while_young_is_kept_and_expired_ones_are_not_live() {
     let stack = spawn_stack(stack_options("rt-store")).await;
     let store = connections(&stack);
-    let tenant = TenantId(format!("t{}", rand::random::<u32>()));
+    let tenant = TenantId::new(format!("t{}", rand::random::<u32>()));
     let connection = |id: &str| Connection {
-        id: ConnectionId(id.into()),
+        id: ConnectionId::new(id),
         scope: Scope {
             fields: vec!["messages".into()],
             phones: vec![],
@@ -89,7 +89,7 @@ async fn a_connection_found_gone_while_young_is_kept_and_expired_ones_are_not_li
         .await
         .unwrap();
     let ids = |live: Vec<Connection>| {
-        let mut ids: Vec<_> = live.into_iter().map(|c| c.id.0).collect();
+        let mut ids: Vec<_> = live.into_iter().map(|c| c.id.into_string()).collect();
         ids.sort();
         ids
     };
@@ -100,14 +100,11 @@ async fn a_connection_found_gone_while_young_is_kept_and_expired_ones_are_not_li
     );
     assert_eq!(ids(live), ["old", "young"]);
     for id in ["young", "old"] {
-        store
-            .forget(&tenant, &ConnectionId(id.into()))
-            .await
-            .unwrap();
+        store.forget(&tenant, &ConnectionId::new(id)).await.unwrap();
     }
     assert_eq!(ids(store.live(&tenant).await.unwrap()), ["young"]);
     // `$disconnect` knows only the id, and removes even a young one.
-    store.remove(&ConnectionId("young".into())).await.unwrap();
+    store.remove(&ConnectionId::new("young")).await.unwrap();
     assert!(store.live(&tenant).await.unwrap().is_empty());
 }
 
@@ -115,7 +112,7 @@ async fn a_connection_found_gone_while_young_is_kept_and_expired_ones_are_not_li
 async fn token_uses_frames_and_revocations_are_counted_beside_the_connections() {
     let stack = spawn_stack(stack_options("rt-bounds-store")).await;
     let store = connections(&stack);
-    let tenant = TenantId(format!("t{}", rand::random::<u32>()));
+    let tenant = TenantId::new(format!("t{}", rand::random::<u32>()));
     let now = gateway_aws::now();
     // A token opens ten connections; another token has its own count.
     for n in 0..10 {
@@ -151,7 +148,7 @@ async fn token_uses_frames_and_revocations_are_counted_beside_the_connections() 
     assert!(store.live(&tenant).await.unwrap().is_empty());
 
     let connection = |id: &str| Connection {
-        id: ConnectionId(id.into()),
+        id: ConnectionId::new(id),
         scope: Scope::default(),
     };
     for (id, at, until) in [
@@ -172,7 +169,7 @@ async fn token_uses_frames_and_revocations_are_counted_beside_the_connections() 
 
     // Three frames at once, the fourth too fast; a minute later, one more.
     let rate = FrameRate::default();
-    let c1 = ConnectionId("c1".into());
+    let c1 = ConnectionId::new("c1");
     for n in 0..3 {
         assert_eq!(
             store.frame(&c1, now, rate).await.unwrap(),
@@ -190,7 +187,7 @@ async fn token_uses_frames_and_revocations_are_counted_beside_the_connections() 
     );
     assert_eq!(
         store
-            .frame(&ConnectionId("c2".into()), now, rate)
+            .frame(&ConnectionId::new("c2"), now, rate)
             .await
             .unwrap(),
         Framed::Allowed,
@@ -200,7 +197,7 @@ async fn token_uses_frames_and_revocations_are_counted_beside_the_connections() 
     for id in ["never-connected", "nonce1", "#revoked"] {
         assert_eq!(
             store
-                .frame(&ConnectionId(id.into()), now, rate)
+                .frame(&ConnectionId::new(id), now, rate)
                 .await
                 .unwrap(),
             Framed::Unknown,
@@ -222,12 +219,12 @@ async fn token_uses_frames_and_revocations_are_counted_beside_the_connections() 
 async fn at_most_two_thousand_connections_of_a_tenant_are_listed_for_an_event() {
     let stack = spawn_stack(stack_options("rt-cap")).await;
     let store = connections(&stack);
-    let tenant = TenantId(format!("t{}", rand::random::<u32>()));
+    let tenant = TenantId::new(format!("t{}", rand::random::<u32>()));
     let now = gateway_aws::now();
     // 2,100 records, written by the adapter, 16 at a time.
     let writes: Vec<_> = (0..2_100)
         .map(|n| Connection {
-            id: ConnectionId(format!("c{n:05}")),
+            id: ConnectionId::new(format!("c{n:05}")),
             scope: Scope {
                 fields: vec![],
                 phones: vec![],
@@ -283,7 +280,7 @@ async fn a_post_to_a_connection_that_is_gone_is_read_as_gone() {
         ),
     );
     let posted = poster
-        .post(&ConnectionId("nobody-holds-this".into()), b"{}")
+        .post(&ConnectionId::new("nobody-holds-this"), b"{}")
         .await;
     assert!(matches!(posted, Posted::Gone), "{posted:?}");
     apigw.delete_api().api_id(&api).send().await.unwrap();

@@ -45,12 +45,12 @@ async fn webhook_delivery_is_unaffected_when_every_websocket_post_fails() {
     let stack = spawn_stack(options).await;
     let (receiver, a) = tenant(&stack).await;
     let store = connections(&stack);
-    let tenant_id = TenantId(a.tenant_id.clone());
+    let tenant_id = TenantId::new(a.tenant_id.clone());
     // Posted one after another, 100 hanging posts would hold each delivery's outcome for
     // 7 rounds of the 2 s post timeout; the real-time side has 3 s in all.
     for n in 0..100 {
         let connection = gateway_core::realtime::Connection {
-            id: ConnectionId(format!("dead-{n}")),
+            id: ConnectionId::new(format!("dead-{n}")),
             scope: Scope::default(),
         };
         let now = gateway_aws::now();

@@ -82,7 +82,7 @@ async fn wait_live(stack: &Stack, tenant: &str, n: usize) {
     let deadline = tokio::time::Instant::now() + WAIT;
     let store = connections(stack);
     loop {
-        let live = store.live(&TenantId(tenant.into())).await.unwrap().len();
+        let live = store.live(&TenantId::new(tenant)).await.unwrap().len();
         if live == n {
             return;
         }
@@ -180,7 +180,7 @@ async fn tokens_that_are_not_the_tenants_own_are_refused() {
         &tag[1..]
     );
     let as_b = Claims {
-        tenant: TenantId(b.tenant_id.clone()),
+        tenant: TenantId::new(b.tenant_id.clone()),
         ..claims.clone()
     };
     let (signed_b, _) = mint(&Secret::new("x"), &as_b)

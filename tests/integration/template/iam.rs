@@ -145,10 +145,8 @@ fn the_forwarder_writes_tenants_only_for_media_owners_and_endpoint_health() {
     assert_eq!(media, [format!("{}#*", OwnerKind::Media.prefix())]);
     let health = keys_of(&allowed, "TenantsTable.Arn", "dynamodb:UpdateItem")
         .expect("the forwarder's updates are limited by key");
-    let key = gateway_core::endpoint_health::destination_key(
-        &TenantId("t".to_owned()),
-        "https://example.com/",
-    );
+    let key =
+        gateway_core::endpoint_health::destination_key(&TenantId::new("t"), "https://example.com/");
     assert!(health.iter().any(|p| like(p, &key)), "{key}: {health:?}");
     for kind in [OwnerKind::ApiKey, OwnerKind::Phone, OwnerKind::Waba] {
         let key = format!("{}#1", kind.prefix());

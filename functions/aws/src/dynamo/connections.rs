@@ -174,7 +174,7 @@ impl ConnectionStore for DynamoConnections {
                 }
                 if let Some(id) = get_s(item, CONNECTION_ID) {
                     out.push(Connection {
-                        id: ConnectionId(id),
+                        id: ConnectionId::new(id),
                         scope: Scope {
                             fields: strings(item, FIELDS),
                             phones: strings(item, PHONES),
@@ -271,7 +271,7 @@ impl ConnectionStore for DynamoConnections {
         let Some(tenant) = self.owners(id).await?.into_iter().next() else {
             return Ok(Framed::Unknown);
         };
-        let tenant = TenantId(tenant);
+        let tenant = TenantId::new(tenant);
         let fresh = self
             .client
             .update_item()

@@ -31,7 +31,7 @@ impl DynamoMessages {
 fn record_from_item(item: &Item) -> Option<MessageRecord> {
     Some(MessageRecord {
         wamid: Wamid::from_meta(get_s(item, WAMID)?),
-        tenant_id: TenantId(get_s(item, "tenant_id")?),
+        tenant_id: TenantId::new(get_s(item, "tenant_id")?),
         phone_number_id: PhoneNumberId::from_meta(
             get_s(item, "phone_number_id").unwrap_or_default(),
         ),

@@ -61,7 +61,7 @@ impl DynamoTenants {
             .item
             .filter(|item| get_n(item, TTL_ATTRIBUTE).is_none_or(|at| at > now))
             .and_then(|item| get_s(&item, "tenant_id"))
-            .map(TenantId))
+            .map(TenantId::new))
     }
 
     /// Every tenant (an operator's listing: a scan, not for request paths).
@@ -85,7 +85,7 @@ impl DynamoTenants {
                 break;
             }
         }
-        tenants.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.0.cmp(&b.id.0)));
+        tenants.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.as_str().cmp(b.id.as_str())));
         Ok(tenants)
     }
 
@@ -166,7 +166,7 @@ fn tenant_from_item(item: &Item) -> Option<Tenant> {
         })
         .unwrap_or_default();
     Some(Tenant {
-        id: TenantId(get_s(item, "tenant_id")?),
+        id: TenantId::new(get_s(item, "tenant_id")?),
         name: get_s(item, "name").unwrap_or_default(),
         webhook_url: get_s(item, "webhook_url")?,
         webhook_secrets: secrets,

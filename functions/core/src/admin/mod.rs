@@ -207,7 +207,7 @@ impl<W: TenantWriter, C: Clock, R: Entropy> TenantAdmin<W, C, R> {
         name(&spec.name)?;
         self.url("webhook_url", &spec.webhook_url)?;
         let callback_domains = callback_domains(&spec.callback_domains)?;
-        let id = TenantId(hex::encode(self.random::<8>()));
+        let id = TenantId::new(hex::encode(self.random::<8>()));
         let webhook_secret = self.webhook_secret();
         let api_key = self.api_key();
         self.tenants
@@ -231,7 +231,7 @@ impl<W: TenantWriter, C: Clock, R: Entropy> TenantAdmin<W, C, R> {
             .add_owner(OwnerKind::ApiKey, hash.as_str(), &id)
             .await?;
         Ok(NewTenant {
-            tenant_id: id.0,
+            tenant_id: id.into_string(),
             api_key,
             webhook_secret,
         })
@@ -239,7 +239,7 @@ impl<W: TenantWriter, C: Clock, R: Entropy> TenantAdmin<W, C, R> {
 
     pub async fn existing(&self, id: &str) -> Result<Tenant, AdminError> {
         self.tenants
-            .tenant(&TenantId(id.to_owned()))
+            .tenant(&TenantId::new(id))
             .await
             .map_err(|e| AdminError::Store(anyhow::anyhow!("reading tenant {id}: {e}")))?
             .ok_or_else(|| AdminError::UnknownTenant(id.to_owned()))

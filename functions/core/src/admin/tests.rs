@@ -113,7 +113,7 @@ async fn refused_values_name_their_field_and_store_nothing() {
     }
     assert!(
         tenants
-            .api_key_hashes(&TenantId("0001020304050607".into()))
+            .api_key_hashes(&TenantId::new("0001020304050607"))
             .await
             .unwrap()
             .is_empty()

@@ -190,7 +190,7 @@ impl MemoryPorts {
     /// and reached with the API key `api_key`.
     pub async fn add_tenant(&self, id: &str, phones: &[&str], api_key: &str) -> Tenant {
         let tenant = Tenant {
-            id: TenantId(id.into()),
+            id: TenantId::new(id),
             name: id.into(),
             webhook_url: format!("https://{id}.example/hook"),
             webhook_secrets: vec![crate::tenant::WebhookSecret {

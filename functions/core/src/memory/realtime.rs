@@ -33,7 +33,7 @@ impl MemoryConnections {
     pub fn ids(&self, tenant: &str) -> Vec<String> {
         let all = self.by_tenant.lock().unwrap();
         all.get(tenant)
-            .map(|c| c.iter().map(|(c, _)| c.id.0.clone()).collect())
+            .map(|c| c.iter().map(|(c, _)| c.id.as_str().to_owned()).collect())
             .unwrap_or_default()
     }
 
@@ -70,7 +70,7 @@ impl ConnectionStore for MemoryConnections {
     ) -> Result<(), Error> {
         self.check()?;
         let mut all = self.by_tenant.lock().unwrap();
-        all.entry(tenant.0.clone())
+        all.entry(tenant.as_str().to_owned())
             .or_default()
             .push((connection.clone(), expires_at));
         Ok(())
@@ -126,7 +126,7 @@ impl ConnectionStore for MemoryConnections {
         self.check()?;
         let mut uses = self.uses.lock().unwrap();
         let used = uses
-            .entry((tenant.0.clone(), nonce.to_owned()))
+            .entry((tenant.as_str().to_owned(), nonce.to_owned()))
             .or_default();
         if *used >= max {
             return Ok(false);
@@ -141,7 +141,7 @@ impl ConnectionStore for MemoryConnections {
             let all = self.by_tenant.lock().unwrap();
             all.iter()
                 .find(|(_, list)| list.iter().any(|(c, _)| &c.id == id))
-                .map(|(tenant, _)| TenantId(tenant.clone()))
+                .map(|(tenant, _)| TenantId::new(tenant.clone()))
         };
         let Some(tenant) = tenant else {
             return Ok(Framed::Unknown);
@@ -150,7 +150,7 @@ impl ConnectionStore for MemoryConnections {
         let spent = frames.get(id.as_str()).copied();
         Ok(match rate.spend(spent, now) {
             Some(until) => {
-                frames.insert(id.0.clone(), until);
+                frames.insert(id.as_str().to_owned(), until);
                 Framed::Allowed
             }
             None => Framed::TooFast(tenant),
@@ -160,7 +160,7 @@ impl ConnectionStore for MemoryConnections {
     async fn revoke(&self, tenant: &TenantId, at: i64, _expires_at: i64) -> Result<(), Error> {
         self.check()?;
         let mut revoked = self.revoked.lock().unwrap();
-        let latest = revoked.entry(tenant.0.clone()).or_insert(at);
+        let latest = revoked.entry(tenant.as_str().to_owned()).or_insert(at);
         *latest = (*latest).max(at);
         Ok(())
     }
@@ -209,8 +209,8 @@ impl Closer for MemoryPoster {
         if *self.failing.lock().unwrap() {
             return Err(Error::unavailable("management API down"));
         }
-        self.closed.lock().unwrap().push(id.0.clone());
-        self.gone.lock().unwrap().insert(id.0.clone());
+        self.closed.lock().unwrap().push(id.as_str().to_owned());
+        self.gone.lock().unwrap().insert(id.as_str().to_owned());
         Ok(())
     }
 }
@@ -226,7 +226,7 @@ impl Poster for MemoryPoster {
         self.frames
             .lock()
             .unwrap()
-            .push((id.0.clone(), frame.to_vec()));
+            .push((id.as_str().to_owned(), frame.to_vec()));
         Posted::Sent
     }
 }

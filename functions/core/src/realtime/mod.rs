@@ -38,9 +38,18 @@ pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 /// A WebSocket connection's id, as API Gateway (or the local stack) names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct ConnectionId(pub String);
+pub struct ConnectionId(String);
 
 impl ConnectionId {
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// As API Gateway (or the local stack) named the connection.
+    pub fn new(id: impl Into<String>) -> Self {
+        ConnectionId(id.into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -152,7 +152,7 @@ mod tests {
 
     fn claims(tenant: &str, expires_at: i64) -> Claims {
         Claims {
-            tenant: TenantId(tenant.into()),
+            tenant: TenantId::new(tenant),
             expires_at,
             issued_at: expires_at - 60,
             scope: Scope::default(),

@@ -66,7 +66,7 @@ pub(super) fn record_from(item: &Item) -> Option<EventRecord> {
     let event_id = get_s(item, PK)?.strip_prefix("EVENT#")?.to_owned();
     Some(EventRecord {
         event_id,
-        tenant_id: TenantId(tenant),
+        tenant_id: TenantId::new(tenant),
         status: DeliveryState::parse(&state)?,
         field: get_s(item, "field").unwrap_or_default(),
         phone_number_id: get_s(item, "phone_number_id"),

@@ -77,7 +77,7 @@ fn every_request_names_exactly_the_values_it_uses() {
     let id = EventId::from_header("wamid.1:sent");
     for phone in [None, Some("1065".to_owned())] {
         let note = AttemptNote {
-            tenant_id: TenantId("t".into()),
+            tenant_id: TenantId::new("t"),
             destination: "https://t.example/hook".into(),
             format: "meta",
             field: "messages".into(),
@@ -106,7 +106,7 @@ fn every_request_names_exactly_the_values_it_uses() {
             placeholders_match(&failed);
         }
     }
-    let tenant = TenantId("t".into());
+    let tenant = TenantId::new("t");
     for states in [
         &DeliveryState::ALL[..],
         &[DeliveryState::Failed, DeliveryState::Pending],

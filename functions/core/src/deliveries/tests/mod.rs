@@ -21,7 +21,7 @@ use crate::tenant::{Tenant, WebhookSecret};
 
 fn tenant(id: &str) -> Tenant {
     Tenant {
-        id: TenantId(id.into()),
+        id: TenantId::new(id),
         name: id.into(),
         webhook_url: format!("https://{id}.example/hook"),
         webhook_secrets: vec![WebhookSecret {

@@ -127,7 +127,7 @@ async fn sent_with_callback(
     messages
         .put(&MessageRecord {
             wamid: crate::ids::Wamid::from_meta(wamid),
-            tenant_id: TenantId(tenant.into()),
+            tenant_id: TenantId::new(tenant),
             phone_number_id: crate::ids::PhoneNumberId::from_meta("P"),
             recipient: "1".into(),
             callback_url: Some(callback_url.into()),
@@ -142,7 +142,7 @@ async fn sent_with_callback(
 
 fn host(tenant: &str, site: &str, health: &MemoryHealth) -> crate::endpoint_health::Health {
     let name = Endpoint::Host(site.into()).name();
-    health.get(&TenantId(tenant.into()), &name)
+    health.get(&TenantId::new(tenant), &name)
 }
 
 /// Drives `work` while releasing the held calls again and again, each time after every
@@ -368,7 +368,7 @@ async fn a_configured_url_keeps_its_own_breaker_beside_callbacks_to_its_host() {
     );
     assert_eq!(sender.calls("/hook"), ["https://acme.example/hook"]);
     let hook = health.get(
-        &TenantId("acme".into()),
+        &TenantId::new("acme"),
         &Endpoint::Configured("https://acme.example/hook".into()).name(),
     );
     assert_eq!(hook, crate::endpoint_health::Health::default());

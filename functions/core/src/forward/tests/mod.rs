@@ -15,7 +15,7 @@ const STATUS: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"
 
 fn tenant(id: &str, url: &str) -> Tenant {
     Tenant {
-        id: TenantId(id.into()),
+        id: TenantId::new(id),
         name: id.into(),
         webhook_url: url.into(),
         webhook_secrets: vec![WebhookSecret {
@@ -208,7 +208,7 @@ async fn media_in_a_delivered_message_becomes_the_tenants_and_statuses_name_none
     f.forward(&event, None, 100, 0.5).await.unwrap();
     assert_eq!(
         tenants.owner(OwnerKind::Media, "777").await.unwrap(),
-        Some(TenantId("acme".into()))
+        Some(TenantId::new("acme"))
     );
     // A status that happens to carry a media-shaped object names no media.
     let status = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"metadata":{"phone_number_id":"P"},"statuses":[{"id":"wamid.s","status":"sent","x":{"type":"image","image":{"id":"888"}}}]},"field":"messages"}]}]}"#;
@@ -267,7 +267,7 @@ async fn a_status_goes_to_the_messages_callback_url_and_updates_its_record() {
     messages
         .put(&MessageRecord {
             wamid: crate::ids::Wamid::from_meta("wamid.1"),
-            tenant_id: TenantId("acme".into()),
+            tenant_id: TenantId::new("acme"),
             phone_number_id: crate::ids::PhoneNumberId::from_meta("P"),
             recipient: "1".into(),
             callback_url: Some("https://cb.acme.example/s".into()),

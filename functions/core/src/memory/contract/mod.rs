@@ -193,7 +193,7 @@ pub async fn lapsed_claims<S: IdempotencyStore>(store: &S, prefix: &str) {
 /// A mapping set to expire (a rotated-out API key) works until then and is no one's after;
 /// an expiry is only ever brought forward.
 pub async fn expiring_owners<T: TenantWriter>(tenants: &T, prefix: &str) {
-    let (a, now) = (TenantId(format!("{prefix}a")), wall_ms() / 1000);
+    let (a, now) = (TenantId::new(format!("{prefix}a")), wall_ms() / 1000);
     let key = format!("{prefix}hash-1");
     tenants
         .add_owner(OwnerKind::ApiKey, &key, &a)
@@ -221,8 +221,8 @@ pub async fn expiring_owners<T: TenantWriter>(tenants: &T, prefix: &str) {
 pub async fn one_owner<T: TenantDirectory>(tenants: &T, prefix: &str) {
     let phone = format!("{prefix}123");
     let (a, b) = (
-        TenantId(format!("{prefix}a")),
-        TenantId(format!("{prefix}b")),
+        TenantId::new(format!("{prefix}a")),
+        TenantId::new(format!("{prefix}b")),
     );
     assert!(
         tenants
@@ -270,7 +270,7 @@ pub async fn forward_only_statuses<M: MessageStore>(messages: &M, prefix: &str) 
     messages
         .put(&MessageRecord {
             wamid: Wamid::from_meta(wamid.clone()),
-            tenant_id: TenantId("t".into()),
+            tenant_id: TenantId::new("t"),
             phone_number_id: PhoneNumberId::from_meta("P"),
             recipient: "4915112345678".into(),
             callback_url: Some("https://cb.example.com/x".into()),

@@ -19,12 +19,12 @@ async fn two_tenants() -> (MemoryTenants, Tenant, Tenant) {
     tenants.add(tenant("acme", "P"), &["P"], &["W"]);
     tenants.add(tenant("globex", "Q"), &["Q"], &["X"]);
     let acme = tenants
-        .tenant(&TenantId("acme".into()))
+        .tenant(&TenantId::new("acme"))
         .await
         .unwrap()
         .unwrap();
     let globex = tenants
-        .tenant(&TenantId("globex".into()))
+        .tenant(&TenantId::new("globex"))
         .await
         .unwrap()
         .unwrap();
@@ -38,7 +38,7 @@ async fn minted(rt: &TestService, tenant: &Tenant, now: i64, nonce: &str) -> Str
 }
 
 fn id(name: &str) -> ConnectionId {
-    ConnectionId(name.into())
+    ConnectionId::new(name)
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn a_tenant_at_its_cap_is_refused_until_a_connection_closes() {
         scope: Scope::default(),
     };
     store
-        .add(&TenantId("globex".into()), &stale, 0, 1_000)
+        .add(&TenantId::new("globex"), &stale, 0, 1_000)
         .await
         .unwrap();
     let more = minted(&rt, &globex, 1_003, "g2").await;
@@ -209,7 +209,7 @@ async fn revoke_refuses_older_tokens_and_closes_live_connections() {
     let theirs = minted(&rt, &globex, 1_000, "g1").await;
     rt.connect(Some(&theirs), &id("g1"), 1_000).await.unwrap();
 
-    let acme_id = TenantId("acme".into());
+    let acme_id = TenantId::new("acme");
     let done = revoke(&store, &closer, &acme_id, 1_100).await.unwrap();
     assert_eq!(
         done,

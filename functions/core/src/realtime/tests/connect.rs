@@ -19,7 +19,7 @@ async fn a_token_connects_its_own_tenant_until_it_expires() {
     tenants.add(tenant("globex", "Q"), &["Q"], &["X"]);
     let rt = service(&tenants);
     let acme = tenants
-        .tenant(&TenantId("acme".into()))
+        .tenant(&TenantId::new("acme"))
         .await
         .unwrap()
         .unwrap();
@@ -30,7 +30,7 @@ async fn a_token_connects_its_own_tenant_until_it_expires() {
         &unverified_claims("acme", 2_000),
     );
     assert!(matches!(
-        rt.connect(Some(&unsigned), &ConnectionId("c0".into()), 1_000)
+        rt.connect(Some(&unsigned), &ConnectionId::new("c0"), 1_000)
             .await,
         Err(Refusal::Token(TokenError::BadSignature))
     ));
@@ -41,7 +41,7 @@ async fn a_token_connects_its_own_tenant_until_it_expires() {
     assert_eq!(body["phone_numbers"], json!(["P"]));
     let token = token_of(&response);
 
-    let id = ConnectionId("c1".into());
+    let id = ConnectionId::new("c1");
     let claims = rt.connect(Some(&token), &id, 1_299).await.unwrap();
     assert_eq!(claims.tenant.as_str(), "acme");
     assert_eq!(claims.scope.phones, ["P"]);
@@ -62,7 +62,7 @@ async fn a_token_connects_its_own_tenant_until_it_expires() {
     let forged = mint(
         &Secret::new("whsec_acme"),
         &Claims {
-            tenant: TenantId("globex".into()),
+            tenant: TenantId::new("globex"),
             ..claims.clone()
         },
     );
@@ -73,7 +73,7 @@ async fn a_token_connects_its_own_tenant_until_it_expires() {
     let unknown = mint(
         &Secret::new("memory-token-key"),
         &Claims {
-            tenant: TenantId("nobody".into()),
+            tenant: TenantId::new("nobody"),
             ..claims
         },
     );
@@ -99,7 +99,7 @@ async fn token_requests_name_the_bad_field() {
     tenants.add(tenant("acme", "P"), &["P"], &["W"]);
     let rt = service(&tenants);
     let acme = tenants
-        .tenant(&TenantId("acme".into()))
+        .tenant(&TenantId::new("acme"))
         .await
         .unwrap()
         .unwrap();
@@ -133,7 +133,7 @@ async fn a_function_holding_an_old_key_reads_the_new_one_for_a_token_that_names_
     let tenants = MemoryTenants::default();
     tenants.add(tenant("acme", "P"), &["P"], &["W"]);
     let acme = tenants
-        .tenant(&TenantId("acme".into()))
+        .tenant(&TenantId::new("acme"))
         .await
         .unwrap()
         .unwrap();
@@ -151,7 +151,7 @@ async fn a_function_holding_an_old_key_reads_the_new_one_for_a_token_that_names_
     let request = TokenRequest::parse(b"{}").unwrap();
     let old = token_of(&sends.token(&acme, &request, 1_000, "n1").await.unwrap());
     connects
-        .connect(Some(&old), &ConnectionId("c1".into()), 1_000)
+        .connect(Some(&old), &ConnectionId::new("c1"), 1_000)
         .await
         .expect("the key it read");
     // An operator replaces the key; a function started since mints with the new one.
@@ -166,13 +166,13 @@ async fn a_function_holding_an_old_key_reads_the_new_one_for_a_token_that_names_
     // The connecting function still holds the old key: the token names another, so it
     // reads the key again instead of refusing a good token.
     connects
-        .connect(Some(&new), &ConnectionId("c2".into()), 1_000)
+        .connect(Some(&new), &ConnectionId::new("c2"), 1_000)
         .await
         .expect("read again for a token naming another key");
     // A token signed with the replaced key is refused once the new one is read.
     assert!(
         connects
-            .connect(Some(&old), &ConnectionId("c3".into()), 1_000)
+            .connect(Some(&old), &ConnectionId::new("c3"), 1_000)
             .await
             .is_err()
     );

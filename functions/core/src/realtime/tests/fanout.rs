@@ -43,7 +43,7 @@ fn frames_name_messages_statuses_and_fields_and_carry_one_value_object() {
 
 fn connection(id: &str, scope: Scope) -> Connection {
     Connection {
-        id: ConnectionId(id.into()),
+        id: ConnectionId::new(id),
         scope,
     }
 }
@@ -52,7 +52,7 @@ fn connection(id: &str, scope: Scope) -> Connection {
 async fn fan_out_posts_to_connections_in_scope_and_forgets_gone_ones() {
     let store = MemoryConnections::default();
     let poster = MemoryPoster::default();
-    let acme = TenantId("acme".into());
+    let acme = TenantId::new("acme");
     let calls_only = Scope {
         fields: vec!["calls".into()],
         phones: vec![],
@@ -66,7 +66,7 @@ async fn fan_out_posts_to_connections_in_scope_and_forgets_gone_ones() {
     }
     store
         .add(
-            &TenantId("globex".into()),
+            &TenantId::new("globex"),
             &connection("g1", Scope::default()),
             0,
             10,
@@ -150,7 +150,7 @@ fn forwarder_for(
 #[tokio::test]
 async fn the_forwarder_posts_each_event_once_beside_its_webhook() {
     let (poster, store) = (MemoryPoster::default(), MemoryConnections::default());
-    let acme = TenantId("acme".into());
+    let acme = TenantId::new("acme");
     store
         .add(&acme, &connection("c1", Scope::default()), 0, 10)
         .await
@@ -188,7 +188,7 @@ async fn webhook_delivery_is_unaffected_when_every_post_fails() {
     let (poster, store) = (MemoryPoster::default(), MemoryConnections::default());
     store
         .add(
-            &TenantId("acme".into()),
+            &TenantId::new("acme"),
             &connection("c1", Scope::default()),
             0,
             10,
@@ -218,7 +218,7 @@ async fn webhook_delivery_is_unaffected_when_every_post_fails() {
 #[tokio::test]
 async fn a_suspended_tenant_gets_no_frames_and_cannot_connect() {
     let (poster, store) = (MemoryPoster::default(), MemoryConnections::default());
-    let acme = TenantId("acme".into());
+    let acme = TenantId::new("acme");
     store
         .add(&acme, &connection("c1", Scope::default()), 0, 10)
         .await
@@ -252,7 +252,7 @@ async fn a_suspended_tenant_gets_no_frames_and_cannot_connect() {
     let active = tenants.tenant(&acme).await.unwrap().unwrap();
     let request = TokenRequest::parse(b"{}").unwrap();
     let token = token_of(&rt.token(&active, &request, 1_000, "n").await.unwrap());
-    rt.connect(Some(&token), &ConnectionId("c2".into()), 1_000)
+    rt.connect(Some(&token), &ConnectionId::new("c2"), 1_000)
         .await
         .expect("the control: active, it connects");
     tenants.add(
@@ -264,7 +264,7 @@ async fn a_suspended_tenant_gets_no_frames_and_cannot_connect() {
         &["W"],
     );
     assert!(matches!(
-        rt.connect(Some(&token), &ConnectionId("c3".into()), 1_000)
+        rt.connect(Some(&token), &ConnectionId::new("c3"), 1_000)
             .await,
         Err(Refusal::UnknownTenant)
     ));

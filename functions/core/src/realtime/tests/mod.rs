@@ -26,7 +26,7 @@ const TEMPLATE: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id"
 
 fn tenant(id: &str, phone: &str) -> Tenant {
     Tenant {
-        id: TenantId(id.into()),
+        id: TenantId::new(id),
         name: id.into(),
         webhook_url: format!("https://{id}.example/hook"),
         webhook_secrets: vec![WebhookSecret {
@@ -53,7 +53,7 @@ fn token_of(response: &crate::send::ApiResponse) -> String {
 
 fn unverified_claims(tenant: &str, expires_at: i64) -> Claims {
     Claims {
-        tenant: TenantId(tenant.into()),
+        tenant: TenantId::new(tenant),
         expires_at,
         issued_at: expires_at - 300,
         scope: Scope::default(),

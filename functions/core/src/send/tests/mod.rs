@@ -30,7 +30,7 @@ pub(super) struct World {
 
 pub(super) fn tenant(id: &str, phones: &[&str]) -> Tenant {
     Tenant {
-        id: TenantId(id.into()),
+        id: TenantId::new(id),
         name: id.into(),
         webhook_url: format!("https://{id}.example/hook"),
         webhook_secrets: vec![WebhookSecret {
