@@ -164,6 +164,7 @@ impl<Po: Poster + Closer + Clone + 'static> Ports for Gateway<Po> {
     type Connections = DynamoConnections;
     type TokenKey = DynamoTokenKey;
     type Poster = Po;
+    type Clock = SystemClock;
 
     fn queue(&self) -> SqsEventQueue {
         self.sqs_queue(&self.settings.resources.events_queue_url)
@@ -251,5 +252,9 @@ impl<Po: Poster + Closer + Clone + 'static> Ports for Gateway<Po> {
 
     fn config(&self) -> &AppConfig {
         &self.config
+    }
+
+    fn clock(&self) -> SystemClock {
+        SystemClock
     }
 }

@@ -23,6 +23,7 @@ use crate::realtime::{
 use crate::send::SendService;
 use crate::signature::Secret;
 use crate::tenant::TargetPolicy;
+use crate::time::Clock;
 
 /// What the services are configured with, beside their ports.
 #[derive(Debug, Clone)]
@@ -58,6 +59,8 @@ pub trait Ports: Send + Sync {
     type TokenKey: TokenKey + 'static;
     /// Posts to one live connection and closes it (pong, a client too fast).
     type Poster: Poster + Closer + 'static;
+    /// What "now" is for the handlers: the wall clock deployed, a clock the tests set.
+    type Clock: Clock + Clone + 'static;
 
     fn queue(&self) -> Self::Queue;
     fn batch(&self) -> Self::Batch;
@@ -77,6 +80,7 @@ pub trait Ports: Send + Sync {
     /// The forwarder's posts of each event to the tenant's live connections; `None`: none.
     fn publish(&self) -> Option<Arc<dyn Publish>>;
     fn config(&self) -> &AppConfig;
+    fn clock(&self) -> Self::Clock;
 }
 
 /// The services over one bundle's ports, named once.

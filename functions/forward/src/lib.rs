@@ -8,10 +8,12 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use gateway_aws::Gateway;
 use gateway_core::bundle::{Ports, PortsForwarder};
 use gateway_core::forward::{ForwardPorts, Forwarder, QueueMessage};
+use gateway_core::time::Clock;
 
 pub struct ForwardApp<P: Ports> {
     forwarder: PortsForwarder<P>,
     queue: P::Batch,
+    clock: P::Clock,
 }
 
 impl<P: Ports> ForwardApp<P> {
@@ -35,6 +37,7 @@ impl<P: Ports> ForwardApp<P> {
         Ok(ForwardApp {
             forwarder,
             queue: ports.batch(),
+            clock: ports.clock(),
         })
     }
 }
@@ -47,7 +50,7 @@ impl ForwardApp<Gateway> {
 
 /// Forwards a batch; the response names the messages to deliver again.
 pub async fn handle<P: Ports>(app: &ForwardApp<P>, batch: SqsEvent) -> SqsBatchResponse {
-    handle_with_clock(app, batch, gateway_aws::now_ms).await
+    handle_with_clock(app, batch, || app.clock.now_ms()).await
 }
 
 /// [`handle`] at unix time `now` (seconds), for tests that step through a retry schedule.

@@ -9,6 +9,7 @@
 use gateway_aws::Gateway;
 use gateway_core::bundle::{Ports, PortsRealtime, realtime_service};
 use gateway_core::realtime::{ClientFrame, ConnectionId, Poster, Refusal, is_ping};
+use gateway_core::time::Clock;
 use serde_json::{Value, json};
 
 pub struct RealtimeApp<P: Ports> {
@@ -16,6 +17,7 @@ pub struct RealtimeApp<P: Ports> {
     /// Answers pings and closes connections; `None` without one (then frames are not counted
     /// either: nothing could close a connection).
     poster: Option<P::Poster>,
+    clock: P::Clock,
 }
 
 impl<P: Ports> RealtimeApp<P> {
@@ -26,6 +28,7 @@ impl<P: Ports> RealtimeApp<P> {
                 ports.config().realtime_url.as_deref().unwrap_or_default(),
             ),
             poster: ports.poster(),
+            clock: ports.clock(),
         }
     }
 }
@@ -57,7 +60,7 @@ pub async fn handle<P: Ports>(app: &RealtimeApp<P>, event: &Value) -> Value {
             let token = event["queryStringParameters"]["token"]
                 .as_str()
                 .filter(|_| !repeated);
-            match app.service.connect(token, &id, gateway_aws::now()).await {
+            match app.service.connect(token, &id, app.clock.now_secs()).await {
                 Ok(claims) => {
                     tracing::info!(
                         tenant_id = claims.tenant.as_str(),
@@ -85,7 +88,7 @@ pub async fn handle<P: Ports>(app: &RealtimeApp<P>, event: &Value) -> Value {
             let Some(poster) = &app.poster else {
                 return status(200);
             };
-            let now = gateway_aws::now();
+            let now = app.clock.now_secs();
             // When the connection was opened (API Gateway gives milliseconds).
             let connected_at = context["connectedAt"].as_i64().map(|ms| ms / 1000);
             let heard = match app

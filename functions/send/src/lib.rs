@@ -16,6 +16,7 @@ use gateway_core::ports::HttpMethod;
 use gateway_core::realtime::TokenRequest;
 use gateway_core::send::{ApiResponse, GraphCall, SendService, api_key};
 use gateway_core::signature::Secret;
+use gateway_core::time::Clock;
 use lambda_http::{Body, Request, Response};
 
 /// How long a reopened delivery record is kept: as long as a failed one.
@@ -26,6 +27,7 @@ pub struct SendApp<P: Ports> {
     deliveries: PortsDeliveries<P>,
     /// Mints real-time tokens when `REALTIME_URL` is set.
     realtime: Option<PortsRealtime<P>>,
+    clock: P::Clock,
 }
 
 impl<P: Ports> SendApp<P> {
@@ -51,6 +53,7 @@ impl<P: Ports> SendApp<P> {
                 .realtime_url
                 .as_deref()
                 .map(|url| realtime_service(ports, url)),
+            clock: ports.clock(),
         })
     }
 }
@@ -141,7 +144,7 @@ async fn route<P: Ports>(
     let TenantPath { method, path } = tenant_path;
     let body: &[u8] = req.body().as_ref();
     let query = req.uri().query();
-    let now = gateway_aws::now();
+    let now = app.clock.now_secs();
     let idempotency_key = header(req, "idempotency-key");
     let fingerprint = [
         method.as_str().as_bytes(),
@@ -169,25 +172,17 @@ async fn route<P: Ports>(
         TenantRoute::MessageStatus(wamid) => service.message_status(&tenant, wamid).await,
         TenantRoute::Events => {
             app.deliveries
-                .events(&tenant, query, gateway_aws::now_ms())
+                .events(&tenant, query, app.clock.now_ms())
                 .await
         }
         TenantRoute::Recover => {
             app.deliveries
-                .recover(&tenant, body, gateway_aws::now_ms())
+                .recover(&tenant, body, app.clock.now_ms())
                 .await
         }
         TenantRoute::Event(id) => app.deliveries.event(&tenant, id).await,
-        TenantRoute::Replay(id) => {
-            app.deliveries
-                .replay(&tenant, id, gateway_aws::now_ms())
-                .await
-        }
-        TenantRoute::Endpoint => {
-            app.deliveries
-                .endpoint(&tenant, gateway_aws::now_ms())
-                .await
-        }
+        TenantRoute::Replay(id) => app.deliveries.replay(&tenant, id, app.clock.now_ms()).await,
+        TenantRoute::Endpoint => app.deliveries.endpoint(&tenant, app.clock.now_ms()).await,
         TenantRoute::RealtimeToken => match &app.realtime {
             Some(realtime) => {
                 let nonce = hex::encode(rand::random::<[u8; 12]>());

@@ -157,3 +157,18 @@ async fn a_method_the_webhook_path_does_not_take_gets_the_webhooks_refusal() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET, POST");
 }
+
+#[tokio::test]
+async fn time_is_the_ports_clock_a_token_expires_counted_from_it() {
+    let (ports, app) = world().await;
+    // 2023-11-14T22:13:20Z, far from the wall clock: only the ports' clock can give it.
+    ports
+        .clock
+        .advance_ms(1_700_000_000_000 - ports.clock.now_ms());
+    let mut mint = event("send_v1_messages.json");
+    *mint.uri_mut() = "https://abc123.example/v1/realtime/tokens".parse().unwrap();
+    *mint.body_mut() = Body::from(r#"{"expires_in": 600}"#);
+    let response = handle(&app, mint).await;
+    assert_eq!(response.status(), 201, "{}", json_of(&response));
+    assert_eq!(json_of(&response)["expires_at"], "2023-11-14T22:23:20Z");
+}

@@ -11,6 +11,7 @@ use crate::meta::ClaimCheck;
 use crate::realtime::{Fanout, Limits, Publish};
 use crate::signature::Secret;
 use crate::tenant::TargetPolicy;
+use crate::time::{Clock, FixedClock, SystemClock};
 
 /// The forwarder's queue in memory: inline queue bodies, claim checks read from `bucket`;
 /// what went to the DLQ and the delays set are kept for the test to read.
@@ -84,6 +85,8 @@ pub struct MemoryPorts {
     pub token_key: MemoryTokenKey,
     pub poster: MemoryPoster,
     pub config: AppConfig,
+    /// Starts at the wall clock's time; a test moves it with `advance_ms`.
+    pub clock: FixedClock,
 }
 
 impl Default for MemoryPorts {
@@ -116,6 +119,7 @@ impl Default for MemoryPorts {
                 realtime_url: Some("wss://realtime.example/live".to_owned()),
                 realtime_limits: Limits::default(),
             },
+            clock: FixedClock::at_ms(SystemClock.now_ms()),
         }
     }
 }
@@ -134,6 +138,7 @@ impl Ports for MemoryPorts {
     type Connections = MemoryConnections;
     type TokenKey = MemoryTokenKey;
     type Poster = MemoryPoster;
+    type Clock = FixedClock;
 
     fn queue(&self) -> MemoryQueue {
         self.queue.clone()
@@ -182,6 +187,10 @@ impl Ports for MemoryPorts {
     }
     fn config(&self) -> &AppConfig {
         &self.config
+    }
+
+    fn clock(&self) -> FixedClock {
+        self.clock.clone()
     }
 }
 
