@@ -3,29 +3,22 @@
 //! copy, which the tenant fetches without the API key (its SDK drops it on the cross-origin
 //! redirect). Against the emulator's S3 over the real protocol.
 
-use gateway_core::admin::TenantWriter;
-use gateway_core::format::DeliveryFormat;
-use gateway_core::ports::OwnerKind;
 use gateway_core::send::INLINE_MEDIA_BYTES;
-use gateway_core::tenant::TenantId;
 use gateway_tests::*;
 
 #[tokio::test]
 async fn media_too_large_for_a_response_is_staged_in_the_bucket_and_redirected_to() {
-    let (stack, graph) = stack_with_fake_graph("media-staging").await;
-    let tenant = tenant_for_fixtures(&stack, "http://127.0.0.1:9/hook", DeliveryFormat::Meta).await;
+    let world = World::start("media-staging").await;
+    let World {
+        stack,
+        graph,
+        tenant,
+        ..
+    } = &world;
     let size = INLINE_MEDIA_BYTES as usize * 3 + 12_345;
     let media: Vec<u8> = (0..size).map(|i| (i * 7 % 256) as u8).collect();
     let id = graph.add_media(media.clone(), "video/mp4", PHONE_NUMBER_ID);
-    stack
-        .tenants()
-        .add_owner(
-            OwnerKind::Media,
-            &id,
-            &TenantId::new(tenant.tenant_id.clone()),
-        )
-        .await
-        .unwrap();
+    world.give_media_to_a(&id).await;
     let no_redirects = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -68,15 +61,7 @@ async fn media_too_large_for_a_response_is_staged_in_the_bucket_and_redirected_t
     assert_eq!(followed.bytes().await.unwrap().len(), size);
     // Small media is still answered inline.
     let small = graph.add_media(b"tiny".to_vec(), "image/png", PHONE_NUMBER_ID);
-    stack
-        .tenants()
-        .add_owner(
-            OwnerKind::Media,
-            &small,
-            &TenantId::new(tenant.tenant_id.clone()),
-        )
-        .await
-        .unwrap();
+    world.give_media_to_a(&small).await;
     let inline = no_redirects
         .get(format!("{}/v1/media/{small}", stack.url()))
         .bearer_auth(&tenant.api_key)

@@ -6,10 +6,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gateway_core::admin::TenantWriter;
-use gateway_core::format::DeliveryFormat;
-use gateway_core::ports::OwnerKind;
-use gateway_core::tenant::TenantId;
 use sha2::Digest;
 
 const LARGE_MEDIA_BYTES: usize = 50 * 1_000_000;
@@ -51,27 +47,18 @@ fn sdk(name: &'static str) -> Option<Sdk> {
 
 async fn run_sdk(name: &'static str) {
     let Some(sdk) = sdk(name) else { return };
-    let (stack, graph) = stack_with_fake_graph(&format!("sdk-{name}")).await;
-    let receiver = Receiver::start(vec![200]).await;
-    let tenant = tenant_for_fixtures(
-        &stack,
-        &format!("{}/hook", receiver.url),
-        DeliveryFormat::Meta,
-    )
-    .await;
+    let world = World::start(&format!("sdk-{name}")).await;
+    let World {
+        stack,
+        graph,
+        tenant,
+        ..
+    } = &world;
     // 50 MB: more than a function's response holds, so it is staged and redirected to.
     let large: Vec<u8> = (0..LARGE_MEDIA_BYTES).map(|i| (i % 253) as u8).collect();
     let large_sha256 = hex::encode(sha2::Sha256::digest(&large));
     let large_id = graph.add_media(large, "video/mp4", PHONE_NUMBER_ID);
-    stack
-        .tenants()
-        .add_owner(
-            OwnerKind::Media,
-            &large_id,
-            &TenantId::new(tenant.tenant_id.clone()),
-        )
-        .await
-        .unwrap();
+    world.give_media_to_a(&large_id).await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(sdk.script);
     let mut command = tokio::process::Command::new(&sdk.program);
     command

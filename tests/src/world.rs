@@ -4,7 +4,10 @@
 //! number; and a [`TenantClient`] that calls as one tenant and checks the status it expects.
 
 use gateway_core::admin::NewTenant;
+use gateway_core::admin::TenantWriter;
 use gateway_core::format::DeliveryFormat;
+use gateway_core::ports::OwnerKind;
+use gateway_core::tenant::TenantId;
 use gateway_local::fake_graph::FakeGraph;
 use serde_json::Value;
 
@@ -92,6 +95,20 @@ impl World {
             .await
             .unwrap();
         status_and_json(upload).await
+    }
+
+    /// Media `id` (added to the fake Graph API) becomes tenant A's, as an upload through the
+    /// gateway would make it.
+    pub async fn give_media_to_a(&self, id: &str) {
+        self.stack
+            .tenants()
+            .add_owner(
+                OwnerKind::Media,
+                id,
+                &TenantId::new(self.tenant.tenant_id.clone()),
+            )
+            .await
+            .unwrap();
     }
 
     /// How many sends the fake Graph API saw to `recipient`.

@@ -112,7 +112,13 @@ async fn call_raw(
 
 #[tokio::test]
 async fn tenant_b_names_tenant_as_ids_or_a_webhook_override_in_no_body_spelling() {
-    let (stack, graph, _a, b, owned) = arrange("isolation-bodies").await;
+    let (world, owned) = arrange("isolation-bodies").await;
+    let World {
+        stack,
+        graph,
+        other: b,
+        ..
+    } = &world;
     let before = graph.seen().len();
 
     // What a body can name: A's template and flow, and the webhook override (on B's own
@@ -191,7 +197,7 @@ async fn tenant_b_names_tenant_as_ids_or_a_webhook_override_in_no_body_spelling(
     // A readable body without A's ids goes through: the refusals above are about A's ids and
     // the spellings, not about bodies.
     let (_, answer) = call_raw(
-        &stack,
+        stack,
         &b.api_key,
         "POST",
         &format!("/v23.0/{OTHER_WABA}/flows"),

@@ -103,27 +103,12 @@ fn queries() -> Vec<String> {
     ]
 }
 
-/// The stack with the fake Graph API, tenant A (the fixtures' number and WABA) with the
-/// objects it learnt, and tenant B (its own number and WABA).
-pub(super) async fn arrange(
-    name: &str,
-) -> (
-    Stack,
-    gateway_local::fake_graph::FakeGraph,
-    gateway_core::admin::NewTenant,
-    gateway_core::admin::NewTenant,
-    Owned,
-) {
-    let (stack, graph) = stack_with_fake_graph(name).await;
-    let a = tenant_for_fixtures(
-        &stack,
-        "http://127.0.0.1:9/hook",
-        gateway_core::format::DeliveryFormat::Meta,
-    )
-    .await;
-    let b = other_tenant(&stack).await;
-    let owned = owned_by_a(&stack, &a.api_key).await;
-    (stack, graph, a, b, owned)
+/// The world (tenant A on the fixtures' number and WABA, tenant B on its own) and the objects
+/// tenant A learnt.
+pub(super) async fn arrange(name: &str) -> (World, Owned) {
+    let world = World::start(name).await;
+    let owned = owned_by_a(&world.stack, &world.tenant.api_key).await;
+    (world, owned)
 }
 
 /// A route table method as an HTTP method's name.
@@ -137,7 +122,14 @@ pub(super) fn method_name(method: &HttpMethod) -> &'static str {
 
 #[tokio::test]
 async fn tenant_b_reaches_none_of_tenant_as_objects_on_any_route_however_spelled() {
-    let (stack, graph, a, b, owned) = arrange("isolation").await;
+    let (world, owned) = arrange("isolation").await;
+    let World {
+        stack,
+        graph,
+        tenant: a,
+        other: b,
+        ..
+    } = &world;
     let before = graph.seen().len();
 
     let mut tries = 0;
@@ -171,8 +163,7 @@ async fn tenant_b_reaches_none_of_tenant_as_objects_on_any_route_however_spelled
                     for query in queries() {
                         let body = json!({"messaging_product": "whatsapp", "to": "4915112345678", "type": "text", "text": {"body": "x"}});
                         let (status, answer) =
-                            call(&stack, &b.api_key, method, &format!("{path}{query}"), &body)
-                                .await;
+                            call(stack, &b.api_key, method, &format!("{path}{query}"), &body).await;
                         tries += 1;
                         if ![400, 403, 404].contains(&status) {
                             failures.push(format!("{method} {path}{query}: {status} {answer}"));
@@ -194,7 +185,7 @@ async fn tenant_b_reaches_none_of_tenant_as_objects_on_any_route_however_spelled
     // A still reaches every one of them.
     assert_eq!(
         call(
-            &stack,
+            stack,
             &a.api_key,
             "GET",
             &format!("/v23.0/{}", owned.media),
@@ -206,7 +197,7 @@ async fn tenant_b_reaches_none_of_tenant_as_objects_on_any_route_however_spelled
     );
     assert_eq!(
         call(
-            &stack,
+            stack,
             &a.api_key,
             "DELETE",
             &format!("/{PHONE_NUMBER_ID}/message_qrdls/{}", owned.qr),
